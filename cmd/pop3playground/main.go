@@ -1,0 +1,250 @@
+// Command pop3playground runs the POP3 Playground: a real POP3 server on a
+// fixture world of mailboxes, where every login gets its own sandbox.
+//
+// Every flag can also be set by an environment variable: --pop3-addr by
+// POP3PG_POP3_ADDR, and so on; a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/sessions"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "pop3playground:", err)
+		os.Exit(1)
+	}
+}
+
+// config is everything the flags and environment decide.
+type config struct {
+	pop3Addr         string
+	pop3sAddr        string
+	hostname         string
+	mailboxes        string
+	users            string
+	idleTimeout      time.Duration
+	tlsCert, tlsKey  string
+	trace            string
+	maxConns         int
+	maxConnsPerIP    int
+	maxLineLength    int
+	maxErrors        int
+	maxAuthFailures  int
+	authFailureDelay time.Duration
+	shutdownTimeout  time.Duration
+}
+
+const envPrefix = "POP3PG_"
+
+// envName is the environment variable for a flag: --pop3-addr → POP3PG_POP3_ADDR.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	cfg := &config{}
+	fs := flag.NewFlagSet("pop3playground", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.pop3Addr, "pop3-addr", "localhost:65000", "TCP `address` of the POP3 listener (STLS available)")
+	fs.StringVar(&cfg.pop3sAddr, "pop3s-addr", "", "TCP `address` of an implicit-TLS POP3 listener (POP3S), e.g. localhost:65995; off if empty")
+	fs.StringVar(&cfg.hostname, "hostname", host, "host `name` in the greeting's APOP timestamp and the self-signed certificate")
+	fs.StringVar(&cfg.mailboxes, "mailboxes", "", "`directory` of the organiser's world: NAME/ (Maildir or .eml files) or NAME.mbox per account; the embedded default world if empty")
+	fs.StringVar(&cfg.users, "users", "", "`file` of name:password lines for --mailboxes")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", pop3.DefaultIdleTimeout, "autologout timer: close a session idle this long (RFC 1939 §3: at least 10m)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate `file` for STLS and POP3S; a self-signed one for --hostname if empty")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` for --tls-cert")
+	fs.StringVar(&cfg.trace, "trace", "", "append every line exchanged to this `file` as JSON lines, secrets masked")
+	fs.IntVar(&cfg.maxConns, "max-conns", 1000, "most POP3 sessions at once; 0 for no limit")
+	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 20, "most POP3 sessions at once from one client address; 0 for no limit")
+	fs.IntVar(&cfg.maxLineLength, "max-line-length", pop3.DefaultMaxLineLength, "longest command line in octets, CRLF included (RFC 2449: 255)")
+	fs.IntVar(&cfg.maxErrors, "max-errors", pop3.DefaultMaxErrors, "close a session after this many -ERR replies in a row")
+	fs.IntVar(&cfg.maxAuthFailures, "max-auth-failures", pop3.DefaultMaxAuthFailures, "close a session after this many failed logins")
+	fs.DurationVar(&cfg.authFailureDelay, "auth-failure-delay", pop3.DefaultAuthFailureDelay, "delay of the reply to a failed login, doubled for each further failure")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT or SIGTERM, how long to let sessions finish")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: pop3playground [flags]\n\nRuns a POP3 server on a world of mailboxes; every login gets a sandbox.\nEach flag may also be set by the environment variable shown.\n\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			name, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(stderr, "  --%s %s\n    \t%s", f.Name, name, usage)
+			if f.DefValue != "" && f.DefValue != "0" {
+				fmt.Fprintf(stderr, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(stderr, "\n    \t[$%s]\n", envName(f.Name))
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	// The environment fills in what the command line did not set.
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && !set[f.Name] && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("$%s: %v", envName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	switch {
+	case cfg.mailboxes != "" && cfg.users == "":
+		return nil, errors.New("--mailboxes needs --users FILE with a name:password line for each account")
+	case cfg.users != "" && cfg.mailboxes == "":
+		return nil, errors.New("--users goes with --mailboxes")
+	case (cfg.tlsCert == "") != (cfg.tlsKey == ""):
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	case cfg.idleTimeout != 0 && cfg.idleTimeout < 10*time.Minute:
+		fmt.Fprintf(stderr, "pop3playground: warning: --idle-timeout %v is shorter than the 10 minutes RFC 1939 §3 requires\n", cfg.idleTimeout)
+	}
+	if cfg.maxLineLength < 64 {
+		return nil, fmt.Errorf("--max-line-length %d is too short for POP3 commands", cfg.maxLineLength)
+	}
+	return cfg, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	world, err := loadWorld(cfg)
+	if err != nil {
+		return err
+	}
+	for _, w := range world.Warnings {
+		logger.Warn("world: " + w)
+	}
+
+	srv := pop3.NewServer(&sessions.Backend{World: world})
+	srv.Hostname = cfg.hostname
+	srv.Greeting = "POP3 Playground ready"
+	srv.Implementation = "POP3-Playground"
+	srv.Logger = logger
+	srv.IdleTimeout = cfg.idleTimeout
+	srv.MaxConns = cfg.maxConns
+	srv.MaxConnsPerIP = cfg.maxConnsPerIP
+	srv.MaxLineLength = cfg.maxLineLength
+	srv.MaxErrors = cfg.maxErrors
+	srv.MaxAuthFailures = cfg.maxAuthFailures
+	srv.AuthFailureDelay = cfg.authFailureDelay
+	if srv.TLSConfig, err = tlsConfig(cfg); err != nil {
+		return err
+	}
+	if cfg.trace != "" {
+		f, err := os.OpenFile(cfg.trace, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		srv.Trace = f
+	}
+
+	l, err := net.Listen("tcp", cfg.pop3Addr)
+	if err != nil {
+		return fmt.Errorf("POP3 listener: %w", err)
+	}
+	var ls net.Listener
+	if cfg.pop3sAddr != "" {
+		if ls, err = net.Listen("tcp", cfg.pop3sAddr); err != nil {
+			l.Close()
+			return fmt.Errorf("POP3S listener: %w", err)
+		}
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(l) }()
+	if ls != nil {
+		go func() { errc <- srv.ServeTLS(ls) }()
+	}
+	printBanner(stdout, cfg, world, l.Addr(), ls)
+
+	select {
+	case err := <-errc:
+		srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: letting sessions finish", "timeout", cfg.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown: closed sessions still running", "err", err)
+	}
+	return nil
+}
+
+func loadWorld(cfg *config) (*sessions.World, error) {
+	if cfg.mailboxes == "" {
+		return sessions.DefaultWorld()
+	}
+	return sessions.LoadDir(cfg.mailboxes, cfg.users)
+}
+
+func tlsConfig(cfg *config) (*tls.Config, error) {
+	var cert tls.Certificate
+	var err error
+	if cfg.tlsCert != "" {
+		cert, err = tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+	} else {
+		cert, err = pop3.SelfSignedCertificate(cfg.hostname, "localhost", "127.0.0.1", "::1")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func printBanner(w io.Writer, cfg *config, world *sessions.World, addr net.Addr, pop3s net.Listener) {
+	host, port, _ := net.SplitHostPort(addr.String())
+	if h, _, err := net.SplitHostPort(cfg.pop3Addr); err == nil && h != "" {
+		host = h
+	}
+	fmt.Fprintf(w, "POP3 Playground: POP3 on %s (STLS available)\n", addr)
+	if pop3s != nil {
+		fmt.Fprintf(w, "                 POP3S (implicit TLS) on %s\n", pop3s.Addr())
+	}
+	accounts := world.Accounts()
+	fmt.Fprintf(w, "World: %d accounts", len(accounts))
+	if cfg.mailboxes == "" {
+		fmt.Fprintf(w, " (the embedded default)")
+	}
+	fmt.Fprintln(w)
+	if cfg.mailboxes == "" {
+		fmt.Fprintf(w, "\nTry it:  nc -C %s %s    then  USER guest, PASS visitor, LIST, RETR 3, QUIT\n", host, port)
+		fmt.Fprintf(w, "     or:  curl pop3://guest:visitor@%s:%s/3\n", host, port)
+	}
+}

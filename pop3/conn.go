@@ -1,0 +1,419 @@
+package pop3
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// state is where a session is in the RFC 1939 §3 state machine.
+type state int
+
+const (
+	stateAuthorization state = iota
+	stateTransaction
+	stateUpdate
+)
+
+func (s state) String() string {
+	switch s {
+	case stateAuthorization:
+		return "AUTHORIZATION"
+	case stateTransaction:
+		return "TRANSACTION"
+	default:
+		return "UPDATE"
+	}
+}
+
+// A replyError is a -ERR reply: an optional response code (RFC 2449 §8,
+// RFC 3206) and a text that says what was wrong and what would be right.
+type replyError struct {
+	code  string
+	text  string
+	close bool // close the connection after the reply
+}
+
+func (e *replyError) Error() string { return e.text }
+
+func errorf(code, format string, args ...any) error {
+	return &replyError{code: code, text: fmt.Sprintf(format, args...)}
+}
+
+// A connError means the connection cannot carry another reply: the client
+// went away, a read timed out, or a reply was cut off half-way.
+type connError struct{ err error }
+
+func (e *connError) Error() string { return e.err.Error() }
+func (e *connError) Unwrap() error { return e.err }
+
+var (
+	errLineTooLong = errors.New("line too long")
+	errLineFlood   = errors.New("line too long, without end")
+	errShutdown    = errors.New("server shutting down")
+)
+
+// maxDiscard is how much of one overlong line is skipped before the
+// connection is closed instead.
+const maxDiscard = 64 << 10
+
+// conn is one POP3 session. It owns all of its state; nothing of it lives on
+// the Server.
+type conn struct {
+	srv  *Server
+	raw  net.Conn // as accepted: deadlines and Close go here
+	in   countReader
+	out  outWriter
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	info ConnInfo
+	ip   string
+	ctx  context.Context
+
+	timestamp string // the APOP timestamp of the greeting
+
+	state   state
+	user    string // the name given by USER, then the logged-in user
+	md      Maildrop
+	msgs    []MessageInfo
+	deleted []bool // marks for deletion, by message index
+	note    string // from a Noter maildrop
+
+	errors       int // -ERR replies in a row
+	authFailures int
+	closing      bool
+
+	// For the summary logged when the session ends.
+	start     time.Time
+	commands  int
+	retrieved int
+	removed   int
+	end       string
+}
+
+func newConn(s *Server, rw net.Conn) *conn {
+	c := &conn{srv: s, raw: rw, start: time.Now(), ctx: context.Background()}
+	c.info = ConnInfo{ID: s.nextID.Add(1), RemoteAddr: rw.RemoteAddr(), LocalAddr: rw.LocalAddr()}
+	c.ip = addrIP(rw.RemoteAddr())
+	c.in.r = rw
+	c.out = outWriter{w: rw}
+	if s.Trace != nil {
+		c.out.trace = c.traceServer
+	}
+	c.br = bufio.NewReaderSize(&c.in, 4096)
+	c.bw = bufio.NewWriterSize(&c.out, 16<<10)
+	return c
+}
+
+func addrIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+// interrupt wakes a session blocked waiting for a command (Shutdown).
+func (c *conn) interrupt() { c.raw.SetReadDeadline(time.Now()) }
+
+func (c *conn) serve() {
+	defer c.srv.trackConn(c, false)
+	defer c.raw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.ctx = ctx
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.Logger.Error("pop3: panic serving a session", "conn", c.info.ID, "panic", r, "stack", string(debug.Stack()))
+			c.end = "internal error"
+		}
+		c.finish()
+	}()
+
+	c.raw.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
+	if tc, ok := c.raw.(*tls.Conn); ok {
+		hctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			c.end = "TLS handshake failed: " + err.Error()
+			return
+		}
+		st := tc.ConnectionState()
+		c.info.TLS = &st
+	}
+
+	if ok, why := c.srv.admit(c.ip); !ok {
+		c.writeLine("-ERR [SYS/TEMP] " + why + "; try again later")
+		c.bw.Flush()
+		c.end = "refused: " + why
+		return
+	}
+	defer c.srv.release(c.ip)
+
+	c.timestamp = newTimestamp(c.srv.Hostname)
+	c.writeLine("+OK " + c.srv.Greeting + " " + c.timestamp)
+	for !c.closing {
+		if !c.hasPipelinedLine() {
+			if err := c.flush(); err != nil {
+				c.end = "write failed: " + err.Error()
+				return
+			}
+		}
+		line, err := c.readLine(c.srv.MaxLineLength)
+		c.raw.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
+		switch {
+		case err == nil:
+			c.commands++
+			c.result(c.dispatch(line))
+		case errors.Is(err, errLineTooLong):
+			c.result(errorf("", "line too long: a command line is at most %d octets (RFC 2449 §4)", c.srv.MaxLineLength))
+		default:
+			c.readFailed(err)
+		}
+	}
+	c.flush()
+}
+
+// newTimestamp returns a greeting timestamp for APOP (RFC 1939 §7), in the
+// syntax of a msg-id, unique for every connection.
+func newTimestamp(host string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	host = strings.Map(func(r rune) rune {
+		if r <= ' ' || r >= 0x7f || r == '<' || r == '>' || r == '@' {
+			return -1
+		}
+		return r
+	}, host)
+	if host == "" {
+		host = "localhost"
+	}
+	return fmt.Sprintf("<%s.%d@%s>", hex.EncodeToString(b[:]), time.Now().Unix(), host)
+}
+
+// hasPipelinedLine reports whether a whole command line is already buffered,
+// so that replies to pipelined commands go out in one write (RFC 2449 §6.6).
+func (c *conn) hasPipelinedLine() bool {
+	n := c.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := c.br.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
+func (c *conn) flush() error {
+	if err := c.bw.Flush(); err != nil {
+		return err
+	}
+	return c.out.err
+}
+
+// readLine reads one line of at most limit octets, line end included, and
+// returns it without the line end. A bare LF ends a line too (nc without -C).
+func (c *conn) readLine(limit int) (string, error) {
+	var deadline time.Time
+	if c.srv.IdleTimeout > 0 {
+		deadline = time.Now().Add(c.srv.IdleTimeout)
+	}
+	c.raw.SetReadDeadline(deadline)
+	// Shutdown sets the flag, then the deadline: checking after setting
+	// ours means one of the two always stops the read.
+	if c.srv.inShutdown.Load() {
+		return "", errShutdown
+	}
+	line, err := c.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		n := len(line)
+		for err == bufio.ErrBufferFull && n < maxDiscard {
+			line, err = c.br.ReadSlice('\n')
+			n += len(line)
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			c.traceClient(fmt.Sprintf("(%d octets without a line end)", n))
+			return "", errLineFlood
+		case err != nil:
+			return "", err
+		}
+		c.traceClient(fmt.Sprintf("(line of %d octets)", n))
+		return "", errLineTooLong
+	}
+	if err != nil {
+		return "", err
+	}
+	if len(line) > limit {
+		c.traceClient(fmt.Sprintf("(line of %d octets)", len(line)))
+		return "", errLineTooLong
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	c.in.lines++
+	return string(line), nil
+}
+
+// readFailed ends the session after a failed read, with a last word where
+// the client can still hear it.
+func (c *conn) readFailed(err error) {
+	c.closing = true
+	var ne net.Error
+	switch {
+	case errors.Is(err, errShutdown) || c.srv.inShutdown.Load() && errors.As(err, &ne) && ne.Timeout():
+		c.writeLine("-ERR [SYS/TEMP] the server is shutting down; connect again in a moment")
+		c.end = "server shutdown"
+	case errors.As(err, &ne) && ne.Timeout():
+		c.writeLine(fmt.Sprintf("-ERR autologout: no command for %v, closing the connection (RFC 1939 §3)", c.srv.IdleTimeout))
+		c.end = "autologout"
+	case errors.Is(err, errLineFlood):
+		c.writeLine("-ERR line too long and without end; closing the connection")
+		c.end = "line flood"
+	case errors.Is(err, io.EOF):
+		c.end = "client closed the connection"
+	default:
+		c.end = "read failed: " + err.Error()
+	}
+}
+
+// result sends the -ERR reply for a command's error, in one place for all
+// commands; nil means the command already replied +OK.
+func (c *conn) result(err error) {
+	if err == nil {
+		c.errors = 0
+		return
+	}
+	var ce *connError
+	if errors.As(err, &ce) {
+		c.readFailed(ce.err)
+		return
+	}
+	var re *replyError
+	if !errors.As(err, &re) {
+		c.srv.Logger.Error("pop3: command failed", "conn", c.info.ID, "user", c.user, "err", err)
+		re = &replyError{code: "SYS/TEMP", text: "the server failed to do that; try again later"}
+	}
+	c.errors++
+	text := re.text
+	switch {
+	case re.close:
+		c.closing = true
+		c.end = re.text
+	case c.srv.MaxErrors > 0 && c.errors >= c.srv.MaxErrors:
+		text += fmt.Sprintf("; that is %d errors in a row, closing the connection", c.errors)
+		c.closing = true
+		c.end = "too many errors"
+	}
+	if re.code != "" {
+		c.writeLine("-ERR [" + re.code + "] " + text)
+	} else {
+		c.writeLine("-ERR " + text)
+	}
+}
+
+func (c *conn) writeLine(s string) {
+	c.bw.WriteString(s)
+	c.bw.WriteString("\r\n")
+}
+
+// ok writes a single-line positive reply.
+func (c *conn) ok(format string, args ...any) {
+	c.bw.WriteString("+OK")
+	if format != "" {
+		c.bw.WriteByte(' ')
+		fmt.Fprintf(c.bw, format, args...)
+	}
+	c.bw.WriteString("\r\n")
+}
+
+// finish releases the maildrop without deleting anything (a session that
+// did not QUIT never reaches UPDATE, RFC 1939 §6) and logs the summary.
+func (c *conn) finish() {
+	if c.md != nil {
+		if err := c.md.Close(); err != nil {
+			c.srv.Logger.Error("pop3: releasing maildrop", "conn", c.info.ID, "user", c.user, "err", err)
+		}
+		c.md = nil
+	}
+	user := c.user
+	if c.state == stateAuthorization {
+		user = ""
+	}
+	c.srv.Logger.Info("pop3 session",
+		"conn", c.info.ID, "remote", c.info.RemoteAddr.String(), "user", user,
+		"tls", c.info.TLS != nil, "commands", c.commands, "retrieved", c.retrieved,
+		"deleted", c.removed, "bytes_in", c.in.n, "bytes_out", c.out.n,
+		"duration", time.Since(c.start).Round(time.Millisecond), "end", c.end)
+}
+
+// startTLS switches the connection to TLS after "+OK" to STLS.
+func (c *conn) startTLS() error {
+	// RFC 2595 §4, and CVE-2011-0411: whatever the client sent after STLS
+	// came before the handshake, in plaintext; it must not be executed.
+	c.br.Reset(&c.in)
+	tc := tls.Server(c.raw, c.srv.TLSConfig)
+	ctx, cancel := context.WithTimeout(c.ctx, tlsHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	st := tc.ConnectionState()
+	c.info.TLS = &st
+	c.in.r = tc
+	c.out.w = tc
+	c.br.Reset(&c.in)
+	c.user = "" // RFC 2595 §4: forget what was said before
+	return nil
+}
+
+// countReader counts the octets and lines read from the client.
+type countReader struct {
+	r     io.Reader
+	n     int64
+	lines int
+}
+
+func (r *countReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += int64(n)
+	return n, err
+}
+
+// outWriter counts the octets written to the client, remembers the first
+// write error and passes what it writes to the trace.
+type outWriter struct {
+	w       io.Writer
+	n       int64
+	err     error
+	trace   func([]byte)
+	partial []byte // the traced line so far
+}
+
+func (w *outWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	if w.trace != nil {
+		w.trace(p[:n])
+	}
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}

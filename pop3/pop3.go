@@ -1,0 +1,113 @@
+// Package pop3 is a POP3 server: RFC 1939 (the protocol, with APOP), RFC 2449
+// (CAPA and response codes), RFC 3206 (the SYS and AUTH response codes),
+// RFC 2595 (STLS) and RFC 5034 (SASL AUTH, with PLAIN and LOGIN).
+//
+// It knows nothing of HTTP or visitors. A Server accepts connections, runs
+// one state machine per connection (AUTHORIZATION → TRANSACTION → UPDATE) and
+// asks its Backend to authenticate users and open their Maildrop.
+package pop3
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"strings"
+)
+
+// A Backend authenticates users and opens their maildrops.
+//
+// Login is called with the user name and password given by USER/PASS or by a
+// SASL mechanism. On success the returned Maildrop is locked for this session
+// until its Close method is called (RFC 1939 §8: exclusive access).
+// It returns ErrAuthFailed for bad credentials and ErrMaildropInUse when
+// another session holds the lock; any other error is reported to the client
+// as a temporary system failure.
+type Backend interface {
+	Login(ctx context.Context, c *ConnInfo, user, password string) (Maildrop, error)
+}
+
+// BackendFunc adapts a function to a Backend.
+type BackendFunc func(ctx context.Context, c *ConnInfo, user, password string) (Maildrop, error)
+
+// Login calls f.
+func (f BackendFunc) Login(ctx context.Context, c *ConnInfo, user, password string) (Maildrop, error) {
+	return f(ctx, c, user, password)
+}
+
+var _ Backend = BackendFunc(nil)
+
+// An APOPBackend also supports the APOP command (RFC 1939 §7). LoginAPOP must
+// check digest against the user's shared secret with CheckAPOP.
+type APOPBackend interface {
+	Backend
+	LoginAPOP(ctx context.Context, c *ConnInfo, user, timestamp, digest string) (Maildrop, error)
+}
+
+// CheckAPOP reports whether digest is the APOP digest of timestamp and
+// secret: the MD5 of the timestamp (angle brackets included) followed by the
+// secret, as 32 hexadecimal digits. It compares in constant time.
+func CheckAPOP(timestamp, secret, digest string) bool {
+	sum := md5.Sum([]byte(timestamp + secret))
+	want := hex.EncodeToString(sum[:])
+	return subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(digest))) == 1
+}
+
+// A Maildrop is one user's mailbox, locked for one session.
+//
+// The message list is read once, when the session enters TRANSACTION; message
+// numbers are positions in it (1-based on the wire, 0-based here) and do not
+// change for the rest of the session (RFC 1939 §5). Marks for deletion are
+// kept by the session, not by the Maildrop: a Maildrop only sees the final
+// list of messages to remove, when the session enters UPDATE.
+type Maildrop interface {
+	// Messages lists the maildrop's messages.
+	Messages() []MessageInfo
+	// Open returns the content of message i: lines ended by CRLF, not
+	// dot-stuffed, exactly MessageInfo.Size octets.
+	Open(i int) (io.ReadCloser, error)
+	// Delete removes the messages with these indexes (UPDATE state).
+	Delete(indexes []int) error
+	// Close releases the lock. It is called exactly once, whether or not
+	// the session ended with QUIT.
+	Close() error
+}
+
+// A Noter is a Maildrop with a remark for the user, added to the reply to a
+// successful login and to QUIT: for example that the maildrop is a private
+// copy that disappears when the connection ends.
+type Noter interface {
+	Note() string
+}
+
+// MessageInfo describes one message of a maildrop.
+type MessageInfo struct {
+	Size int64  // octets, with CRLF line ends, before dot-stuffing
+	UID  string // unique-id for UIDL: 1 to 70 characters from 0x21 to 0x7E
+}
+
+// ConnInfo describes the connection a login comes from.
+type ConnInfo struct {
+	ID         uint64 // unique for the life of the Server
+	RemoteAddr net.Addr
+	LocalAddr  net.Addr
+	// TLS is the connection's TLS state after STLS or on an implicit-TLS
+	// listener; nil on a plaintext connection.
+	TLS *tls.ConnectionState
+}
+
+// Errors a Backend returns to choose the reply to a failed login.
+var (
+	// ErrAuthFailed: wrong user name or password (reply code [AUTH]).
+	ErrAuthFailed = errors.New("pop3: authentication failed")
+	// ErrMaildropInUse: another session holds the maildrop's lock (reply
+	// code [IN-USE], RFC 2449 §8.1.1).
+	ErrMaildropInUse = errors.New("pop3: maildrop in use")
+)
+
+// ErrServerClosed is returned by Serve after Close or Shutdown.
+var ErrServerClosed = errors.New("pop3: server closed")

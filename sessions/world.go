@@ -1,0 +1,472 @@
+// Package sessions holds the fixture world (the accounts and messages the
+// playground serves, loaded once and never written) and the sandboxes: cheap
+// copy-on-write views of it, one per visitor or per connection, in which POP3
+// deletions really happen. It implements pop3.Backend.
+package sessions
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A Message is one message of the world: read once, CRLF line ends,
+// immutable, shared by every sandbox.
+type Message struct {
+	data    []byte
+	uid     string
+	Subject string // decoded (RFC 2047), for display
+	From    string // decoded, for display
+	Source  string // the file it came from, with its line in an mbox
+}
+
+// Size is the message's size in octets, as RETR sends it before dot-stuffing.
+func (m *Message) Size() int64 { return int64(len(m.data)) }
+
+// UID is the message's unique-id (UIDL): stable across sessions and restarts.
+func (m *Message) UID() string { return m.uid }
+
+// Reader returns the message's content.
+func (m *Message) Reader() *bytes.Reader { return bytes.NewReader(m.data) }
+
+// An Account is a user of the world and their pristine maildrop.
+type Account struct {
+	Name     string
+	password string
+	Messages []*Message
+}
+
+// A World is the fixture: every account and its messages, immutable once
+// loaded.
+type World struct {
+	accounts map[string]*Account
+	names    []string // sorted
+	// Warnings lists what the loader skipped (files of unknown kinds).
+	Warnings []string
+}
+
+// Account returns the named account, or nil.
+func (w *World) Account(name string) *Account { return w.accounts[name] }
+
+// Accounts returns the accounts sorted by name.
+func (w *World) Accounts() []*Account {
+	as := make([]*Account, len(w.names))
+	for i, n := range w.names {
+		as[i] = w.accounts[n]
+	}
+	return as
+}
+
+//go:embed defaultworld
+var defaultWorld embed.FS
+
+// DefaultWorld loads the embedded default world: guest/visitor with seven
+// messages for the lab sheets, and mrose/tanstaaf of RFC 1939's APOP example.
+func DefaultWorld() (*World, error) {
+	fsys, err := fs.Sub(defaultWorld, "defaultworld")
+	if err != nil {
+		return nil, err
+	}
+	users, err := fs.ReadFile(fsys, "users")
+	if err != nil {
+		return nil, err
+	}
+	return load(fsys, "defaultworld", users, "defaultworld/users", "users")
+}
+
+// LoadDir loads an organiser's world: in dir, one entry per account named
+// after it (NAME/ as a Maildir with cur/ and new/ or a folder of .eml files,
+// or NAME.mbox), and the passwords in usersFile (name:password lines, #
+// comments). Files are opened read-only. An error names the file and line.
+func LoadDir(dir, usersFile string) (*World, error) {
+	users, err := os.ReadFile(usersFile)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, err
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory", dir)
+	}
+	// The users file may live in the mailbox directory: it is no mailbox.
+	skip := ""
+	abs, err1 := filepath.Abs(usersFile)
+	absDir, err2 := filepath.Abs(dir)
+	if err1 == nil && err2 == nil && filepath.Dir(abs) == absDir {
+		skip = filepath.Base(abs)
+	}
+	return load(os.DirFS(dir), dir, users, usersFile, skip)
+}
+
+// A LoadError is a problem in the world's files, with where it is.
+type LoadError struct {
+	File string
+	Line int // 0 when the problem is the whole file
+	Msg  string
+}
+
+func (e *LoadError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return e.File + ": " + e.Msg
+}
+
+// load reads the world in fsys; root names it in messages, and skip is the
+// name of an entry that is not a mailbox (the users file).
+func load(fsys fs.FS, root string, users []byte, usersName, skip string) (*World, error) {
+	passwords, order, err := parseUsers(users, usersName)
+	if err != nil {
+		return nil, err
+	}
+	w := &World{accounts: make(map[string]*Account)}
+	display := func(name string) string { return filepath.Join(root, filepath.FromSlash(name)) }
+
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || name == skip {
+			continue
+		}
+		var account string
+		var msgs []*Message
+		switch {
+		case e.IsDir():
+			account = name
+			msgs, err = loadFolder(fsys, name, display)
+		case strings.HasSuffix(name, ".mbox") && e.Type().IsRegular():
+			account = strings.TrimSuffix(name, ".mbox")
+			var data []byte
+			if data, err = fs.ReadFile(fsys, name); err == nil {
+				msgs, err = parseMbox(data, display(name))
+			}
+		default:
+			w.Warnings = append(w.Warnings, display(name)+": skipped: not a folder or an .mbox file")
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if w.accounts[account] != nil {
+			return nil, &LoadError{File: display(name), Msg: fmt.Sprintf("a second mailbox for account %q", account)}
+		}
+		pw, ok := passwords[account]
+		if !ok {
+			return nil, &LoadError{File: display(name), Msg: fmt.Sprintf("account %q has no password in %s", account, usersName)}
+		}
+		assignUIDs(msgs)
+		w.accounts[account] = &Account{Name: account, password: pw, Messages: msgs}
+	}
+	// A user without a mailbox has an empty maildrop.
+	for _, name := range order {
+		if w.accounts[name] == nil {
+			w.accounts[name] = &Account{Name: name, password: passwords[name]}
+		}
+	}
+	for name := range w.accounts {
+		w.names = append(w.names, name)
+	}
+	slices.Sort(w.names)
+	return w, nil
+}
+
+// parseUsers reads name:password lines; # starts a comment line.
+func parseUsers(data []byte, file string) (map[string]string, []string, error) {
+	passwords := make(map[string]string)
+	var order []string
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		bad := func(format string, args ...any) error {
+			return &LoadError{File: file, Line: i + 1, Msg: fmt.Sprintf(format, args...)}
+		}
+		name, pw, ok := strings.Cut(line, ":")
+		switch {
+		case !ok:
+			return nil, nil, bad("expected name:password")
+		case !validAccountName(name):
+			return nil, nil, bad("invalid account name %q: use 1 to 64 printable ASCII characters, no spaces", name)
+		case pw == "":
+			return nil, nil, bad("account %q has an empty password", name)
+		case strings.ContainsFunc(pw, func(r rune) bool { return r < ' ' || r == 0x7f }):
+			return nil, nil, bad("the password of %q holds a control character", name)
+		case passwords[name] != "":
+			return nil, nil, bad("account %q is listed twice", name)
+		}
+		passwords[name] = pw
+		order = append(order, name)
+	}
+	if len(order) == 0 {
+		return nil, nil, &LoadError{File: file, Msg: "no accounts: expected name:password lines"}
+	}
+	return passwords, order, nil
+}
+
+func validAccountName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f || s[i] == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// loadFolder loads NAME/: a Maildir (messages in cur/ and new/, in order of
+// their names, which begin with the delivery time) or else a folder of .eml
+// files in natural order (2.eml before 10.eml).
+func loadFolder(fsys fs.FS, dir string, display func(string) string) ([]*Message, error) {
+	var files []string
+	isMaildir := false
+	for _, sub := range []string{"cur", "new"} {
+		entries, err := fs.ReadDir(fsys, path.Join(dir, sub))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		isMaildir = true
+		for _, e := range entries {
+			if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+				files = append(files, path.Join(dir, sub, e.Name()))
+			}
+		}
+	}
+	if isMaildir {
+		slices.SortFunc(files, func(a, b string) int { return strings.Compare(path.Base(a), path.Base(b)) })
+	} else {
+		entries, err := fs.ReadDir(fsys, dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".eml") && !strings.HasPrefix(e.Name(), ".") {
+				files = append(files, path.Join(dir, e.Name()))
+			}
+		}
+		slices.SortFunc(files, naturalCompare)
+	}
+	msgs := make([]*Message, 0, len(files))
+	for _, f := range files {
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		m, err := newMessage(data, display(f), 1)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// naturalCompare orders names with their digit runs compared as numbers.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := leadingDigits(a), leadingDigits(b)
+		if da != "" && db != "" {
+			na, _ := strconv.ParseUint(strings.TrimLeft(da, "0")+"0", 10, 64)
+			nb, _ := strconv.ParseUint(strings.TrimLeft(db, "0")+"0", 10, 64)
+			if na != nb {
+				if na < nb {
+					return -1
+				}
+				return 1
+			}
+			a, b = a[len(da):], b[len(db):]
+			continue
+		}
+		if a[0] != b[0] {
+			return int(a[0]) - int(b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) - len(b)
+}
+
+func leadingDigits(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
+}
+
+// parseMbox splits an mbox file at its "From " lines and undoes mboxrd
+// quoting (">From " back to "From ").
+func parseMbox(data []byte, file string) ([]*Message, error) {
+	var msgs []*Message
+	var cur []byte
+	start, lineNo := 0, 0
+	flush := func() error {
+		if start == 0 {
+			return nil
+		}
+		// The blank line before the next "From " belongs to the mbox.
+		cur = bytes.TrimSuffix(cur, []byte("\n"))
+		cur = bytes.TrimSuffix(cur, []byte("\r"))
+		m, err := newMessage(cur, file, start+1)
+		if err != nil {
+			return err
+		}
+		m.Source = fmt.Sprintf("%s:%d", file, start)
+		msgs = append(msgs, m)
+		cur = nil
+		return nil
+	}
+	for len(data) > 0 {
+		lineNo++
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i+1], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		if bytes.HasPrefix(line, []byte("From ")) {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			start = lineNo
+			continue
+		}
+		if start == 0 {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			return nil, &LoadError{File: file, Line: lineNo, Msg: `not an mbox file: a message must begin with a "From " line`}
+		}
+		if q := bytes.TrimLeft(line, ">"); len(q) < len(line) && bytes.HasPrefix(q, []byte("From ")) {
+			line = line[1:]
+		}
+		cur = append(cur, line...)
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// newMessage checks a message's header and normalises its line ends. first
+// is the file line the message starts on, for errors.
+func newMessage(raw []byte, file string, first int) (*Message, error) {
+	data := normalizeCRLF(raw)
+	m := &Message{data: data, Source: file}
+	if len(data) == 0 {
+		return nil, &LoadError{File: file, Line: first, Msg: "empty message"}
+	}
+	lineNo := first
+	var field []byte // the header field being read, with continuations
+	takeField := func() {
+		if field == nil {
+			return
+		}
+		name, value, _ := bytes.Cut(field, []byte(":"))
+		switch strings.ToLower(string(bytes.TrimSpace(name))) {
+		case "subject":
+			m.Subject = decodeHeader(value)
+		case "from":
+			m.From = decodeHeader(value)
+		}
+		field = nil
+	}
+	for rest := data; len(rest) > 0; lineNo++ {
+		i := bytes.Index(rest, []byte("\r\n"))
+		line := rest[:i]
+		rest = rest[i+2:]
+		if len(line) == 0 {
+			break // end of the header
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if field == nil {
+				return nil, &LoadError{File: file, Line: lineNo, Msg: "the header begins with a continuation line"}
+			}
+			field = append(field, line...)
+			continue
+		}
+		takeField()
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || bytes.ContainsFunc(line[:colon], func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+			return nil, &LoadError{File: file, Line: lineNo, Msg: fmt.Sprintf("malformed header line %q: expected Name: value, then a blank line before the body", truncate(string(line), 40))}
+		}
+		field = append([]byte(nil), line...)
+	}
+	takeField()
+	return m, nil
+}
+
+// normalizeCRLF turns every line end into CRLF and ends the last line.
+func normalizeCRLF(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(b)/32+2)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			out = append(out, b...)
+			out = append(out, '\r', '\n')
+			break
+		}
+		line := b[:i]
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		out = append(out, line...)
+		out = append(out, '\r', '\n')
+		b = b[i+1:]
+	}
+	return slices.Clip(out)
+}
+
+var headerDecoder = mime.WordDecoder{CharsetReader: func(charset string, input io.Reader) (io.Reader, error) {
+	return nil, fmt.Errorf("unhandled charset %q", charset)
+}}
+
+func decodeHeader(v []byte) string {
+	s := strings.TrimSpace(string(v))
+	if d, err := headerDecoder.DecodeHeader(s); err == nil {
+		return d
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// assignUIDs gives each message a unique-id from a digest of its content, so
+// the same fixture has the same UIDLs on every run (RFC 1939 §7); identical
+// messages in one maildrop get a suffix to stay distinct.
+func assignUIDs(msgs []*Message) {
+	seen := make(map[string]int)
+	for _, m := range msgs {
+		sum := sha256.Sum256(m.data)
+		uid := hex.EncodeToString(sum[:12])
+		if n := seen[uid]; n > 0 {
+			seen[uid] = n + 1
+			uid += "-" + strconv.Itoa(n+1)
+		} else {
+			seen[uid] = 1
+		}
+		m.uid = uid
+	}
+}
