@@ -92,12 +92,14 @@ func (c *conn) dispatch(line string) error {
 // A password may hold any other octet.
 func checkText(line string, password bool) error {
 	for i := 0; i < len(line); i++ {
-		b := line[i]
-		if b < ' ' && b != '\t' || b == 0x7f {
+		if b := line[i]; b < ' ' && b != '\t' || b == 0x7f {
 			return errorf("", "the line holds the control character %s (your terminal may have sent it for an editing key); type the command again as plain text", caret(b))
 		}
-		if b >= 0x80 && !password && i < 4 {
-			return errorf("", "unknown command %s: commands are plain ASCII words such as STAT", quoteArg(line))
+	}
+	if !password {
+		verb, _, _ := strings.Cut(line, " ")
+		if strings.ContainsFunc(verb, func(r rune) bool { return r >= 0x80 }) {
+			return errorf("", "unknown command %s: commands are plain ASCII words such as STAT", quoteArg(verb))
 		}
 	}
 	return nil

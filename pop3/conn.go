@@ -131,7 +131,7 @@ func (c *conn) interrupt() { c.raw.SetReadDeadline(time.Now()) }
 
 func (c *conn) serve() {
 	defer c.srv.trackConn(c, false)
-	defer c.raw.Close()
+	defer c.lingeringClose()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c.ctx = ctx
@@ -186,6 +186,24 @@ func (c *conn) serve() {
 		}
 	}
 	c.flush()
+}
+
+// lingeringClose sends FIN, then reads and discards what the client still
+// sends for a moment before closing: closing a socket with unread input
+// makes the kernel send RST, which can destroy the last reply before the
+// client reads it.
+func (c *conn) lingeringClose() {
+	nc := c.raw
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if tcp, ok := nc.(*net.TCPConn); ok && !c.srv.inShutdown.Load() {
+		if tcp.CloseWrite() == nil {
+			tcp.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			io.CopyN(io.Discard, tcp, 256<<10)
+		}
+	}
+	c.raw.Close()
 }
 
 // newTimestamp returns a greeting timestamp for APOP (RFC 1939 §7), in the

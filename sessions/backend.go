@@ -22,7 +22,25 @@ const connectionNote = "a private copy for this connection: the next connection 
 
 // Login implements pop3.Backend.
 func (b *Backend) Login(ctx context.Context, c *pop3.ConnInfo, user, password string) (pop3.Maildrop, error) {
-	a := b.World.Account(user)
+	return withNote(NewSandbox(b.World).Login(user, password))
+}
+
+// LoginAPOP implements pop3.APOPBackend.
+func (b *Backend) LoginAPOP(ctx context.Context, c *pop3.ConnInfo, user, timestamp, digest string) (pop3.Maildrop, error) {
+	return withNote(NewSandbox(b.World).LoginAPOP(user, timestamp, digest))
+}
+
+func withNote(md *Maildrop, err error) (pop3.Maildrop, error) {
+	if err != nil {
+		return nil, err
+	}
+	md.note = connectionNote
+	return md, nil
+}
+
+// Login checks user's password and opens their maildrop in the sandbox.
+func (sb *Sandbox) Login(user, password string) (*Maildrop, error) {
+	a := sb.world.Account(user)
 	if a == nil {
 		// Compare anyway, so that timing does not tell which users exist.
 		passwordsEqual(password, "\x00no such user")
@@ -31,25 +49,16 @@ func (b *Backend) Login(ctx context.Context, c *pop3.ConnInfo, user, password st
 	if !passwordsEqual(password, a.password) {
 		return nil, pop3.ErrAuthFailed
 	}
-	return b.open(a.Name)
+	return sb.Open(a.Name)
 }
 
-// LoginAPOP implements pop3.APOPBackend.
-func (b *Backend) LoginAPOP(ctx context.Context, c *pop3.ConnInfo, user, timestamp, digest string) (pop3.Maildrop, error) {
-	a := b.World.Account(user)
+// LoginAPOP checks an APOP digest (RFC 1939 §7) and opens user's maildrop.
+func (sb *Sandbox) LoginAPOP(user, timestamp, digest string) (*Maildrop, error) {
+	a := sb.world.Account(user)
 	if a == nil || !pop3.CheckAPOP(timestamp, a.password, digest) {
 		return nil, pop3.ErrAuthFailed
 	}
-	return b.open(a.Name)
-}
-
-func (b *Backend) open(account string) (pop3.Maildrop, error) {
-	md, err := NewSandbox(b.World).Open(account)
-	if err != nil {
-		return nil, err
-	}
-	md.note = connectionNote
-	return md, nil
+	return sb.Open(a.Name)
 }
 
 // passwordsEqual compares in constant time, whatever the lengths.

@@ -1,0 +1,618 @@
+package pop3_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pop3playground/pop3playground/pop3"
+)
+
+func TestGreetingCarriesAPOPTimestamp(t *testing.T) {
+	env := testServer(t)
+	c1, c2 := env.greeted(t), env.greeted(t)
+	re := regexp.MustCompile(`^\+OK POP3 server ready <[0-9a-f]{16}\.\d+@pop\.test>$`)
+	for _, g := range []string{c1.greeting, c2.greeting} {
+		if !re.MatchString(g) {
+			t.Errorf("greeting %q, want match for %s", g, re)
+		}
+	}
+	if c1.greeting == c2.greeting {
+		t.Errorf("two connections got the same timestamp %q", c1.greeting)
+	}
+}
+
+// The example session of RFC 1939 §10, on our fixture.
+func TestRFC1939ExampleSession(t *testing.T) {
+	env := testServer(t)
+	c := env.authenticated(t)
+	c.expect("STAT", "+OK 7 54859")
+	if got := c.cmd("STAT"); got != "+OK 7 54859" {
+		t.Errorf("STAT = %q: RFC 1939 §5 wants exactly +OK count size", got)
+	}
+	c.expect("LIST", "+OK 7 messages (54859 octets)")
+	want := []string{"1 498", "2 810", "3 1995", "4 760", "5 1625", "6 48959", "7 212"}
+	if got := c.body(); !slices.Equal(got, want) {
+		t.Errorf("LIST = %q, want %q", got, want)
+	}
+	c.expect("RETR 1", "+OK 498 octets")
+	body := strings.Join(c.body(), "\r\n") + "\r\n"
+	if len(body) != 498 {
+		t.Errorf("RETR 1 body is %d octets, LIST said 498", len(body))
+	}
+	c.expect("DELE 1", "+OK message 1 marked for deletion")
+	c.expect("RETR 2", "+OK 810 octets")
+	c.body()
+	c.expect("DELE 2", "+OK message 2 marked for deletion")
+	c.expect("QUIT", "+OK signing off: 2 messages deleted, 5 left")
+	c.expectClosed()
+
+	// The deletions happened in UPDATE: a new session sees 5 messages.
+	c = env.greeted(t)
+	c.expect("USER guest", "+OK")
+	c.expect("PASS visitor", "+OK guest's maildrop has 5 messages (53551 octets)")
+	c.expect("LIST 1", "+OK 1 1995")
+}
+
+func TestCommandsInTheWrongState(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.MaxErrors = 100 })
+	c := env.greeted(t)
+	for _, cmd := range []string{"STAT", "LIST", "LIST 1", "RETR 1", "DELE 1", "NOOP", "RSET", "TOP 1 0", "UIDL", "uidl 1"} {
+		verb := strings.ToUpper(strings.Fields(cmd)[0])
+		c.expect(cmd, "-ERR "+verb+" is only valid after you log in: send USER, then PASS")
+	}
+	c.expect("PASS visitor", "-ERR PASS must follow USER")
+	c.expect("USER guest", "+OK")
+	c.expect("PASS visitor", "+OK")
+	for _, cmd := range []string{"USER guest", "PASS visitor", "APOP guest 0123456789abcdef0123456789abcdef", "AUTH PLAIN", "STLS"} {
+		verb := strings.Fields(cmd)[0]
+		c.expect(cmd, "-ERR "+verb+" is only valid before logging in; you are logged in as guest")
+	}
+	c.expect("NOOP", "+OK")
+}
+
+func TestBadArgumentsTeach(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.MaxErrors = 100 })
+	c := env.authenticated(t)
+	for _, tc := range []struct{ send, want string }{
+		{"RETR", "-ERR RETR needs a message number, e.g. RETR 1"},
+		{"RETR abc", `-ERR "abc" is not a message number; e.g. RETR 1`},
+		{"RETR -1", `-ERR "-1" is not a message number; e.g. RETR 1`},
+		{"RETR 0", "-ERR no message 0: messages are numbered from 1"},
+		{"RETR 8", "-ERR no message 8: the maildrop has 7 messages"},
+		{"RETR 99999999999", `-ERR "99999999999" is not a message number`},
+		{"RETR 1 2", "-ERR RETR needs a message number"},
+		{"LIST 1 2", "-ERR LIST takes at most one message number, e.g. LIST 1"},
+		{"LIST x", `-ERR "x" is not a message number; e.g. LIST 1`},
+		{"UIDL 9", "-ERR no message 9: the maildrop has 7 messages"},
+		{"TOP 1", "-ERR TOP needs a message number and a number of body lines, e.g. TOP 1 10"},
+		{"TOP 1 x", `-ERR "x" is not a number of lines; e.g. TOP 1 0 for the header alone`},
+		{"TOP 9 0", "-ERR no message 9"},
+		{"DELE", "-ERR DELE needs a message number, e.g. DELE 1"},
+		{"STAT 1", "-ERR STAT takes no arguments"},
+		{"NOOP x", "-ERR NOOP takes no arguments"},
+		{"RSET x", "-ERR RSET takes no arguments"},
+		{"QUIT now", "-ERR QUIT takes no arguments"},
+		{"CAPA x", "-ERR CAPA takes no arguments"},
+		{"LOGIN guest visitor", `-ERR unknown command "LOGIN": log in with USER then PASS`},
+		{"FROB", `-ERR unknown command "FROB": try STAT, LIST, RETR, TOP, UIDL, DELE, RSET, NOOP or QUIT`},
+		{"HELO there", `-ERR unknown command "HELO": that is SMTP`},
+		{"GET / HTTP/1.1", `-ERR unknown command "GET": this is a POP3 server, not a web server`},
+		{"", "-ERR empty command"},
+	} {
+		if got := c.cmd(tc.send); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%q: got %q, want %q", tc.send, got, tc.want)
+		}
+	}
+	c.expect("STAT", "+OK 7 54859") // the session goes on
+}
+
+func TestKeywordsAreCaseInsensitive(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	c.expect("user guest", "+OK")
+	c.expect("Pass visitor", "+OK")
+	c.expect("sTaT", "+OK 7 54859")
+	c.expect("quit", "+OK")
+}
+
+func TestMarkedMessagesAreInvisible(t *testing.T) {
+	env := testServer(t)
+	c := env.authenticated(t)
+	c.expect("DELE 2", "+OK message 2 marked for deletion; it is removed when you QUIT")
+	c.expect("STAT", "+OK 6 54049")
+	c.expect("LIST", "+OK 6 messages (54049 octets)")
+	if got := c.body(); slices.Contains(got, "2 810") || len(got) != 6 {
+		t.Errorf("LIST after DELE 2 = %q", got)
+	}
+	c.expect("UIDL", "+OK")
+	if got := c.body(); len(got) != 6 || strings.HasPrefix(got[1], "2 ") {
+		t.Errorf("UIDL after DELE 2 = %q", got)
+	}
+	for _, cmd := range []string{"LIST 2", "UIDL 2", "RETR 2", "TOP 2 0", "DELE 2"} {
+		c.expect(cmd, "-ERR message 2 is marked for deletion; RSET unmarks it")
+	}
+	c.expect("RSET", "+OK maildrop has 7 messages (54859 octets)")
+	c.expect("LIST 2", "+OK 2 810")
+	c.expect("DELE 2", "+OK")
+	c.expect("DELE 7", "+OK")
+	c.expect("QUIT", "+OK signing off: 2 messages deleted, 5 left")
+	// The +OK to QUIT is sent after the deletions: nothing to wait for.
+	if got := len(env.be.sb.Messages("guest")); got != 5 {
+		t.Errorf("after QUIT the sandbox has %d messages, want 5", got)
+	}
+	if n := len(testWorld().Account("guest").Messages); n != 7 {
+		t.Errorf("the world changed: guest has %d messages", n)
+	}
+}
+
+func TestQuitFromAuthorizationDeletesNothing(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	c.expect("USER guest", "+OK")
+	c.expect("QUIT", "+OK signing off")
+	c.expectClosed()
+}
+
+func TestDroppedConnectionDeletesNothingAndReleasesTheLock(t *testing.T) {
+	env := testServer(t)
+	c := env.authenticated(t)
+	c.expect("DELE 1", "+OK")
+	c.expect("DELE 3", "+OK")
+	c.conn.Close()
+	if user := <-env.be.closed; user != "guest" {
+		t.Fatalf("released %q", user)
+	}
+	if got := len(env.be.sb.Messages("guest")); got != 7 {
+		t.Errorf("a dropped session deleted messages: %d left", got)
+	}
+	c = env.authenticated(t) // the lock is free again
+	c.expect("STAT", "+OK 7 54859")
+}
+
+func TestExclusiveLock(t *testing.T) {
+	env := testServer(t)
+	first := env.authenticated(t)
+	second := env.greeted(t)
+	second.expect("USER guest", "+OK")
+	second.expect("PASS visitor", "-ERR [IN-USE] guest's maildrop is locked by another session, and only one may hold it: QUIT that session first")
+	// Another account in the same sandbox is not locked.
+	second.expect("USER mrose", "+OK")
+	second.expect("PASS tanstaaf", "+OK mrose's maildrop has 2 messages")
+	second.expect("QUIT", "+OK")
+
+	third := env.greeted(t)
+	third.expect("USER guest", "+OK")
+	third.expect("PASS visitor", "-ERR [IN-USE]")
+	first.expect("QUIT", "+OK")
+	third.expect("USER guest", "+OK")
+	third.expect("PASS visitor", "+OK guest's maildrop has 7 messages")
+}
+
+func TestPipelining(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	// Everything in one write; the replies come back in order.
+	c.send("CAPA\r\nUSER guest\r\nPASS visitor\r\nSTAT\r\nLIST 3\r\nTOP 3 0\r\nDELE 3\r\nSTAT\r\nBOGUS\r\nUIDL 1\r\nNOOP\r\nQUIT")
+	if got := c.readLine(); got != "+OK capability list follows" {
+		t.Fatalf("first reply %q, want CAPA's", got)
+	}
+	if caps := c.body(); !slices.Contains(caps, "PIPELINING") {
+		t.Errorf("CAPA lacks PIPELINING: %q", caps)
+	}
+	for _, want := range []string{"+OK now send the password", "+OK guest's maildrop", "+OK 7 54859", "+OK 3 1995", "+OK top of message follows"} {
+		if got := c.readLine(); !strings.HasPrefix(got, want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if hdr := c.body(); len(hdr) < 20 || hdr[len(hdr)-1] != "" {
+		t.Errorf("TOP 3 0 = %d lines ending %q; want the header and a blank line", len(hdr), hdr[len(hdr)-1])
+	}
+	for _, want := range []string{"+OK message 3 marked", "+OK 6 52864", "-ERR unknown command", "+OK 1 ", "+OK", "+OK signing off: 1 message deleted, 6 left"} {
+		if got := c.readLine(); !strings.HasPrefix(got, want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
+
+func TestDotStuffingOnTheWire(t *testing.T) {
+	env := testServer(t)
+	c := env.authenticated(t)
+	c.expect("RETR 4", "+OK 760 octets")
+	raw := c.rawBody()
+	for _, want := range []string{
+		"\r\n\r\n..This first body line starts with a dot.\r\n",
+		"two dots:\r\n..\r\n...\r\n..hidden files",
+		"\r\n....and an ellipsis",
+		"dot arrives with two.\r\n.\r\n",
+	} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("RETR 4 lacks %q on the wire:\n%s", want, raw)
+		}
+	}
+	// Undone, the body is the message, octet for octet.
+	c.expect("RETR 4", "+OK")
+	if got := len(strings.Join(c.body(), "\r\n") + "\r\n"); got != 760 {
+		t.Errorf("unstuffed RETR 4 is %d octets, want 760", got)
+	}
+}
+
+func TestTop(t *testing.T) {
+	env := testServer(t)
+	c := env.authenticated(t)
+	c.expect("RETR 3", "+OK")
+	full := c.body()
+	blank := slices.Index(full, "")
+	for _, n := range []int{0, 1, 5, 1000} {
+		c.expect(fmt.Sprintf("TOP 3 %d", n), "+OK top of message follows")
+		got := c.body()
+		want := full[:min(blank+1+n, len(full))]
+		if !slices.Equal(got, want) {
+			t.Errorf("TOP 3 %d: %d lines, want %d", n, len(got), len(want))
+		}
+	}
+}
+
+func TestUIDLIsStable(t *testing.T) {
+	env := testServer(t)
+	c := env.authenticated(t)
+	c.expect("UIDL", "+OK")
+	all := c.body()
+	uid3 := strings.Fields(all[2])[1]
+	c.expect("UIDL 3", "+OK 3 "+uid3)
+	c.expect("DELE 1", "+OK")
+	c.expect("QUIT", "+OK")
+	c = env.greeted(t)
+	c.expect("USER guest", "+OK")
+	c.expect("PASS visitor", "+OK guest's maildrop has 6 messages")
+	c.expect("UIDL 2", "+OK 2 "+uid3) // renumbered, same unique-id
+	for _, l := range all {
+		uid := strings.Fields(l)[1]
+		if len(uid) < 1 || len(uid) > 70 || strings.ContainsFunc(uid, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			t.Errorf("unique-id %q breaks RFC 1939 §7", uid)
+		}
+	}
+}
+
+func TestCapa(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.Implementation = "Test-1" })
+	c := env.greeted(t)
+	c.expect("CAPA", "+OK capability list follows")
+	want := []string{"TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "USER", "SASL PLAIN LOGIN", "STLS", "IMPLEMENTATION Test-1"}
+	if got := c.body(); !slices.Equal(got, want) {
+		t.Errorf("CAPA in AUTHORIZATION = %q, want %q", got, want)
+	}
+	c.expect("USER guest", "+OK")
+	c.expect("PASS visitor", "+OK")
+	c.expect("CAPA", "+OK")
+	want = []string{"TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "IMPLEMENTATION Test-1"}
+	if got := c.body(); !slices.Equal(got, want) {
+		t.Errorf("CAPA in TRANSACTION = %q, want %q", got, want)
+	}
+}
+
+func TestCapaWithoutTLSHasNoSTLS(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.TLSConfig = nil })
+	c := env.greeted(t)
+	c.expect("CAPA", "+OK")
+	if got := c.body(); slices.Contains(got, "STLS") {
+		t.Errorf("CAPA offers STLS without a certificate: %q", got)
+	}
+	c.expect("STLS", "-ERR STLS is not available: this server has no TLS certificate")
+}
+
+func TestOverlongLines(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	c.expect("NOOP "+strings.Repeat("x", 300), "-ERR line too long: a command line is at most 255 octets (RFC 2449 §4)")
+	c.expect("USER "+strings.Repeat("y", 6000), "-ERR line too long")
+	c.expect("CAPA", "+OK") // the session goes on
+	c.body()
+	// 253 octets and CRLF: just fits.
+	c.expect("USER "+strings.Repeat("z", 248), "+OK")
+
+	// A flood without a line end is cut off.
+	c.conn.Write([]byte(strings.Repeat("A", 70<<10)))
+	c.expect("", "-ERR line too long and without end; closing the connection")
+	c.expectClosed()
+}
+
+func TestBinaryJunk(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	c.expect("ST\x00AT", "-ERR the line holds the control character ^@")
+	c.expect("US\bER guest", "-ERR the line holds the control character ^H (your terminal may have sent it for an editing key)")
+	c.expect("\xff\xfd\x18", "-ERR the line holds the control character ^X")
+	c.expect("\xc3\xa9t\xc3\xa9", `-ERR unknown command "\u00e9t\u00e9": commands are plain ASCII words`)
+	c.expect("\x1b[A", "-ERR the line holds the control character ^[")
+	c.expect("CAPA", "+OK")
+	c.body()
+}
+
+func TestTooManyErrorsInARow(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.MaxErrors = 3 })
+	c := env.greeted(t)
+	c.expect("NOPE", "-ERR")
+	c.expect("CAPA", "+OK") // a success resets the count
+	c.body()
+	c.expect("NOPE", "-ERR")
+	c.expect("NOPE", "-ERR")
+	c.expect("NOPE", `-ERR unknown command "NOPE": log in with USER then PASS; that is 3 errors in a row, closing the connection`)
+	c.expectClosed()
+}
+
+func TestFailedLogins(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	c.expect("USER guest", "+OK")
+	c.expect("PASS wrong", "-ERR [AUTH] wrong user name or password")
+	c.expect("PASS visitor", "-ERR PASS must follow USER") // the failure forgot the user
+	c.expect("USER nobody", "+OK")                         // no hint that nobody does not exist
+	c.expect("PASS visitor", "-ERR [AUTH] wrong user name or password")
+	c.expect("USER guest", "+OK")
+	c.expect("PASS wrong again", "-ERR [AUTH] wrong user name or password; too many failed logins, closing the connection")
+	c.expectClosed()
+	if !strings.Contains(env.log.String(), "login failed") {
+		t.Errorf("failed logins not logged:\n%s", env.log)
+	}
+}
+
+func TestFailedLoginDelayGrows(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.AuthFailureDelay = 40 * time.Millisecond; s.MaxAuthFailures = 5 })
+	c := env.greeted(t)
+	var took []time.Duration
+	for range 3 {
+		c.expect("USER guest", "+OK")
+		start := time.Now()
+		c.expect("PASS wrong", "-ERR [AUTH]")
+		took = append(took, time.Since(start))
+	}
+	// 40ms, 80ms, 160ms: each at least its delay (a lower bound only).
+	for i, d := range took {
+		if min := 40 * time.Millisecond << i; d < min {
+			t.Errorf("failure %d answered after %v, want at least %v", i+1, d, min)
+		}
+	}
+}
+
+func TestConnectionLimits(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.MaxConnsPerIP = 2 })
+	env.greeted(t)
+	second := env.greeted(t)
+	third := env.dial(t)
+	if third.greeting != "-ERR [SYS/TEMP] too many connections from your address; try again later" {
+		t.Errorf("third connection greeted %q", third.greeting)
+	}
+	third.expectClosed()
+	second.expect("QUIT", "+OK")
+	second.expectClosed()
+	env.greeted(t) // the slot was released before the server's FIN
+
+	full := testServer(t, func(s *pop3.Server) { s.MaxConns = 1 })
+	full.greeted(t)
+	if g := full.dial(t).greeting; g != "-ERR [SYS/TEMP] the server is full; try again later" {
+		t.Errorf("over MaxConns greeted %q", g)
+	}
+}
+
+func TestAutologout(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.IdleTimeout = 50 * time.Millisecond })
+	c := env.authenticated(t)
+	c.expect("DELE 1", "+OK")
+	if got := c.readLine(); got != "-ERR autologout: no command for 50ms, closing the connection (RFC 1939 §3)" {
+		t.Errorf("got %q", got)
+	}
+	c.expectClosed()
+	<-env.be.closed
+	if n := len(env.be.sb.Messages("guest")); n != 7 {
+		t.Errorf("autologout deleted messages: %d left", n)
+	}
+}
+
+func TestSTLS(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	c.expect("USER guest", "+OK")
+	c.expect("STLS", "+OK begin TLS negotiation")
+	tc := tls.Client(c.conn, &tls.Config{ServerName: "localhost", RootCAs: env.certs})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c = &client{t: t, conn: tc, r: newReader(tc)}
+	c.expect("CAPA", "+OK")
+	if got := c.body(); slices.Contains(got, "STLS") {
+		t.Errorf("CAPA after STLS still offers STLS: %q", got)
+	}
+	c.expect("PASS visitor", "-ERR PASS must follow USER") // USER before STLS is forgotten
+	c.expect("STLS", "-ERR this connection already uses TLS")
+	c.expect("USER guest", "+OK")
+	c.expect("PASS visitor", "+OK")
+	if info := <-env.be.infos; info.TLS == nil || info.TLS.Version < tls.VersionTLS12 {
+		t.Errorf("the backend saw ConnInfo.TLS = %+v", info.TLS)
+	}
+	c.expect("RETR 6", "+OK 48959 octets")
+	if n := len(strings.Join(c.body(), "\r\n")) + 2; n != 48959 {
+		t.Errorf("RETR 6 over TLS: %d octets", n)
+	}
+	c.expect("QUIT", "+OK")
+}
+
+// Commands sent in plaintext after STLS, before the handshake, must not run
+// (RFC 2595 §4; the attack of CVE-2011-0411).
+func TestSTLSDropsInjectedCommands(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	c.send("STLS\r\nUSER guest\r\nPASS visitor")
+	if got := c.readLine(); got != "+OK begin TLS negotiation" {
+		t.Fatalf("STLS: %q", got)
+	}
+	tc := tls.Client(c.conn, &tls.Config{ServerName: "localhost", RootCAs: env.certs})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c = &client{t: t, conn: tc, r: newReader(tc)}
+	c.expect("STAT", "-ERR STAT is only valid after you log in")
+}
+
+func TestImplicitTLS(t *testing.T) {
+	env := testServer(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go env.srv.ServeTLS(l)
+	tc, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{ServerName: "localhost", RootCAs: env.certs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	c := &client{t: t, conn: tc, r: newReader(tc)}
+	if g := c.readLine(); !strings.HasPrefix(g, "+OK POP3 server ready <") {
+		t.Fatalf("greeting over TLS: %q", g)
+	}
+	c.expect("CAPA", "+OK")
+	if got := c.body(); slices.Contains(got, "STLS") {
+		t.Errorf("CAPA on implicit TLS offers STLS: %q", got)
+	}
+	c.expect("USER guest", "+OK")
+	c.expect("PASS visitor", "+OK")
+}
+
+func TestAuthPlain(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	env := testServer(t, func(s *pop3.Server) { s.MaxAuthFailures = 10; s.MaxErrors = 20 })
+	c := env.greeted(t)
+	c.expect("AUTH", "+OK SASL mechanisms follow")
+	if got := c.body(); !slices.Equal(got, []string{"PLAIN", "LOGIN"}) {
+		t.Errorf("AUTH lists %q", got)
+	}
+	c.expect("AUTH CRAM-MD5", `-ERR unsupported SASL mechanism "CRAM-MD5": this server offers PLAIN and LOGIN`)
+	c.expect("AUTH PLAIN "+b64("\x00guest\x00wrong"), "-ERR [AUTH] wrong user name or password")
+	c.expect("AUTH PLAIN !!!", "-ERR the SASL response is not valid base64")
+	c.expect("AUTH PLAIN "+b64("guest"), "-ERR malformed PLAIN response")
+	c.expect("AUTH PLAIN "+b64("mrose\x00guest\x00visitor"), "-ERR [AUTH] PLAIN may not log in as another user")
+	c.expect("AUTH PLAIN", "+ ")
+	c.expect("*", "-ERR authentication cancelled")
+	// The challenge form (no initial response), then the real login.
+	c.expect("AUTH PLAIN", "+ ")
+	c.expect(b64("guest\x00guest\x00visitor"), "+OK guest's maildrop has 7 messages")
+	c.expect("QUIT", "+OK")
+
+	c = env.greeted(t)
+	c.expect("AUTH PLAIN "+b64("\x00guest\x00visitor"), "+OK guest's maildrop has 7 messages")
+}
+
+func TestAuthLogin(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	env := testServer(t)
+	c := env.greeted(t)
+	c.expect("AUTH LOGIN", "+ "+b64("Username:"))
+	c.expect(b64("guest"), "+ "+b64("Password:"))
+	c.expect(b64("visitor"), "+OK guest's maildrop")
+}
+
+func TestAPOP(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	ts := timestampRe.FindString(c.greeting)
+	c.expect("APOP mrose "+apopDigest(ts, "wrong"), "-ERR [AUTH] wrong user name or password")
+	c.expect("APOP mrose xyz", "-ERR the APOP digest is 32 hexadecimal digits: the MD5 of the greeting's timestamp "+ts+" followed by the password")
+	c.expect("APOP mrose", "-ERR APOP needs a user name and a digest")
+	// A digest made for another connection's timestamp is refused.
+	other := env.greeted(t)
+	c.expect("APOP mrose "+apopDigest(timestampRe.FindString(other.greeting), "tanstaaf"), "-ERR [AUTH]")
+	c = env.greeted(t)
+	ts = timestampRe.FindString(c.greeting)
+	c.expect("APOP mrose "+strings.ToUpper(apopDigest(ts, "tanstaaf")), "+OK mrose's maildrop has 2 messages")
+}
+
+func TestAPOPWithoutBackendSupport(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) {
+		be := s.Backend
+		s.Backend = pop3.BackendFunc(be.Login) // hides LoginAPOP
+	})
+	c := env.greeted(t)
+	c.expect("APOP guest 0123456789abcdef0123456789abcdef", "-ERR APOP is not supported here; log in with USER and PASS")
+}
+
+func TestShutdownTellsWaitingClients(t *testing.T) {
+	env := testServer(t)
+	idle := env.authenticated(t)
+	idle.expect("DELE 1", "+OK")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- env.srv.Shutdown(ctx) }()
+	if got := idle.readLine(); got != "-ERR [SYS/TEMP] the server is shutting down; connect again in a moment" {
+		t.Errorf("idle client got %q", got)
+	}
+	idle.expectClosed()
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-env.served; !errors.Is(err, pop3.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+	env.served <- pop3.ErrServerClosed // for the cleanup
+	if n := len(env.be.sb.Messages("guest")); n != 7 {
+		t.Errorf("shutdown deleted marked messages: %d left", n)
+	}
+	if _, err := net.Dial("tcp", env.addr); err == nil {
+		t.Error("the listener still accepts after Shutdown")
+	}
+}
+
+func TestTraceMasksSecrets(t *testing.T) {
+	trace := &syncBuffer{}
+	env := testServer(t, func(s *pop3.Server) { s.Trace = trace })
+	c := env.greeted(t)
+	c.expect("USER guest", "+OK")
+	c.expect("PASS visitor", "+OK")
+	c.expect("RETR 7", "+OK")
+	c.body()
+	c.expect("QUIT", "+OK")
+	c.expectClosed()
+	c = env.greeted(t)
+	c.expect("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00guest\x00visitor")), "+OK")
+	c.expect("QUIT", "+OK")
+	c.expectClosed()
+	got := trace.String()
+	for _, want := range []string{
+		`"from":"client","line":"USER guest"}`,
+		`"from":"client","line":"PASS ****"}`,
+		`"from":"client","line":"AUTH PLAIN ****"}`,
+		`"from":"server","line":"+OK 212 octets"}`,
+		`"from":"server","line":"12:30 at the usual place?"}`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("trace lacks %s", want)
+		}
+	}
+	if strings.Contains(got, "visitor") || strings.Contains(got, "AGd1ZXN0AHZpc2l0b3I") {
+		t.Errorf("trace shows a secret:\n%s", got)
+	}
+}
+
+func TestSessionSummaryLogged(t *testing.T) {
+	env := testServer(t)
+	c := env.authenticated(t)
+	c.expect("RETR 1", "+OK")
+	c.body()
+	c.expect("DELE 2", "+OK")
+	c.expect("QUIT", "+OK")
+	c.expectClosed()
+	line := env.log.String() // logged before the server's FIN
+	for _, want := range []string{"user=guest", "commands=5", "retrieved=1", "deleted=1", "end=quit", "bytes_out="} {
+		if !strings.Contains(line, want) {
+			t.Errorf("summary lacks %s: %s", want, line)
+		}
+	}
+}
