@@ -46,7 +46,7 @@ func (sb *Sandbox) Login(user, password string) (*Maildrop, error) {
 		passwordsEqual(password, "\x00no such user")
 		return nil, pop3.ErrAuthFailed
 	}
-	if !passwordsEqual(password, a.password) {
+	if !a.CheckPassword(password) {
 		return nil, pop3.ErrAuthFailed
 	}
 	return sb.Open(a.Name)
@@ -60,6 +60,9 @@ func (sb *Sandbox) LoginAPOP(user, timestamp, digest string) (*Maildrop, error) 
 	}
 	return sb.Open(a.Name)
 }
+
+// CheckPassword reports whether password is the account's.
+func (a *Account) CheckPassword(password string) bool { return passwordsEqual(password, a.password) }
 
 // passwordsEqual compares in constant time, whatever the lengths.
 func passwordsEqual(a, b string) bool {
