@@ -8,10 +8,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -81,6 +84,7 @@ type testEnv struct {
 	be     *sharedBackend
 	log    *syncBuffer
 	certs  *x509.CertPool
+	caFile string // the certificate as PEM, for curl and Python
 	served chan error
 }
 
@@ -103,6 +107,10 @@ func testServer(t *testing.T, opts ...option) *testEnv {
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	env.certs = x509.NewCertPool()
 	env.certs.AddCert(cert.Leaf)
+	env.caFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(env.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Leaf.Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, o := range opts {
 		o(srv)
 	}
@@ -270,3 +278,5 @@ func (b *syncBuffer) String() string {
 }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
