@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) string { return "" }
+
+func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
+	var help bytes.Buffer
+	_, err := parseConfig([]string{"--help"}, noEnv, &help)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, name := range []string{"pop3-addr", "pop3s-addr", "hostname", "mailboxes", "users", "idle-timeout", "tls-cert", "tls-key", "trace", "max-conns", "max-conns-per-ip", "max-line-length", "max-errors", "max-auth-failures", "auth-failure-delay"} {
+		if !strings.Contains(help.String(), "--"+name+" ") || !strings.Contains(help.String(), "[$"+envName(name)+"]") {
+			t.Errorf("--help lacks --%s or $%s", name, envName(name))
+		}
+	}
+	if !strings.Contains(help.String(), "(default localhost:65000)") {
+		t.Errorf("--help lacks the default address:\n%s", help.String())
+	}
+}
+
+func TestEnvironmentFillsInFlags(t *testing.T) {
+	env := map[string]string{"POP3PG_POP3_ADDR": ":1110", "POP3PG_MAX_CONNS": "7", "POP3PG_IDLE_TIMEOUT": "15m"}
+	cfg, err := parseConfig([]string{"--max-conns", "9"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.pop3Addr != ":1110" || cfg.idleTimeout != 15*time.Minute {
+		t.Errorf("environment ignored: %+v", cfg)
+	}
+	if cfg.maxConns != 9 {
+		t.Errorf("max-conns = %d: the command line must win over the environment", cfg.maxConns)
+	}
+	if _, err := parseConfig(nil, func(k string) string { return map[string]string{"POP3PG_MAX_CONNS": "lots"}[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), "$POP3PG_MAX_CONNS") {
+		t.Errorf("a bad environment value: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--mailboxes", "x"},
+		{"--users", "x"},
+		{"--tls-cert", "c.pem"},
+		{"--max-line-length", "10"},
+		{"stray"},
+	} {
+		if _, err := parseConfig(args, noEnv, io.Discard); err == nil {
+			t.Errorf("parseConfig(%q) accepted", args)
+		}
+	}
+}
+
+func TestRunServesAndShutsDownOnSignal(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0"}, noEnv, pw, io.Discard)
+		pw.Close()
+	}()
+	banner := bufio.NewReader(pr)
+	first, err := banner.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, banner)
+	addr := regexp.MustCompile(`127\.0\.0\.1:\d+`).FindString(first)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	if g, _ := r.ReadString('\n'); !strings.HasPrefix(g, "+OK POP3 Playground ready <") {
+		t.Fatalf("greeting %q", g)
+	}
+	io.WriteString(conn, "USER guest\r\nPASS visitor\r\n")
+	r.ReadString('\n')
+	if got, _ := r.ReadString('\n'); !strings.HasPrefix(got, "+OK guest's maildrop has 7 messages") {
+		t.Fatalf("login: %q", got)
+	}
+	cancel() // as SIGTERM does
+	if got, _ := r.ReadString('\n'); !strings.HasPrefix(got, "-ERR [SYS/TEMP] the server is shutting down") {
+		t.Errorf("on shutdown the client got %q", got)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
+func TestRunRejectsABrokenWorld(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "users"), []byte("guest visitor\n"), 0o644)
+	err := run(context.Background(), []string{"--pop3-addr", "127.0.0.1:0", "--mailboxes", dir, "--users", filepath.Join(dir, "users")}, noEnv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "users:1: expected name:password") {
+		t.Errorf("run on a broken world: %v", err)
+	}
+}
