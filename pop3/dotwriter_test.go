@@ -119,3 +119,22 @@ func TestCopyTop(t *testing.T) {
 		t.Errorf("copyTop of a long header line: %d octets, want %d", b.Len(), len(want))
 	}
 }
+
+// BenchmarkDotWriter stuffs a 50 KB body with a dot-leading line in every 20.
+func BenchmarkDotWriter(b *testing.B) {
+	var body bytes.Buffer
+	for i := 0; body.Len() < 50_000; i++ {
+		if i%20 == 0 {
+			body.WriteString(".a line that starts with a dot\r\n")
+		}
+		body.WriteString("an ordinary line of a message body, about seventy octets in all\r\n")
+	}
+	bw := bufio.NewWriterSize(io.Discard, 4096)
+	b.SetBytes(int64(body.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		d := newDotWriter(bw)
+		d.Write(body.Bytes())
+		d.Close()
+	}
+}

@@ -92,7 +92,7 @@ type option func(*pop3.Server)
 
 // testServer starts a Server on 127.0.0.1:0 with the default world in one
 // shared sandbox, short delays, and a self-signed certificate for STLS.
-func testServer(t *testing.T, opts ...option) *testEnv {
+func testServer(t testing.TB, opts ...option) *testEnv {
 	t.Helper()
 	be := &sharedBackend{sb: sessions.NewSandbox(testWorld()), closed: make(chan string, 16), infos: make(chan pop3.ConnInfo, 16)}
 	env := &testEnv{be: be, log: &syncBuffer{}, served: make(chan error, 1)}

@@ -1,0 +1,326 @@
+// Command pop3bench is a load generator for POP3 servers: many concurrent
+// clients each running whole sessions (log in, STAT, LIST, UIDL, RETR, QUIT)
+// in lockstep, as a mail client does. It reports sessions per second,
+// session latency percentiles and throughput, so that POP3 Playground can be
+// measured side by side with another server (../shared/peers: Dovecot) in one
+// run on one machine.
+//
+//	pop3bench -addr localhost:65000 -user guest -c 16 -d 10s
+//	pop3bench -addr 127.0.0.1:11110 -user 'user%d' -users 100 -c 16 -d 10s
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "pop3bench:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	addr     string
+	user     string
+	users    int
+	pass     string
+	conc     int
+	duration time.Duration
+	sessions int
+	retr     string
+	timeout  time.Duration
+	label    string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("pop3bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", "localhost:65000", "POP3 server `address`")
+	fs.StringVar(&cfg.user, "user", "guest", "user `name`; with a %d, worker i logs in as fmt.Sprintf(name, i%users+1)")
+	fs.IntVar(&cfg.users, "users", 1, "how many numbered users a %d in -user ranges over")
+	fs.StringVar(&cfg.pass, "pass", "visitor", "`password`")
+	fs.IntVar(&cfg.conc, "c", 8, "concurrent clients")
+	fs.DurationVar(&cfg.duration, "d", 5*time.Second, "run this long (ignored if -n is set)")
+	fs.IntVar(&cfg.sessions, "n", 0, "run this many sessions in all, then stop")
+	fs.StringVar(&cfg.retr, "retr", "all", "messages each session retrieves: all, none, or a message `number`")
+	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-session deadline")
+	fs.StringVar(&cfg.label, "label", "", "name printed with the results")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.conc < 1 || cfg.users < 1 {
+		return errors.New("-c and -users must be at least 1")
+	}
+	if cfg.retr != "all" && cfg.retr != "none" {
+		if n, err := strconv.Atoi(cfg.retr); err != nil || n < 1 {
+			return fmt.Errorf("-retr %q: want all, none or a message number", cfg.retr)
+		}
+	}
+	// One session first, to fail fast on a wrong address or login.
+	if _, err := session(ctx, &cfg, cfg.userFor(0)); err != nil {
+		return fmt.Errorf("first session: %w", err)
+	}
+	res := bench(ctx, &cfg)
+	res.print(stdout, &cfg)
+	if res.ok == 0 {
+		return fmt.Errorf("no session succeeded; first error: %v", res.firstErr)
+	}
+	return nil
+}
+
+func (c *config) userFor(worker int) string {
+	if strings.Contains(c.user, "%d") {
+		return fmt.Sprintf(c.user, worker%c.users+1)
+	}
+	return c.user
+}
+
+type result struct {
+	ok, failed int
+	firstErr   error
+	bytes      int64
+	commands   int
+	latencies  []time.Duration
+	elapsed    time.Duration
+}
+
+type sessionStats struct {
+	commands int
+	bytes    int64
+}
+
+func bench(ctx context.Context, cfg *config) *result {
+	// runCtx only decides when to stop starting sessions; a session under
+	// way runs to its end with its own deadline, so the end of the run does
+	// not count as failures.
+	runCtx := ctx
+	if cfg.sessions == 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, cfg.duration)
+		defer cancel()
+	}
+	var (
+		mu    sync.Mutex
+		res   result
+		wg    sync.WaitGroup
+		left  = cfg.sessions
+		start = time.Now()
+	)
+	take := func() bool {
+		if cfg.sessions == 0 {
+			return runCtx.Err() == nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		left--
+		return left >= 0 && runCtx.Err() == nil
+	}
+	for w := range cfg.conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := cfg.userFor(w)
+			var lat []time.Duration
+			var ok, failed, cmds int
+			var bytes int64
+			var firstErr error
+			for take() {
+				t0 := time.Now()
+				st, err := session(ctx, cfg, user)
+				if err != nil {
+					if ctx.Err() != nil {
+						break // interrupted
+					}
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+				ok++
+				cmds += st.commands
+				bytes += st.bytes
+			}
+			mu.Lock()
+			res.ok += ok
+			res.failed += failed
+			res.commands += cmds
+			res.bytes += bytes
+			res.latencies = append(res.latencies, lat...)
+			if res.firstErr == nil {
+				res.firstErr = firstErr
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return &res
+}
+
+func (r *result) print(w io.Writer, cfg *config) {
+	slices.Sort(r.latencies)
+	pct := func(p float64) time.Duration {
+		if len(r.latencies) == 0 {
+			return 0
+		}
+		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
+	}
+	secs := r.elapsed.Seconds()
+	label := cfg.label
+	if label == "" {
+		label = cfg.addr
+	}
+	fmt.Fprintf(w, "%s: %d sessions (%d failed) in %.2fs with %d clients, retr=%s\n",
+		label, r.ok, r.failed, secs, cfg.conc, cfg.retr)
+	fmt.Fprintf(w, "  %.0f sessions/s  %.0f commands/s  %.1f MB/s received\n",
+		float64(r.ok)/secs, float64(r.commands)/secs, float64(r.bytes)/secs/1e6)
+	fmt.Fprintf(w, "  session latency p50 %v  p90 %v  p99 %v  max %v\n",
+		pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond),
+		pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
+	if r.firstErr != nil {
+		fmt.Fprintf(w, "  first error: %v\n", r.firstErr)
+	}
+}
+
+// session runs one POP3 session as a mail client would: greeting, USER,
+// PASS, STAT, LIST, UIDL, RETR (as configured) and QUIT, each command waiting
+// for its reply.
+func session(ctx context.Context, cfg *config, user string) (*sessionStats, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", cfg.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	c := &client{r: bufio.NewReaderSize(nc, 32<<10), w: bufio.NewWriter(nc), st: &sessionStats{}}
+	if _, err := c.status(); err != nil {
+		return nil, fmt.Errorf("greeting: %w", err)
+	}
+	if _, err := c.cmd("USER " + user); err != nil {
+		return nil, err
+	}
+	if _, err := c.cmd("PASS " + cfg.pass); err != nil {
+		return nil, err
+	}
+	stat, err := c.cmd("STAT")
+	if err != nil {
+		return nil, err
+	}
+	var count int
+	if _, err := fmt.Sscanf(stat, "+OK %d", &count); err != nil {
+		return nil, fmt.Errorf("STAT reply %q: %v", stat, err)
+	}
+	for _, cmd := range []string{"LIST", "UIDL"} {
+		if _, err := c.multi(cmd); err != nil {
+			return nil, err
+		}
+	}
+	switch cfg.retr {
+	case "none":
+	case "all":
+		for i := 1; i <= count; i++ {
+			if _, err := c.multi("RETR " + strconv.Itoa(i)); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		if _, err := c.multi("RETR " + cfg.retr); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := c.cmd("QUIT"); err != nil {
+		return nil, err
+	}
+	return c.st, nil
+}
+
+type client struct {
+	r  *bufio.Reader
+	w  *bufio.Writer
+	st *sessionStats
+}
+
+func (c *client) line() (string, error) {
+	l, err := c.r.ReadSlice('\n')
+	c.st.bytes += int64(len(l))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(l), "\r\n"), nil
+}
+
+func (c *client) status() (string, error) {
+	l, err := c.line()
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(l, "+OK") {
+		return l, fmt.Errorf("server said %q", l)
+	}
+	return l, nil
+}
+
+func (c *client) cmd(line string) (string, error) {
+	c.st.commands++
+	c.w.WriteString(line + "\r\n")
+	if err := c.w.Flush(); err != nil {
+		return "", err
+	}
+	l, err := c.status()
+	if err != nil {
+		return l, fmt.Errorf("%s: %w", strings.Fields(line)[0], err)
+	}
+	return l, nil
+}
+
+// multi sends a command with a multi-line reply and reads it to the
+// terminating dot, returning the number of data lines.
+func (c *client) multi(line string) (int, error) {
+	if _, err := c.cmd(line); err != nil {
+		return 0, err
+	}
+	for n := 0; ; n++ {
+		l, err := c.r.ReadSlice('\n')
+		c.st.bytes += int64(len(l))
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return n, fmt.Errorf("%s: %w", line, err)
+		}
+		if err == nil && (string(l) == ".\r\n" || string(l) == ".\n") {
+			return n, nil
+		}
+		for errors.Is(err, bufio.ErrBufferFull) { // a line longer than the buffer
+			l, err = c.r.ReadSlice('\n')
+			c.st.bytes += int64(len(l))
+		}
+		if err != nil {
+			return n, fmt.Errorf("%s: %w", line, err)
+		}
+	}
+}
