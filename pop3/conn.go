@@ -156,16 +156,37 @@ func (c *conn) serve() {
 		c.info.TLS = &st
 	}
 
-	if ok, why := c.srv.admit(c.ip); !ok {
-		c.writeLine("-ERR [SYS/TEMP] " + why + "; try again later")
-		c.bw.Flush()
-		c.end = "refused: " + why
+	// A trusted proxy's connections are counted against MaxConnsPerIP by
+	// the client address its PROXY header names, once it is read.
+	_, isTLS := c.raw.(*tls.Conn)
+	proxied := !isTLS && c.srv.trusted(c.raw.RemoteAddr())
+	perIP := c.ip
+	if proxied {
+		perIP = ""
+	}
+	if !c.admit(perIP, true) {
 		return
 	}
-	defer c.srv.release(c.ip)
+	defer c.srv.release(perIP, true)
 
 	c.timestamp = newTimestamp(c.srv.Hostname)
 	c.writeLine("+OK " + c.srv.Greeting + " " + c.timestamp)
+	if !isTLS {
+		if err := c.flush(); err != nil {
+			c.end = "write failed: " + err.Error()
+			return
+		}
+		ip, err := c.readProxyHeader()
+		if !c.proxyResult(err) {
+			return
+		}
+		if proxied {
+			if !c.admit(ip, false) {
+				return
+			}
+			defer c.srv.release(ip, false)
+		}
+	}
 	for !c.closing {
 		if !c.hasPipelinedLine() {
 			if err := c.flush(); err != nil {
@@ -186,6 +207,36 @@ func (c *conn) serve() {
 		}
 	}
 	c.flush()
+}
+
+// admit counts the session against the server's limits, or refuses it.
+func (c *conn) admit(ip string, total bool) bool {
+	ok, why := c.srv.admit(ip, total)
+	if !ok {
+		c.writeLine("-ERR [SYS/TEMP] " + why + "; try again later")
+		c.bw.Flush()
+		c.end = "refused: " + why
+	}
+	return ok
+}
+
+// proxyResult ends the session if looking for a PROXY header failed, and
+// reports whether it goes on.
+func (c *conn) proxyResult(err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, errProxyUntrusted):
+		c.writeLine(fmt.Sprintf("-ERR [SYS/PERM] PROXY header refused: %s is not a trusted proxy", c.ip))
+		c.end = "refused: " + err.Error()
+	case errors.Is(err, errBadProxy):
+		c.writeLine("-ERR [SYS/PERM] " + err.Error())
+		c.end = err.Error()
+	default:
+		c.readFailed(err)
+	}
+	c.bw.Flush()
+	return false
 }
 
 // lingeringClose sends FIN, then reads and discards what the client still

@@ -280,3 +280,24 @@ func (b *syncBuffer) String() string {
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// expectLine reads a line that must start with want.
+func (c *client) expectLine(want string) string {
+	c.t.Helper()
+	got := c.readLine()
+	if !strings.HasPrefix(got, want) {
+		c.t.Fatalf("got %q, want %q", got, want)
+	}
+	return got
+}
+
+// waitFor polls cond for up to five seconds.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -98,6 +98,11 @@ type ConnInfo struct {
 	// TLS is the connection's TLS state after STLS or on an implicit-TLS
 	// listener; nil on a plaintext connection.
 	TLS *tls.ConnectionState
+	// Proxied is true when a trusted proxy's PROXY header named the client:
+	// RemoteAddr and LocalAddr are then the header's, and ProxyTLVs holds
+	// its type-length-value fields by type (PROXY v2 only).
+	Proxied   bool
+	ProxyTLVs map[byte][]byte
 }
 
 // Errors a Backend returns to choose the reply to a failed login.

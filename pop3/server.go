@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,13 @@ type Server struct {
 	// and from one client address; zero means no limit.
 	MaxConns      int
 	MaxConnsPerIP int
+
+	// TrustedProxies are the networks whose PROXY protocol headers (v1 or
+	// v2) are honoured on plaintext listeners: the header's client address
+	// replaces the proxy's and its TLVs reach the Backend in ConnInfo. A
+	// header from any other address is refused and the connection closed.
+	// Connections from these networks without a header are served as usual.
+	TrustedProxies []netip.Prefix
 
 	// Logger receives the one-line summary of every session and errors.
 	Logger *slog.Logger
@@ -223,29 +231,41 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 	return true
 }
 
-// admit counts a new session from ip against MaxConns and MaxConnsPerIP and
-// reports whether it may go on; release undoes it.
-func (s *Server) admit(ip string) (ok bool, why string) {
+// admit counts a new session from ip against MaxConns (if total) and
+// MaxConnsPerIP (if ip is not empty) and reports whether it may go on;
+// release undoes it. A connection from a trusted proxy is counted in two
+// steps: the total at accept, its client's address once the PROXY header
+// has named it.
+func (s *Server) admit(ip string, total bool) (ok bool, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.perIP == nil {
 		s.perIP = make(map[string]int)
 	}
-	if s.MaxConns > 0 && s.total >= s.MaxConns {
+	if total && s.MaxConns > 0 && s.total >= s.MaxConns {
 		return false, "the server is full"
 	}
-	if s.MaxConnsPerIP > 0 && s.perIP[ip] >= s.MaxConnsPerIP {
+	if ip != "" && s.MaxConnsPerIP > 0 && s.perIP[ip] >= s.MaxConnsPerIP {
 		return false, "too many connections from your address"
 	}
-	s.perIP[ip]++
-	s.total++
+	if ip != "" {
+		s.perIP[ip]++
+	}
+	if total {
+		s.total++
+	}
 	return true, ""
 }
 
-func (s *Server) release(ip string) {
+func (s *Server) release(ip string, total bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.total--
+	if total {
+		s.total--
+	}
+	if ip == "" {
+		return
+	}
 	if s.perIP[ip]--; s.perIP[ip] <= 0 {
 		delete(s.perIP, ip)
 	}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -47,6 +48,7 @@ type config struct {
 	tlsCert, tlsKey  string
 	trace            string
 	maxConns         int
+	trustedProxies   prefixList
 	maxConnsPerIP    int
 	maxLineLength    int
 	maxErrors        int
@@ -79,6 +81,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate `file` for STLS and POP3S; a self-signed one for --hostname if empty")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` for --tls-cert")
 	fs.StringVar(&cfg.trace, "trace", "", "append every line exchanged to this `file` as JSON lines, secrets masked")
+	cfg.trustedProxies = prefixList{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated `networks` whose PROXY protocol headers the POP3 listener honours (the web bridge's, HAProxy's); \"none\" for none")
 	fs.IntVar(&cfg.maxConns, "max-conns", 1000, "most POP3 sessions at once; 0 for no limit")
 	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 20, "most POP3 sessions at once from one client address; 0 for no limit")
 	fs.IntVar(&cfg.maxLineLength, "max-line-length", pop3.DefaultMaxLineLength, "longest command line in octets, CRLF included (RFC 2449: 255)")
@@ -161,6 +165,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv.MaxErrors = cfg.maxErrors
 	srv.MaxAuthFailures = cfg.maxAuthFailures
 	srv.AuthFailureDelay = cfg.authFailureDelay
+	srv.TrustedProxies = cfg.trustedProxies
 	if srv.TLSConfig, err = tlsConfig(cfg); err != nil {
 		return err
 	}
@@ -247,4 +252,42 @@ func printBanner(w io.Writer, cfg *config, world *sessions.World, addr net.Addr,
 		fmt.Fprintf(w, "\nTry it:  nc -C %s %s    then  USER guest, PASS visitor, LIST, RETR 3, QUIT\n", host, port)
 		fmt.Fprintf(w, "     or:  curl pop3://guest:visitor@%s:%s/3\n", host, port)
 	}
+}
+
+// prefixList is a flag of comma-separated networks; a bare address is a
+// network of one.
+type prefixList []netip.Prefix
+
+func (p *prefixList) String() string {
+	if p == nil || len(*p) == 0 {
+		return "none"
+	}
+	s := make([]string, len(*p))
+	for i, x := range *p {
+		s[i] = x.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (p *prefixList) Set(v string) error {
+	*p = nil
+	if v == "none" {
+		return nil
+	}
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		pr, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return fmt.Errorf("%q is neither a network (10.0.0.0/8) nor an address", f)
+			}
+			pr = netip.PrefixFrom(a, a.BitLen())
+		}
+		*p = append(*p, pr.Masked())
+	}
+	return nil
 }

@@ -51,12 +51,34 @@ func TestEnvironmentFillsInFlags(t *testing.T) {
 	}
 }
 
+func TestTrustedProxiesFlag(t *testing.T) {
+	cfg, err := parseConfig(nil, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.trustedProxies.String(); got != "127.0.0.0/8,::1/128" {
+		t.Errorf("default %q, want loopback only", got)
+	}
+	cfg, err = parseConfig([]string{"--trusted-proxies", "10.1.2.3/8, 192.0.2.1"}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.trustedProxies.String(); got != "10.0.0.0/8,192.0.2.1/32" {
+		t.Errorf("parsed %q", got)
+	}
+	if cfg, _ = parseConfig([]string{"--trusted-proxies", "none"}, noEnv, io.Discard); len(cfg.trustedProxies) != 0 {
+		t.Errorf("none: %v", cfg.trustedProxies)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--mailboxes", "x"},
 		{"--users", "x"},
 		{"--tls-cert", "c.pem"},
 		{"--max-line-length", "10"},
+		{"--trusted-proxies", "10.0.0.0/33"},
+		{"--trusted-proxies", "example.com"},
 		{"stray"},
 	} {
 		if _, err := parseConfig(args, noEnv, io.Discard); err == nil {
