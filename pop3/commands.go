@@ -253,6 +253,7 @@ func (c *conn) handleAPOP(arg string) error {
 // loggedIn finishes a login attempt: on success the session enters
 // TRANSACTION; on failure it explains, and slows down repeated guessing.
 func (c *conn) loggedIn(user string, md Maildrop, err error) error {
+	var le *LoginError
 	switch {
 	case err == nil:
 		c.md, c.user, c.state = md, user, stateTransaction
@@ -276,6 +277,8 @@ func (c *conn) loggedIn(user string, md Maildrop, err error) error {
 			return &replyError{code: "AUTH", text: "wrong user name or password; too many failed logins, closing the connection", close: true}
 		}
 		return errorf("AUTH", "wrong user name or password")
+	case errors.As(err, &le):
+		return errorf(le.Code, "%s", le.Text)
 	default:
 		c.srv.Logger.Error("pop3: opening maildrop", "conn", c.info.ID, "user", user, "err", err)
 		return errorf("SYS/TEMP", "cannot open %s's maildrop right now; try again later", printable(user))

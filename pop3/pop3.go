@@ -114,5 +114,15 @@ var (
 	ErrMaildropInUse = errors.New("pop3: maildrop in use")
 )
 
+// A LoginError refuses a login with a reply of the Backend's choosing: an
+// optional response code (RFC 2449 §8, without brackets) and a text that
+// tells the user what to do.
+type LoginError struct {
+	Code string
+	Text string
+}
+
+func (e *LoginError) Error() string { return "pop3: login refused: " + e.Text }
+
 // ErrServerClosed is returned by Serve after Close or Shutdown.
 var ErrServerClosed = errors.New("pop3: server closed")

@@ -8,33 +8,82 @@ import (
 	"github.com/pop3playground/pop3playground/pop3"
 )
 
-// Backend serves a World over POP3. A login over a direct connection gets a
-// fresh sandbox for that connection alone: what it deletes lasts until the
-// connection closes.
+// Backend serves a World over POP3.
+//
+// A connection from the web bridge carries its visitor's token in a PROXY v2
+// TLV (type TLVToken); its login opens the account in that visitor's
+// sandbox. A personal login ("guest.k7m2xq9dab" with guest's password)
+// reaches the same sandbox from any client. Any other login gets a fresh
+// sandbox for that connection alone: what it deletes lasts until the
+// connection closes, and the replies say so.
 type Backend struct {
 	World *World
+	// Visitors, if set, are the web playground's visitors.
+	Visitors *Visitors
 }
+
+// TLVToken is the PROXY v2 TLV type that carries a visitor's token: the
+// first of the range the PROXY protocol leaves to applications (0xE0–0xEF).
+const TLVToken = 0xE0
 
 var _ pop3.APOPBackend = (*Backend)(nil)
 
 // connectionNote tells a direct client why its deletions do not last.
-const connectionNote = "a private copy for this connection: the next connection starts afresh"
+const connectionNote = "a private copy for this connection: the next connection starts afresh; use your personal login from the web page to keep changes"
+
+// expiredToken refuses a bridged login whose visitor is gone.
+var expiredToken = &pop3.LoginError{Code: "SYS/PERM", Text: "your playground session has ended (idle too long, or ended by the organiser): reload the page to get a new one"}
+
+// sandbox finds the sandbox a login goes to and the account name within it.
+// direct is true for a throw-away sandbox of this connection alone.
+func (b *Backend) sandbox(c *pop3.ConnInfo, user string) (sb *Sandbox, account string, direct bool, err error) {
+	if b.Visitors != nil {
+		if tok, ok := c.ProxyTLVs[TLVToken]; ok && c.Proxied {
+			v := b.Visitors.Get(string(tok))
+			if v == nil {
+				return nil, "", false, expiredToken
+			}
+			return v.Sandbox, user, false, nil
+		}
+		if b.World.Account(user) == nil {
+			if account, id, ok := splitPersonal(user); ok {
+				if v := b.Visitors.ByID(id); v != nil {
+					v.Touch()
+					return v.Sandbox, account, false, nil
+				}
+			}
+		}
+	}
+	return NewSandbox(b.World), user, true, nil
+}
 
 // Login implements pop3.Backend.
 func (b *Backend) Login(ctx context.Context, c *pop3.ConnInfo, user, password string) (pop3.Maildrop, error) {
-	return withNote(NewSandbox(b.World).Login(user, password))
+	sb, account, direct, err := b.sandbox(c, user)
+	if err != nil {
+		return nil, err
+	}
+	md, err := sb.Login(account, password)
+	return withNote(md, err, direct)
 }
 
 // LoginAPOP implements pop3.APOPBackend.
 func (b *Backend) LoginAPOP(ctx context.Context, c *pop3.ConnInfo, user, timestamp, digest string) (pop3.Maildrop, error) {
-	return withNote(NewSandbox(b.World).LoginAPOP(user, timestamp, digest))
-}
-
-func withNote(md *Maildrop, err error) (pop3.Maildrop, error) {
+	sb, account, direct, err := b.sandbox(c, user)
 	if err != nil {
 		return nil, err
 	}
-	md.note = connectionNote
+	md, err := sb.LoginAPOP(account, timestamp, digest)
+	return withNote(md, err, direct)
+}
+
+func withNote(md *Maildrop, err error, direct bool) (pop3.Maildrop, error) {
+	if err != nil {
+		return nil, err
+	}
+	if direct {
+		md.note = connectionNote
+	}
 	return md, nil
 }
 

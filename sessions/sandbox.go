@@ -4,6 +4,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/pop3playground/pop3playground/pop3"
 )
@@ -19,11 +20,26 @@ type Sandbox struct {
 	changed map[string][]*Message // accounts whose list differs from the world
 	locked  map[string]bool       // maildrops held by a session
 	gen     uint64                // bumped by Reset
+	fresh   time.Time             // when it was made or last reset
 }
 
 // NewSandbox returns a pristine sandbox of w.
 func NewSandbox(w *World) *Sandbox {
-	return &Sandbox{world: w, changed: make(map[string][]*Message), locked: make(map[string]bool)}
+	return &Sandbox{world: w, changed: make(map[string][]*Message), locked: make(map[string]bool), fresh: time.Now()}
+}
+
+// Fresh is when the sandbox was made or last reset.
+func (sb *Sandbox) Fresh() time.Time {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.fresh
+}
+
+// InUse reports whether a session holds one of the sandbox's maildrops.
+func (sb *Sandbox) InUse() bool {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return len(sb.locked) > 0
 }
 
 // Reset makes the sandbox pristine again. A session holding a maildrop keeps
@@ -33,6 +49,7 @@ func (sb *Sandbox) Reset() {
 	defer sb.mu.Unlock()
 	clear(sb.changed)
 	sb.gen++
+	sb.fresh = time.Now()
 }
 
 // Messages returns the current message list of an account in the sandbox.

@@ -1,0 +1,235 @@
+package sessions
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Visitor is one person using the web playground: a secret token (their
+// cookie, and what the WebSocket bridge sends in its PROXY header), a
+// personal login for other clients, and a sandbox that lives as long as they
+// keep coming back (DESIGN §3, §5).
+type Visitor struct {
+	// Token is the visitor's secret: 128 random bits as 32 hex digits.
+	Token string
+	// ID names the visitor in personal logins (guest.ID): 50 random bits as
+	// 10 lower-case base32 characters. It is not a secret on its own: a
+	// personal login also needs the account's password.
+	ID      string
+	Sandbox *Sandbox
+	Created time.Time
+	// IP is the address the visitor came from, for the per-address cap.
+	IP string
+
+	lastSeen atomic.Int64 // unix nanoseconds
+	bridges  atomic.Int32
+}
+
+// Touch records activity: the visitor's idle timer starts again.
+func (v *Visitor) Touch() { v.lastSeen.Store(time.Now().UnixNano()) }
+
+// LastSeen is when the visitor was last active.
+func (v *Visitor) LastSeen() time.Time { return time.Unix(0, v.lastSeen.Load()) }
+
+// PersonalLogin is the user name that reaches account in this visitor's
+// sandbox from any POP3 client.
+func (v *Visitor) PersonalLogin(account string) string { return account + "." + v.ID }
+
+// AcquireBridge counts a new WebSocket bridge of the visitor, if fewer than
+// max are open; ReleaseBridge undoes it. A visitor with a bridge open does
+// not expire.
+func (v *Visitor) AcquireBridge(max int) bool {
+	for {
+		n := v.bridges.Load()
+		if max > 0 && int(n) >= max {
+			return false
+		}
+		if v.bridges.CompareAndSwap(n, n+1) {
+			v.Touch()
+			return true
+		}
+	}
+}
+
+// ReleaseBridge undoes AcquireBridge.
+func (v *Visitor) ReleaseBridge() {
+	v.bridges.Add(-1)
+	v.Touch()
+}
+
+// Bridges is how many bridges the visitor has open.
+func (v *Visitor) Bridges() int { return int(v.bridges.Load()) }
+
+// Errors from Visitors.New.
+var (
+	ErrFull      = errors.New("sessions: the playground has as many visitors as it may hold")
+	ErrIPTooMany = errors.New("sessions: too many visitor sessions from one address")
+)
+
+// Visitors holds the visitor sessions of the web playground. Everything
+// lives in memory: a restart forgets every visitor and sandbox.
+type Visitors struct {
+	world *World
+	// TTL is how long a visitor may stay idle before their session and
+	// sandbox are freed.
+	TTL time.Duration
+	// Max bounds the visitors held at once, MaxPerIP those from one
+	// address; zero means no limit.
+	Max      int
+	MaxPerIP int
+
+	mu      sync.Mutex
+	byToken map[string]*Visitor
+	byID    map[string]*Visitor
+	perIP   map[string]int
+}
+
+// DefaultVisitorTTL is the idle time after which a visitor is forgotten.
+const DefaultVisitorTTL = 2 * time.Hour
+
+// NewVisitors returns an empty set of visitors of w.
+func NewVisitors(w *World) *Visitors {
+	return &Visitors{
+		world:   w,
+		TTL:     DefaultVisitorTTL,
+		byToken: make(map[string]*Visitor),
+		byID:    make(map[string]*Visitor),
+		perIP:   make(map[string]int),
+	}
+}
+
+// World is the world the visitors' sandboxes copy.
+func (vs *Visitors) World() *World { return vs.world }
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// New makes a visitor coming from ip, with a pristine sandbox.
+func (vs *Visitors) New(ip string) (*Visitor, error) {
+	var tok [16]byte
+	rand.Read(tok[:])
+	v := &Visitor{Token: hex.EncodeToString(tok[:]), Sandbox: NewSandbox(vs.world), Created: time.Now(), IP: ip}
+	v.Touch()
+
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	switch {
+	case vs.Max > 0 && len(vs.byToken) >= vs.Max:
+		return nil, ErrFull
+	case vs.MaxPerIP > 0 && vs.perIP[ip] >= vs.MaxPerIP:
+		return nil, ErrIPTooMany
+	}
+	for {
+		var id [7]byte // 56 bits drawn, 50 used
+		rand.Read(id[:])
+		v.ID = idEncoding.EncodeToString(id[:])[:10]
+		if vs.byID[v.ID] == nil {
+			break
+		}
+	}
+	vs.byToken[v.Token] = v
+	vs.byID[v.ID] = v
+	vs.perIP[ip]++
+	return v, nil
+}
+
+// Get returns the visitor with this token and marks them active, or nil.
+func (vs *Visitors) Get(token string) *Visitor {
+	vs.mu.Lock()
+	v := vs.byToken[token]
+	vs.mu.Unlock()
+	if v != nil {
+		v.Touch()
+	}
+	return v
+}
+
+// ByID returns the visitor a personal login names, or nil.
+func (vs *Visitors) ByID(id string) *Visitor {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	return vs.byID[id]
+}
+
+// End forgets a visitor: their sandbox is freed once no session holds it.
+func (vs *Visitors) End(token string) bool {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	v := vs.byToken[token]
+	if v == nil {
+		return false
+	}
+	vs.removeLocked(v)
+	return true
+}
+
+func (vs *Visitors) removeLocked(v *Visitor) {
+	delete(vs.byToken, v.Token)
+	delete(vs.byID, v.ID)
+	if vs.perIP[v.IP]--; vs.perIP[v.IP] <= 0 {
+		delete(vs.perIP, v.IP)
+	}
+}
+
+// Len is how many visitors are held.
+func (vs *Visitors) Len() int {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	return len(vs.byToken)
+}
+
+// All returns every visitor held, in no particular order.
+func (vs *Visitors) All() []*Visitor {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	all := make([]*Visitor, 0, len(vs.byToken))
+	for _, v := range vs.byToken {
+		all = append(all, v)
+	}
+	return all
+}
+
+// Sweep forgets the visitors idle for longer than TTL, except those with a
+// bridge open or a maildrop locked, and returns how many it forgot.
+func (vs *Visitors) Sweep(now time.Time) int {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	n := 0
+	for _, v := range vs.byToken {
+		if now.Sub(v.LastSeen()) > vs.TTL && v.Bridges() == 0 && !v.Sandbox.InUse() {
+			vs.removeLocked(v)
+			n++
+		}
+	}
+	return n
+}
+
+// Run sweeps every minute (or TTL/4 if shorter) until ctx is done.
+func (vs *Visitors) Run(ctx context.Context) {
+	every := min(time.Minute, max(vs.TTL/4, 10*time.Millisecond))
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			vs.Sweep(now)
+		}
+	}
+}
+
+// splitPersonal splits a personal login "account.ID" at its last dot.
+func splitPersonal(user string) (account, id string, ok bool) {
+	i := strings.LastIndexByte(user, '.')
+	if i <= 0 || len(user)-i-1 != 10 {
+		return "", "", false
+	}
+	return user[:i], user[i+1:], true
+}
