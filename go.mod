@@ -4,11 +4,15 @@ go 1.26.0
 
 tool github.com/a-h/templ/cmd/templ
 
-require github.com/pires/go-proxyproto v0.15.0
+require (
+	github.com/a-h/templ v0.3.977
+	github.com/coder/websocket v1.8.15
+	github.com/go-chi/chi/v5 v5.5.0
+	github.com/pires/go-proxyproto v0.15.0
+)
 
 require (
 	github.com/a-h/parse v0.0.0-20250122154542-74294addb73e // indirect
-	github.com/a-h/templ v0.3.977 // indirect
 	github.com/andybalholm/brotli v1.1.0 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cli/browser v1.3.0 // indirect

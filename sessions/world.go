@@ -69,6 +69,19 @@ func (w *World) Accounts() []*Account {
 	return as
 }
 
+// FirstLogin is the login the web page offers: guest if the world has that
+// account, else the first by name. ok is false for a world without accounts.
+func (w *World) FirstLogin() (name, password string, ok bool) {
+	a := w.accounts["guest"]
+	if a == nil && len(w.names) > 0 {
+		a = w.accounts[w.names[0]]
+	}
+	if a == nil {
+		return "", "", false
+	}
+	return a.Name, a.password, true
+}
+
 //go:embed defaultworld
 var defaultWorld embed.FS
 

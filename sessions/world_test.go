@@ -264,3 +264,20 @@ func FuzzNewMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestFirstLogin(t *testing.T) {
+	name, pass, ok := loadDefault(t).FirstLogin()
+	if !ok || name != "guest" || pass != "visitor" {
+		t.Errorf("FirstLogin = %q, %q, %v; want guest, visitor", name, pass, ok)
+	}
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users")
+	os.WriteFile(users, []byte("zed:z\nalice:a\n"), 0o644)
+	w, err := LoadDir(dir, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, pass, _ := w.FirstLogin(); name != "alice" || pass != "a" {
+		t.Errorf("without guest: %q, %q; want the first account by name", name, pass)
+	}
+}

@@ -14,15 +14,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/pop3playground/pop3playground/pop3"
 	"github.com/pop3playground/pop3playground/sessions"
+	"github.com/pop3playground/pop3playground/web"
 )
 
 func main() {
@@ -55,6 +58,14 @@ type config struct {
 	maxAuthFailures  int
 	authFailureDelay time.Duration
 	shutdownTimeout  time.Duration
+
+	httpAddr         string
+	publicHost       string
+	visitorTTL       time.Duration
+	maxVisitors      int
+	maxVisitorsPerIP int
+	maxTerminals     int
+	origins          string
 }
 
 const envPrefix = "POP3PG_"
@@ -73,6 +84,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs := flag.NewFlagSet("pop3playground", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.pop3Addr, "pop3-addr", "localhost:65000", "TCP `address` of the POP3 listener (STLS available)")
+	fs.StringVar(&cfg.httpAddr, "http-addr", "localhost:8080", "TCP `address` of the web playground; off if empty")
+	fs.StringVar(&cfg.publicHost, "public-host", "", "host `name` the page tells people to use from other clients; the --http-addr host (or localhost) if empty")
+	fs.DurationVar(&cfg.visitorTTL, "visitor-ttl", sessions.DefaultVisitorTTL, "forget a web visitor and their sandbox after this long idle")
+	fs.IntVar(&cfg.maxVisitors, "max-visitors", 5000, "most web visitors (each with a sandbox) at once; 0 for no limit")
+	fs.IntVar(&cfg.maxVisitorsPerIP, "max-visitors-per-ip", 200, "most web visitors from one address at once (a classroom shares one); 0 for no limit")
+	fs.IntVar(&cfg.maxTerminals, "max-terminals", web.DefaultMaxBridges, "most browser terminals one visitor may have open at once")
+	fs.StringVar(&cfg.origins, "origins", "", "comma-separated extra `hosts` allowed to open the WebSocket (the page's own always is)")
 	fs.StringVar(&cfg.pop3sAddr, "pop3s-addr", "", "TCP `address` of an implicit-TLS POP3 listener (POP3S), e.g. localhost:65995; off if empty")
 	fs.StringVar(&cfg.hostname, "hostname", host, "host `name` in the greeting's APOP timestamp and the self-signed certificate")
 	fs.StringVar(&cfg.mailboxes, "mailboxes", "", "`directory` of the organiser's world: NAME/ (Maildir or .eml files) or NAME.mbox per account; the embedded default world if empty")
@@ -153,7 +171,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Warn("world: " + w)
 	}
 
-	srv := pop3.NewServer(&sessions.Backend{World: world})
+	visitors := sessions.NewVisitors(world)
+	visitors.TTL = cfg.visitorTTL
+	visitors.Max = cfg.maxVisitors
+	visitors.MaxPerIP = cfg.maxVisitorsPerIP
+
+	srv := pop3.NewServer(&sessions.Backend{World: world, Visitors: visitors})
 	srv.Hostname = cfg.hostname
 	srv.Greeting = "POP3 Playground ready"
 	srv.Implementation = "POP3-Playground"
@@ -178,38 +201,141 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		srv.Trace = f
 	}
 
-	l, err := net.Listen("tcp", cfg.pop3Addr)
-	if err != nil {
-		return fmt.Errorf("POP3 listener: %w", err)
-	}
-	var ls net.Listener
-	if cfg.pop3sAddr != "" {
-		if ls, err = net.Listen("tcp", cfg.pop3sAddr); err != nil {
+	var listeners []net.Listener
+	closeAll := func() {
+		for _, l := range listeners {
 			l.Close()
-			return fmt.Errorf("POP3S listener: %w", err)
+		}
+	}
+	listen := func(what, addr string) (net.Listener, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("%s listener: %w", what, err)
+		}
+		listeners = append(listeners, l)
+		return l, nil
+	}
+	l, err := listen("POP3", cfg.pop3Addr)
+	if err != nil {
+		return err
+	}
+	var ls, lh net.Listener
+	if cfg.pop3sAddr != "" {
+		if ls, err = listen("POP3S", cfg.pop3sAddr); err != nil {
+			return err
+		}
+	}
+	if cfg.httpAddr != "" {
+		if lh, err = listen("HTTP", cfg.httpAddr); err != nil {
+			return err
 		}
 	}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(l) }()
 	if ls != nil {
 		go func() { errc <- srv.ServeTLS(ls) }()
 	}
-	printBanner(stdout, cfg, world, l.Addr(), ls)
+	var (
+		httpSrv *http.Server
+		webSrv  *web.Server
+	)
+	if lh != nil {
+		webSrv = web.New(web.Config{
+			POP3Addr:       dialable(l.Addr()),
+			PublicHost:     publicHost(cfg),
+			PublicPort:     portOf(cfg.pop3Addr, l.Addr()),
+			Visitors:       visitors,
+			TrustedProxies: cfg.trustedProxies,
+			OriginPatterns: splitList(cfg.origins),
+			MaxBridges:     cfg.maxTerminals,
+			Logger:         logger,
+		})
+		httpSrv = &http.Server{
+			Handler:           webSrv,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := httpSrv.Serve(lh); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	go visitors.Run(sweepCtx)
+	printBanner(stdout, cfg, world, l.Addr(), ls, lh)
 
 	select {
 	case err := <-errc:
 		srv.Close()
+		if httpSrv != nil {
+			httpSrv.Close()
+			webSrv.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: letting sessions finish", "timeout", cfg.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
+	if httpSrv != nil {
+		// Stop taking new visitors and terminals; open terminals stay
+		// bridged while their POP3 sessions drain.
+		httpSrv.Shutdown(sctx)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("shutdown: closed sessions still running", "err", err)
 	}
+	if webSrv != nil {
+		webSrv.Close()
+	}
 	return nil
+}
+
+// dialable is the address the bridge dials to reach a listener: its own,
+// with an unspecified host (listening on all interfaces) made loopback.
+func dialable(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+}
+
+// publicHost is the host name the page shows.
+func publicHost(cfg *config) string {
+	if cfg.publicHost != "" {
+		return cfg.publicHost
+	}
+	if h, _, err := net.SplitHostPort(cfg.httpAddr); err == nil && h != "" && !net.ParseIP(h).IsUnspecified() {
+		return h
+	}
+	return "localhost"
+}
+
+// portOf is the POP3 port to show: the configured one, or the one the
+// listener got (for port 0).
+func portOf(configured string, a net.Addr) string {
+	if _, p, err := net.SplitHostPort(configured); err == nil && p != "0" && p != "" {
+		return p
+	}
+	_, p, _ := net.SplitHostPort(a.String())
+	return p
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func loadWorld(cfg *config) (*sessions.World, error) {
@@ -233,7 +359,7 @@ func tlsConfig(cfg *config) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-func printBanner(w io.Writer, cfg *config, world *sessions.World, addr net.Addr, pop3s net.Listener) {
+func printBanner(w io.Writer, cfg *config, world *sessions.World, addr net.Addr, pop3s, httpL net.Listener) {
 	host, port, _ := net.SplitHostPort(addr.String())
 	if h, _, err := net.SplitHostPort(cfg.pop3Addr); err == nil && h != "" {
 		host = h
@@ -242,15 +368,19 @@ func printBanner(w io.Writer, cfg *config, world *sessions.World, addr net.Addr,
 	if pop3s != nil {
 		fmt.Fprintf(w, "                 POP3S (implicit TLS) on %s\n", pop3s.Addr())
 	}
+	if httpL != nil {
+		_, hp, _ := net.SplitHostPort(httpL.Addr().String())
+		fmt.Fprintf(w, "                 web playground on http://%s\n", net.JoinHostPort(publicHost(cfg), hp))
+	}
 	accounts := world.Accounts()
 	fmt.Fprintf(w, "World: %d accounts", len(accounts))
 	if cfg.mailboxes == "" {
 		fmt.Fprintf(w, " (the embedded default)")
 	}
 	fmt.Fprintln(w)
-	if cfg.mailboxes == "" {
-		fmt.Fprintf(w, "\nTry it:  nc -C %s %s    then  USER guest, PASS visitor, LIST, RETR 3, QUIT\n", host, port)
-		fmt.Fprintf(w, "     or:  curl pop3://guest:visitor@%s:%s/3\n", host, port)
+	if name, pass, ok := world.FirstLogin(); ok {
+		fmt.Fprintf(w, "\nTry it:  nc -C %s %s    then  USER %s, PASS %s, LIST, RETR 1, QUIT\n", host, port, name, pass)
+		fmt.Fprintf(w, "     or:  curl pop3://%s:%s@%s:%s/1\n", name, pass, host, port)
 	}
 }
 

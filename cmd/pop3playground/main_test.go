@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -93,16 +94,30 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0"}, noEnv, pw, io.Discard)
+		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, noEnv, pw, io.Discard)
 		pw.Close()
 	}()
 	banner := bufio.NewReader(pr)
-	first, err := banner.ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
+	var err error
+	var head, line string
+	for !strings.HasPrefix(line, "World:") {
+		line, err = banner.ReadString('\n')
+		if err != nil {
+			t.Fatalf("banner %q: %v", head, err)
+		}
+		head += line
 	}
 	go io.Copy(io.Discard, banner)
-	addr := regexp.MustCompile(`127\.0\.0\.1:\d+`).FindString(first)
+	addr := regexp.MustCompile(`POP3 on (127\.0\.0\.1:\d+)`).FindStringSubmatch(head)[1]
+	webURL := regexp.MustCompile(`web playground on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(head)
+	if webURL == nil {
+		t.Fatalf("banner has no web playground line:\n%s", head)
+	}
+	resp, err := http.Get(webURL[1] + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,253 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pires/go-proxyproto"
+
+	"github.com/pop3playground/pop3playground/sessions"
+)
+
+// WebSocket close codes the terminal understands (the 4000–4999 range is
+// the application's, RFC 6455 §7.4.2).
+const (
+	// CloseConnectFailed: the POP3 server could not be reached; the
+	// terminal prints telnet's "Unable to connect to remote host".
+	CloseConnectFailed websocket.StatusCode = 4001
+	// CloseForeignHost: the POP3 server closed the connection; the
+	// terminal prints "Connection closed by foreign host."
+	CloseForeignHost websocket.StatusCode = 4000
+)
+
+// A bridge is one WebSocket piped to one TCP connection to the POP3
+// listener: bytes go both ways untouched, in binary frames (DESIGN §7).
+type bridge struct {
+	ws  *websocket.Conn
+	tcp net.Conn
+}
+
+// handleBridge upgrades to a WebSocket, dials the POP3 listener, sends a
+// PROXY v2 header naming the browser and carrying the visitor's token, and
+// pipes bytes until either side closes; then it closes the other.
+func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		http.Error(w, "no playground session: load the page first", http.StatusUnauthorized)
+		return
+	}
+	if !v.AcquireBridge(s.cfg.MaxBridges) {
+		http.Error(w, fmt.Sprintf("you already have %d terminals open: close one first", s.cfg.MaxBridges), http.StatusTooManyRequests)
+		return
+	}
+	defer v.ReleaseBridge()
+
+	// Accept refuses (403) an Origin other than the page's own host or
+	// OriginPatterns: cross-site WebSocket hijacking.
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
+	if err != nil {
+		s.cfg.Logger.Info("web: WebSocket refused", "err", err, "origin", r.Header.Get("Origin"))
+		return
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(s.cfg.MaxMessage)
+
+	b := &bridge{ws: ws}
+	ctx, ok := s.track(b)
+	if !ok {
+		ws.Close(websocket.StatusGoingAway, "the server is shutting down")
+		return
+	}
+	defer s.untrack(b)
+
+	tcp, err := s.dial(ctx, v, s.clientAddr(r).Addr().AsSlice(), s.clientAddr(r).Port())
+	if err != nil {
+		s.cfg.Logger.Warn("web: bridge cannot reach the POP3 listener", "addr", s.cfg.POP3Addr, "err", err)
+		ws.Close(CloseConnectFailed, connectReason(err))
+		return
+	}
+	b.tcp = tcp
+	defer tcp.Close()
+	b.run(ctx, s, v)
+}
+
+// dial connects to our own POP3 listener and introduces the browser.
+func (s *Server) dial(ctx context.Context, v *sessions.Visitor, ip []byte, port uint16) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	tcp, err := d.DialContext(ctx, "tcp", s.cfg.POP3Addr)
+	if err != nil {
+		return nil, err
+	}
+	h := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: ip, Port: int(port)}, tcp.RemoteAddr())
+	if err := h.SetTLVs([]proxyproto.TLV{{Type: sessions.TLVToken, Value: []byte(v.Token)}}); err != nil {
+		tcp.Close()
+		return nil, err
+	}
+	tcp.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := h.WriteTo(tcp); err != nil {
+		tcp.Close()
+		return nil, err
+	}
+	tcp.SetWriteDeadline(time.Time{})
+	return tcp, nil
+}
+
+// connectReason is a close reason like telnet's: "Connection refused".
+func connectReason(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "Connection refused"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT):
+		return "Connection timed out"
+	}
+	return "Unable to connect"
+}
+
+func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(3)
+
+	// POP3 → browser. When the server closes, tell the browser so.
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := b.tcp.Read(buf)
+			if n > 0 {
+				if werr := b.ws.Write(ctx, websocket.MessageBinary, buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					b.ws.Close(CloseForeignHost, "Connection closed by foreign host.")
+				}
+				return
+			}
+		}
+	}()
+
+	// Browser → POP3, at most BridgeRate octets a second.
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		tb := newTokenBucket(s.cfg.BridgeRate, s.cfg.BridgeBurst)
+		for {
+			typ, data, err := b.ws.Read(ctx)
+			if err != nil {
+				return // closed by the browser, too large, or cancelled
+			}
+			if typ != websocket.MessageBinary && typ != websocket.MessageText {
+				continue
+			}
+			if err := tb.wait(ctx, len(data)); err != nil {
+				return
+			}
+			v.Touch()
+			if _, err := b.tcp.Write(data); err != nil {
+				return
+			}
+		}
+	}()
+
+	// Pings keep proxies from closing a quiet WebSocket and notice a
+	// browser that vanished without closing.
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(s.cfg.PingInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				pctx, pcancel := context.WithTimeout(ctx, s.cfg.PingInterval)
+				err := b.ws.Ping(pctx)
+				pcancel()
+				if err != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+
+	<-ctx.Done()
+	// Whichever side ended, end the other: closing the TCP connection
+	// unblocks its reader; the WebSocket is closed (if not already) with
+	// a normal closure, which unblocks its reader too.
+	b.tcp.Close()
+	b.ws.Close(websocket.StatusNormalClosure, "")
+	wg.Wait()
+}
+
+// track registers a bridge so that Close can end it.
+func (s *Server) track(b *bridge) (context.Context, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancels[b] = cancel
+	s.wg.Add(1)
+	return ctx, true
+}
+
+func (s *Server) untrack(b *bridge) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cancel, ok := s.cancels[b]; ok {
+		cancel()
+		delete(s.cancels, b)
+		s.wg.Done()
+	}
+}
+
+// OpenBridges is how many bridges are open.
+func (s *Server) OpenBridges() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.cancels)
+}
+
+// tokenBucket paces a stream to rate octets a second with bursts of burst.
+type tokenBucket struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+}
+
+func newTokenBucket(rate, burst int) *tokenBucket {
+	return &tokenBucket{rate: float64(rate), burst: float64(burst), tokens: float64(burst), last: time.Now()}
+}
+
+// wait takes n tokens, sleeping until the bucket has refilled enough.
+func (tb *tokenBucket) wait(ctx context.Context, n int) error {
+	now := time.Now()
+	tb.tokens = min(tb.burst, tb.tokens+now.Sub(tb.last).Seconds()*tb.rate)
+	tb.last = now
+	tb.tokens -= float64(n)
+	if tb.tokens >= 0 {
+		return nil
+	}
+	t := time.NewTimer(time.Duration(-tb.tokens / tb.rate * float64(time.Second)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

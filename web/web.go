@@ -1,0 +1,337 @@
+// Package web is the playground's HTTP side: the page, the WebSocket bridge
+// to the POP3 listener, the visitor's session API, static assets and health.
+// It knows the POP3 server only by its address (DESIGN: "the bridge dials
+// the POP3 listener over TCP").
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/pop3playground/pop3playground/sessions"
+	"github.com/pop3playground/pop3playground/static"
+	"github.com/pop3playground/pop3playground/templates"
+)
+
+// CookieName is the visitor session cookie.
+const CookieName = "pop3pg_session"
+
+// Config is what the web side needs to know.
+type Config struct {
+	// POP3Addr is where the bridge dials: our own POP3 listener. It comes
+	// from configuration, never from the browser.
+	POP3Addr string
+	// PublicHost and PublicPort are what the page tells people to use
+	// from other clients; PublicPort defaults to POP3Addr's port.
+	PublicHost string
+	PublicPort string
+	Visitors   *sessions.Visitors
+	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto (a
+	// reverse proxy in front of the page).
+	TrustedProxies []netip.Prefix
+	// OriginPatterns are other origins allowed to open the WebSocket
+	// (host patterns as in path.Match); the page's own is always allowed.
+	OriginPatterns []string
+	// MaxBridges bounds the terminals one visitor has open at once.
+	MaxBridges int
+	// BridgeRate bounds what a browser sends through a bridge, in octets
+	// per second, with bursts of BridgeBurst; MaxMessage bounds one
+	// WebSocket message.
+	BridgeRate  int
+	BridgeBurst int
+	MaxMessage  int64
+	// PingInterval is how often the bridge pings the browser to keep
+	// proxies from closing an idle WebSocket.
+	PingInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// Defaults for Config's zero fields.
+const (
+	DefaultMaxBridges   = 4
+	DefaultBridgeRate   = 16 << 10
+	DefaultBridgeBurst  = 64 << 10
+	DefaultMaxMessage   = 64 << 10
+	DefaultPingInterval = 30 * time.Second
+)
+
+// Server serves the playground over HTTP.
+type Server struct {
+	cfg    Config
+	router chi.Router
+
+	// bridges are closed by Close; wg waits for them.
+	mu      sync.Mutex
+	closed  bool
+	cancels map[*bridge]context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New returns the playground's HTTP handler.
+func New(cfg Config) *Server {
+	if cfg.MaxBridges == 0 {
+		cfg.MaxBridges = DefaultMaxBridges
+	}
+	if cfg.BridgeRate == 0 {
+		cfg.BridgeRate = DefaultBridgeRate
+	}
+	if cfg.BridgeBurst == 0 {
+		cfg.BridgeBurst = DefaultBridgeBurst
+	}
+	if cfg.MaxMessage == 0 {
+		cfg.MaxMessage = DefaultMaxMessage
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PublicPort == "" {
+		if _, port, err := net.SplitHostPort(cfg.POP3Addr); err == nil {
+			cfg.PublicPort = port
+		}
+	}
+	if cfg.PublicHost == "" {
+		cfg.PublicHost = "localhost"
+	}
+	s := &Server{cfg: cfg, cancels: make(map[*bridge]context.CancelFunc)}
+
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer, securityHeaders, http.NewCrossOriginProtection().Handler)
+	r.Get("/", s.handlePage)
+	r.Get("/ws", s.handleBridge)
+	r.Get("/api/session", s.handleSession)
+	r.Post("/reset", s.handleReset)
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	r.Handle("/static/*", static.Handler())
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "404 page not found: the playground is at /", http.StatusNotFound)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+	})
+	s.router = r
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// Close ends every open bridge and waits for them; the WebSockets are
+// hijacked connections that http.Server.Shutdown does not see.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for _, cancel := range s.cancels {
+		cancel()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// csp allows the page's own scripts, styles and WebSocket and nothing else:
+// no inline script, no framing.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// visitor returns the visitor of the request's cookie, or nil.
+func (s *Server) visitor(r *http.Request) *sessions.Visitor {
+	c, err := r.Cookie(CookieName)
+	if err != nil || len(c.Value) != 32 {
+		return nil
+	}
+	return s.cfg.Visitors.Get(c.Value)
+}
+
+// clientAddr is the browser's address: the connection's, or the one a
+// trusted reverse proxy put last in X-Forwarded-For.
+func (s *Server) clientAddr(r *http.Request) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if !s.trusted(ap.Addr()) {
+		return ap
+	}
+	// The rightmost address not of a trusted proxy is the client's.
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		a = a.Unmap()
+		if !s.trusted(a) {
+			return netip.AddrPortFrom(a, 0)
+		}
+	}
+	return ap
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// secure reports whether the browser reached us over HTTPS.
+func (s *Server) secure(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && s.trusted(ap.Addr().Unmap()) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// handlePage serves the playground, making the visitor a session first if
+// they have none (or theirs has expired).
+func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		var err error
+		v, err = s.cfg.Visitors.New(s.clientAddr(r).Addr().String())
+		if err != nil {
+			why := "It holds as many visitors as its organiser allowed."
+			if errors.Is(err, sessions.ErrIPTooMany) {
+				why = "Too many playground sessions come from your network address."
+			}
+			w.Header().Set("Retry-After", "120")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			templates.Full(why).Render(r.Context(), w)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{
+			Name:     CookieName,
+			Value:    v.Token,
+			Path:     "/",
+			HttpOnly: true,
+			Secure:   s.secure(r),
+			SameSite: http.SameSiteLaxMode,
+		})
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	templates.Playground(s.connection(v)).Render(r.Context(), w)
+}
+
+func (s *Server) connection(v *sessions.Visitor) templates.Connection {
+	world := s.cfg.Visitors.World()
+	account, password, _ := world.FirstLogin()
+	var names []string
+	for _, a := range world.Accounts() {
+		names = append(names, a.Name)
+	}
+	return templates.Connection{
+		Login:    v.PersonalLogin(account),
+		Account:  account,
+		Password: password,
+		Host:     s.cfg.PublicHost,
+		Port:     s.cfg.PublicPort,
+		Dialed:   s.cfg.POP3Addr,
+		Accounts: names,
+		ID:       v.ID,
+	}
+}
+
+// sessionInfo is the JSON of GET /api/session.
+type sessionInfo struct {
+	Login         string    `json:"login"`
+	Account       string    `json:"account"`
+	Password      string    `json:"password"`
+	Host          string    `json:"host"`
+	Port          int       `json:"port"`
+	Accounts      []string  `json:"accounts"`
+	Created       time.Time `json:"created"`
+	SandboxFresh  time.Time `json:"sandbox_fresh"`
+	SandboxAgeSec int64     `json:"sandbox_age_seconds"`
+	Bridges       int       `json:"bridges"`
+}
+
+func (s *Server) info(v *sessions.Visitor) sessionInfo {
+	c := s.connection(v)
+	port, _ := strconv.Atoi(c.Port)
+	fresh := v.Sandbox.Fresh()
+	return sessionInfo{
+		Login: c.Login, Account: c.Account, Password: c.Password,
+		Host: c.Host, Port: port, Accounts: c.Accounts,
+		Created: v.Created.UTC().Truncate(time.Second), SandboxFresh: fresh.UTC().Truncate(time.Second),
+		SandboxAgeSec: int64(time.Since(fresh).Seconds()), Bridges: v.Bridges(),
+	}
+}
+
+func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.info(v))
+}
+
+// handleReset gives the visitor a pristine sandbox. A form post is sent
+// back to the page; a script asking for JSON gets the new session info.
+func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		if wantsJSON(r) {
+			jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+			return
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	v.Sandbox.Reset()
+	s.cfg.Logger.Info("web: sandbox reset", "visitor", v.ID)
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, s.info(v))
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func jsonError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}

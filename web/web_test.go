@@ -1,0 +1,614 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/sessions"
+	"github.com/pop3playground/pop3playground/static"
+	"github.com/pop3playground/pop3playground/web"
+)
+
+var testWorld = sync.OnceValue(func() *sessions.World {
+	w, err := sessions.DefaultWorld()
+	if err != nil {
+		panic(err)
+	}
+	return w
+})
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+type env struct {
+	pop3     *pop3.Server
+	pop3Addr string
+	visitors *sessions.Visitors
+	web      *web.Server
+	http     *httptest.Server
+}
+
+type option func(*pop3.Server, *web.Config)
+
+// newEnv runs the whole playground on loopback: a POP3 server trusting
+// loopback PROXY headers, and the web server bridging to it.
+func newEnv(t testing.TB, opts ...option) *env {
+	t.Helper()
+	e := &env{visitors: sessions.NewVisitors(testWorld())}
+	e.pop3 = pop3.NewServer(&sessions.Backend{World: testWorld(), Visitors: e.visitors})
+	e.pop3.TrustedProxies = loopback
+	e.pop3.AuthFailureDelay = time.Millisecond
+	e.pop3.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pop3Addr = l.Addr().String()
+	cfg := web.Config{
+		POP3Addr:   e.pop3Addr,
+		PublicHost: "pop.example.org",
+		Visitors:   e.visitors,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	for _, o := range opts {
+		o(e.pop3, &cfg)
+	}
+	served := make(chan struct{})
+	go func() { e.pop3.Serve(l); close(served) }()
+	e.web = web.New(cfg)
+	e.http = httptest.NewServer(e.web)
+	t.Cleanup(func() {
+		e.http.Close()
+		e.web.Close()
+		e.pop3.Close()
+		<-served
+	})
+	return e
+}
+
+// browser is one visitor: a cookie jar that has loaded the page.
+type browser struct {
+	t      testing.TB
+	e      *env
+	client *http.Client
+	page   string
+}
+
+func (e *env) visit(t testing.TB) *browser {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, e: e, client: &http.Client{Jar: jar}}
+	resp, err := b.client.Get(e.http.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /: %s\n%s", resp.Status, body)
+	}
+	b.page = string(body)
+	return b
+}
+
+func (b *browser) session() map[string]any {
+	b.t.Helper()
+	resp, err := b.client.Get(b.e.http.URL + "/api/session")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("GET /api/session: %s, %v", resp.Status, err)
+	}
+	return m
+}
+
+func (b *browser) reset() {
+	b.t.Helper()
+	req, _ := http.NewRequest("POST", b.e.http.URL+"/reset", nil)
+	req.Header.Set("Origin", b.e.http.URL)
+	req.Header.Set("Accept", "application/json")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("POST /reset: %s", resp.Status)
+	}
+}
+
+// term is a terminal: a WebSocket to /ws read as POP3 lines.
+type term struct {
+	t  testing.TB
+	ws *websocket.Conn
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+func (b *browser) dial(origin string) (*websocket.Conn, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	return websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.e.http.URL, "http")+"/ws",
+		&websocket.DialOptions{HTTPClient: b.client, HTTPHeader: h})
+}
+
+// terminal opens a bridge and reads the greeting.
+func (b *browser) terminal() *term {
+	b.t.Helper()
+	ws, _, err := b.dial(b.e.http.URL)
+	if err != nil {
+		b.t.Fatalf("WebSocket: %v", err)
+	}
+	nc := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	tm := &term{t: b.t, ws: ws, nc: nc, r: bufio.NewReader(nc)}
+	b.t.Cleanup(func() { ws.CloseNow() })
+	if g := tm.line(); !strings.HasPrefix(g, "+OK POP3") {
+		b.t.Fatalf("greeting %q", g)
+	}
+	return tm
+}
+
+func (tm *term) line() string {
+	tm.t.Helper()
+	l, err := tm.r.ReadString('\n')
+	if err != nil {
+		tm.t.Fatalf("reading from the bridge: %v (got %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+func (tm *term) cmd(line, want string) string {
+	tm.t.Helper()
+	if _, err := io.WriteString(tm.nc, line+"\r\n"); err != nil {
+		tm.t.Fatal(err)
+	}
+	got := tm.line()
+	if !strings.HasPrefix(got, want) {
+		tm.t.Fatalf("%s: got %q, want %q", line, got, want)
+	}
+	return got
+}
+
+func (tm *term) login() {
+	tm.t.Helper()
+	tm.cmd("USER guest", "+OK")
+	tm.cmd("PASS visitor", "+OK")
+}
+
+// closeStatus waits for the server to close the WebSocket.
+func (tm *term) closeStatus() (websocket.StatusCode, string) {
+	tm.t.Helper()
+	_, err := io.Copy(io.Discard, tm.r)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) {
+		return websocket.CloseStatus(err), ""
+	}
+	return ce.Code, ce.Reason
+}
+
+func TestPage(t *testing.T) {
+	e := newEnv(t)
+	resp, err := http.Get(e.http.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	h := resp.Header
+	if !strings.Contains(h.Get("Content-Security-Policy"), "script-src 'self'") ||
+		!strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+		h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("security headers: %v", h)
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == web.CookieName {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Secure || len(cookie.Value) != 32 {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, 128 bits", cookie)
+	}
+	page := string(body)
+	v := e.visitors.Get(cookie.Value)
+	if v == nil {
+		t.Fatal("the cookie names no visitor")
+	}
+	for _, want := range []string{
+		`data-testid="personal-login"`,
+		"guest." + v.ID,
+		"pop.example.org",
+		`data-dialed="` + e.pop3Addr + `"`,
+		`src="` + static.URL("app.js") + `"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if regexp.MustCompile(`<script(?:\s[^>]*)?>[^<]`).MatchString(page) || strings.Contains(page, " on") && regexp.MustCompile(`\son[a-z]+=`).MatchString(page) {
+		t.Error("the page has inline script")
+	}
+
+	// Coming back with the cookie keeps the visitor.
+	b := e.visit(t)
+	first := b.session()["login"]
+	b.visit()
+	if got := b.session()["login"]; got != first {
+		t.Errorf("second visit changed the login from %v to %v", first, got)
+	}
+}
+
+func (b *browser) visit() {
+	resp, err := b.client.Get(b.e.http.URL + "/")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+func TestSessionAPI(t *testing.T) {
+	e := newEnv(t)
+	resp, _ := http.Get(e.http.URL + "/api/session")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("without a cookie: %s, want 401", resp.Status)
+	}
+	b := e.visit(t)
+	s := b.session()
+	_, port, _ := net.SplitHostPort(e.pop3Addr)
+	if !regexp.MustCompile(`^guest\.[a-z2-7]{10}$`).MatchString(s["login"].(string)) ||
+		s["password"] != "visitor" || s["host"] != "pop.example.org" || fmt.Sprint(s["port"]) != port {
+		t.Errorf("session %v", s)
+	}
+	if _, ok := s["sandbox_age_seconds"]; !ok {
+		t.Errorf("no sandbox age in %v", s)
+	}
+}
+
+// The heart of it: what one visitor deletes, only that visitor sees gone.
+func TestVisitorsAreIsolated(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.visit(t), e.visit(t)
+
+	a := alice.terminal()
+	a.login()
+	a.cmd("DELE 1", "+OK")
+	a.cmd("QUIT", "+OK")
+	if code, reason := a.closeStatus(); code != web.CloseForeignHost {
+		t.Errorf("after QUIT the WebSocket closed with %d %q, want %d", code, reason, web.CloseForeignHost)
+	}
+
+	b := bob.terminal()
+	b.login()
+	b.cmd("STAT", "+OK 7 ")
+
+	a = alice.terminal()
+	a.login()
+	a.cmd("STAT", "+OK 6 ")
+	a.cmd("QUIT", "+OK")
+
+	alice.reset()
+	a = alice.terminal()
+	a.login()
+	a.cmd("STAT", "+OK 7 ")
+}
+
+func TestPersonalLoginReachesTheSameSandbox(t *testing.T) {
+	e := newEnv(t)
+	alice := e.visit(t)
+	login := alice.session()["login"].(string)
+
+	a := alice.terminal()
+	a.login()
+	a.cmd("DELE 2", "+OK")
+
+	conn, err := net.Dial("tcp", e.pop3Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	say := func(cmd string) string {
+		if cmd != "" {
+			io.WriteString(conn, cmd+"\r\n")
+		}
+		l, _ := r.ReadString('\n')
+		return strings.TrimSpace(l)
+	}
+	say("")
+	say("USER " + login)
+	if got := say("PASS visitor"); !strings.HasPrefix(got, "-ERR [IN-USE]") {
+		t.Errorf("while the browser holds the lock: %q, want [IN-USE]", got)
+	}
+	a.cmd("QUIT", "+OK")
+	say("USER " + login)
+	if got := say("PASS visitor"); !strings.HasPrefix(got, "+OK "+login+"'s maildrop has 6 messages") {
+		t.Errorf("personal login after the browser's QUIT: %q", got)
+	}
+}
+
+func TestWrongOriginIsRefused(t *testing.T) {
+	e := newEnv(t)
+	b := e.visit(t)
+	_, resp, err := b.dial("https://evil.example")
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site WebSocket: %v, %v; want 403", resp, err)
+	}
+	if e.web.OpenBridges() != 0 {
+		t.Error("a refused WebSocket opened a bridge")
+	}
+}
+
+func TestAllowedOtherOrigin(t *testing.T) {
+	e := newEnv(t, func(_ *pop3.Server, c *web.Config) { c.OriginPatterns = []string{"playground.example.org"} })
+	b := e.visit(t)
+	ws, _, err := b.dial("https://playground.example.org")
+	if err != nil {
+		t.Fatalf("an origin in OriginPatterns was refused: %v", err)
+	}
+	ws.CloseNow()
+}
+
+func TestBridgeNeedsASession(t *testing.T) {
+	e := newEnv(t)
+	b := &browser{t: t, e: e, client: &http.Client{}}
+	_, resp, err := b.dial(e.http.URL)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no cookie: %v, %v; want 401", resp, err)
+	}
+}
+
+func TestBridgesPerVisitorAreCapped(t *testing.T) {
+	e := newEnv(t, func(_ *pop3.Server, c *web.Config) { c.MaxBridges = 2 })
+	b := e.visit(t)
+	t1, t2 := b.terminal(), b.terminal()
+	_, resp, err := b.dial(e.http.URL)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third terminal: %v, %v; want 429", resp, err)
+	}
+	// Two tabs show the lock.
+	t1.login()
+	t2.cmd("USER guest", "+OK")
+	t2.cmd("PASS visitor", "-ERR [IN-USE]")
+	t1.ws.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, func() bool { return e.visitors.All()[0].Bridges() == 1 })
+	t3 := b.terminal()
+	t3.login()
+}
+
+func TestUntrustedProxyHeaderIsRefused(t *testing.T) {
+	e := newEnv(t, func(s *pop3.Server, _ *web.Config) { s.TrustedProxies = nil })
+	b := e.visit(t)
+	ws, _, err := b.dial(e.http.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := &term{t: t, ws: ws, nc: websocket.NetConn(context.Background(), ws, websocket.MessageBinary)}
+	tm.r = bufio.NewReader(tm.nc)
+	tm.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	tm.line() // the greeting comes before the header is looked at
+	if got := tm.line(); !strings.HasPrefix(got, "-ERR [SYS/PERM] PROXY header refused") {
+		t.Errorf("got %q, want the refusal", got)
+	}
+}
+
+func TestUnreachablePOP3(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := l.Addr().String()
+	l.Close()
+	e := newEnv(t, func(_ *pop3.Server, c *web.Config) { c.POP3Addr = closed })
+	b := e.visit(t)
+	ws, _, err := b.dial(e.http.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = ws.Read(context.Background())
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != web.CloseConnectFailed || ce.Reason != "Connection refused" {
+		t.Errorf("got %v, want close %d \"Connection refused\"", err, web.CloseConnectFailed)
+	}
+}
+
+func TestOversizedMessageClosesTheBridge(t *testing.T) {
+	e := newEnv(t, func(_ *pop3.Server, c *web.Config) { c.MaxMessage = 1024 })
+	b := e.visit(t)
+	tm := b.terminal()
+	tm.ws.Write(context.Background(), websocket.MessageBinary, make([]byte, 4096))
+	if code, _ := tm.closeStatus(); code != websocket.StatusMessageTooBig {
+		t.Errorf("close status %d, want %d", code, websocket.StatusMessageTooBig)
+	}
+	waitFor(t, func() bool { return e.pop3.ActiveConns() == 0 && e.web.OpenBridges() == 0 })
+}
+
+func TestPipelinedPaste(t *testing.T) {
+	e := newEnv(t)
+	tm := e.visit(t).terminal()
+	io.WriteString(tm.nc, "USER guest\r\nPASS visitor\r\nSTAT\r\nNOOP\r\n")
+	for _, want := range []string{"+OK", "+OK guest's maildrop", "+OK 7 ", "+OK"} {
+		if got := tm.line(); !strings.HasPrefix(got, want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
+
+func TestResetNeedsSameOrigin(t *testing.T) {
+	e := newEnv(t)
+	b := e.visit(t)
+	a := b.terminal()
+	a.login()
+	a.cmd("DELE 1", "+OK")
+	a.cmd("QUIT", "+OK")
+	req, _ := http.NewRequest("POST", e.http.URL+"/reset", nil)
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin POST /reset: %s, want 403", resp.Status)
+	}
+	a = b.terminal()
+	a.login()
+	a.cmd("STAT", "+OK 6 ") // still deleted
+
+	// A plain form post from the page is sent back to it.
+	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, _ = http.NewRequest("POST", e.http.URL+"/reset", nil)
+	req.Header.Set("Origin", e.http.URL)
+	resp, _ = b.client.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Errorf("form reset: %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+}
+
+func TestFullPlayground(t *testing.T) {
+	e := newEnv(t)
+	e.visitors.Max = 1
+	e.visit(t)
+	resp, err := http.Get(e.http.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		!strings.Contains(string(body), "The playground is full") {
+		t.Errorf("second visitor: %s %q", resp.Status, body)
+	}
+}
+
+func TestStaticAssets(t *testing.T) {
+	e := newEnv(t)
+	u := e.http.URL + static.URL("terminal.js")
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("hashed asset: %s %v", resp.Status, resp.Header)
+	}
+	// Unversioned (an ES module import): revalidated by ETag.
+	req, _ := http.NewRequest("GET", e.http.URL+"/static/terminal.js", nil)
+	req.Header.Set("If-None-Match", resp.Header.Get("ETag"))
+	resp, _ = http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match: %s, want 304", resp.Status)
+	}
+	for _, p := range []string{"/static/nope.js", "/static/../go.mod", "/nope"} {
+		resp, _ = http.Get(e.http.URL + p)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %s, want 404", p, resp.Status)
+		}
+	}
+	resp, _ = http.Get(e.http.URL + "/healthz")
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz: %s", resp.Status)
+	}
+}
+
+// Nothing leaks: after many terminals opened and closed every way, the
+// goroutines, descriptors, locks and bridges are as before.
+func TestNoLeaksAfterManyBridges(t *testing.T) {
+	e := newEnv(t)
+	b := e.visit(t)
+	warm := b.terminal()
+	warm.login()
+	warm.cmd("QUIT", "+OK")
+	warm.closeStatus()
+	settle(t, e)
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+
+	for i := range 200 {
+		// A dropped session holds the lock until the server notices.
+		waitFor(t, func() bool { return e.pop3.ActiveConns() == 0 })
+		tm := b.terminal()
+		switch i % 4 {
+		case 0: // the browser goes away mid-session
+			tm.login()
+			tm.ws.CloseNow()
+		case 1: // a clean QUIT
+			tm.login()
+			tm.cmd("DELE 1", "+OK")
+			tm.cmd("RSET", "+OK")
+			tm.cmd("QUIT", "+OK")
+			tm.closeStatus()
+		case 2: // the browser closes politely before logging in
+			tm.ws.Close(websocket.StatusNormalClosure, "")
+		case 3: // the server ends it after errors
+			for range 3 {
+				io.WriteString(tm.nc, "BOGUS\r\n")
+			}
+			tm.ws.CloseNow()
+		}
+	}
+	settle(t, e)
+	if v := e.visitors.All()[0]; v.Bridges() != 0 || v.Sandbox.InUse() {
+		t.Errorf("visitor holds %d bridges, lock held %v", v.Bridges(), v.Sandbox.InUse())
+	}
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= goroutines+2 })
+	if n := openFDs(t); n > fds+2 {
+		t.Errorf("open descriptors: %d before, %d after 200 bridges", fds, n)
+	}
+	tm := b.terminal()
+	tm.login()
+	tm.cmd("STAT", "+OK 7 ")
+}
+
+func settle(t *testing.T, e *env) {
+	t.Helper()
+	waitFor(t, func() bool { return e.pop3.ActiveConns() == 0 && e.web.OpenBridges() == 0 })
+	e.http.CloseClientConnections()
+	http.DefaultClient.CloseIdleConnections()
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd here")
+	}
+	return len(ents)
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+	}
+}
