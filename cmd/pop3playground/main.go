@@ -102,7 +102,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	cfg.trustedProxies = prefixList{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated `networks` whose PROXY protocol headers the POP3 listener honours (the web bridge's, HAProxy's); \"none\" for none")
 	fs.IntVar(&cfg.maxConns, "max-conns", 1000, "most POP3 sessions at once; 0 for no limit")
-	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 20, "most POP3 sessions at once from one client address; 0 for no limit")
+	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 100, "most POP3 sessions at once from one client address (a classroom behind NAT shares one); 0 for no limit")
 	fs.IntVar(&cfg.maxLineLength, "max-line-length", pop3.DefaultMaxLineLength, "longest command line in octets, CRLF included (RFC 2449: 255)")
 	fs.IntVar(&cfg.maxErrors, "max-errors", pop3.DefaultMaxErrors, "close a session after this many -ERR replies in a row")
 	fs.IntVar(&cfg.maxAuthFailures, "max-auth-failures", pop3.DefaultMaxAuthFailures, "close a session after this many failed logins")
