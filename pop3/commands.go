@@ -34,7 +34,10 @@ var commandStates = map[string]state{
 func (c *conn) dispatch(line string) error {
 	verb, arg, _ := strings.Cut(line, " ")
 	verb = strings.ToUpper(verb)
-	c.traceClient(maskSecrets(verb, arg, line))
+	masked := maskSecrets(verb, arg, line)
+	c.traceClient(masked)
+	c.verb = verb
+	c.emit(Event{Kind: EventCommand, Verb: verb, Line: masked})
 
 	if err := checkText(line, verb == "PASS"); err != nil {
 		return err
@@ -259,6 +262,8 @@ func (c *conn) loggedIn(user string, md Maildrop, err error) error {
 		c.md, c.user, c.state = md, user, stateTransaction
 		c.msgs = md.Messages()
 		c.deleted = make([]bool, len(c.msgs))
+		c.emit(Event{Kind: EventLockTaken, User: user})
+		c.emit(Event{Kind: EventState, State: stateTransaction.String(), User: user, Messages: c.msgs})
 		if n, ok := md.(Noter); ok {
 			c.note = n.Note()
 		}
@@ -266,6 +271,7 @@ func (c *conn) loggedIn(user string, md Maildrop, err error) error {
 		c.ok("%s's maildrop has %s (%d octets)%s", printable(user), plural(count, "message"), size, c.noteSuffix())
 		return nil
 	case errors.Is(err, ErrMaildropInUse):
+		c.emit(Event{Kind: EventLockRefused, User: user})
 		return errorf("IN-USE", "%s's maildrop is locked by another session, and only one may hold it: QUIT that session first", printable(user))
 	case errors.Is(err, ErrAuthFailed):
 		c.authFailures++
@@ -454,6 +460,7 @@ func (c *conn) handleQuit(arg string) error {
 	// RFC 1939 §6: QUIT from TRANSACTION enters UPDATE, which removes the
 	// marked messages; the +OK goes out only after they are gone.
 	c.state = stateUpdate
+	c.emit(Event{Kind: EventState, State: stateUpdate.String(), User: c.user})
 	var marked []int
 	for i, d := range c.deleted {
 		if d {
@@ -469,10 +476,17 @@ func (c *conn) handleQuit(arg string) error {
 	}
 	c.md = nil
 	if err != nil {
+		c.emit(Event{Kind: EventLockReleased, User: c.user})
 		c.srv.Logger.Error("pop3: removing messages", "conn", c.info.ID, "user", c.user, "err", err)
 		return errorf("SYS/TEMP", "some messages marked for deletion were not removed")
 	}
 	c.removed = len(marked)
+	nums := make([]int, len(marked))
+	for k, i := range marked {
+		nums[k] = i + 1
+	}
+	c.emit(Event{Kind: EventUpdate, User: c.user, Deleted: nums})
+	c.emit(Event{Kind: EventLockReleased, User: c.user})
 	left := len(c.msgs) - len(marked)
 	if left == 0 {
 		c.ok("signing off: %s deleted, maildrop empty%s", plural(len(marked), "message"), c.noteSuffix())
@@ -603,6 +617,7 @@ func (c *conn) handleDele(arg string) error {
 		return err
 	}
 	c.deleted[i] = true
+	c.emit(Event{Kind: EventMarked, Msg: i + 1})
 	c.ok("message %d marked for deletion; it is removed when you QUIT", i+1)
 	return nil
 }
@@ -610,6 +625,11 @@ func (c *conn) handleDele(arg string) error {
 func (c *conn) handleRset(arg string) error {
 	if err := noArgs("RSET", arg); err != nil {
 		return err
+	}
+	for i, d := range c.deleted {
+		if d {
+			c.emit(Event{Kind: EventUnmarked, Msg: i + 1})
+		}
 	}
 	clear(c.deleted)
 	count, size := c.stat()

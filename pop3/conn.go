@@ -83,6 +83,7 @@ type conn struct {
 	timestamp string // the APOP timestamp of the greeting
 
 	state   state
+	verb    string // of the command being served, for events
 	user    string // the name given by USER, then the logged-in user
 	md      Maildrop
 	msgs    []MessageInfo
@@ -170,7 +171,8 @@ func (c *conn) serve() {
 	defer c.srv.release(perIP, true)
 
 	c.timestamp = newTimestamp(c.srv.Hostname)
-	c.writeLine("+OK " + c.srv.Greeting + " " + c.timestamp)
+	greeting := "+OK " + c.srv.Greeting + " " + c.timestamp
+	c.writeLine(greeting)
 	if !isTLS {
 		if err := c.flush(); err != nil {
 			c.end = "write failed: " + err.Error()
@@ -187,6 +189,8 @@ func (c *conn) serve() {
 			defer c.srv.release(ip, false)
 		}
 	}
+	c.emit(Event{Kind: EventConnected, Remote: c.info.RemoteAddr.String()})
+	c.emitReply(greeting)
 	for !c.closing {
 		if !c.hasPipelinedLine() {
 			if err := c.flush(); err != nil {
@@ -344,13 +348,13 @@ func (c *conn) readFailed(err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, errShutdown) || c.srv.inShutdown.Load() && errors.As(err, &ne) && ne.Timeout():
-		c.writeLine("-ERR [SYS/TEMP] the server is shutting down; connect again in a moment")
+		c.reply("-ERR [SYS/TEMP] the server is shutting down; connect again in a moment")
 		c.end = "server shutdown"
 	case errors.As(err, &ne) && ne.Timeout():
-		c.writeLine(fmt.Sprintf("-ERR autologout: no command for %v, closing the connection (RFC 1939 §3)", c.srv.IdleTimeout))
+		c.reply(fmt.Sprintf("-ERR autologout: no command for %v, closing the connection (RFC 1939 §3)", c.srv.IdleTimeout))
 		c.end = "autologout"
 	case errors.Is(err, errLineFlood):
-		c.writeLine("-ERR line too long and without end; closing the connection")
+		c.reply("-ERR line too long and without end; closing the connection")
 		c.end = "line flood"
 	case errors.Is(err, io.EOF):
 		c.end = "client closed the connection"
@@ -388,9 +392,9 @@ func (c *conn) result(err error) {
 		c.end = "too many errors"
 	}
 	if re.code != "" {
-		c.writeLine("-ERR [" + re.code + "] " + text)
+		c.reply("-ERR [" + re.code + "] " + text)
 	} else {
-		c.writeLine("-ERR " + text)
+		c.reply("-ERR " + text)
 	}
 }
 
@@ -399,14 +403,19 @@ func (c *conn) writeLine(s string) {
 	c.bw.WriteString("\r\n")
 }
 
+// reply writes a status line and reports it to the Observer.
+func (c *conn) reply(s string) {
+	c.writeLine(s)
+	c.emitReply(s)
+}
+
 // ok writes a single-line positive reply.
 func (c *conn) ok(format string, args ...any) {
-	c.bw.WriteString("+OK")
+	line := "+OK"
 	if format != "" {
-		c.bw.WriteByte(' ')
-		fmt.Fprintf(c.bw, format, args...)
+		line += " " + fmt.Sprintf(format, args...)
 	}
-	c.bw.WriteString("\r\n")
+	c.reply(line)
 }
 
 // finish releases the maildrop without deleting anything (a session that
@@ -417,7 +426,9 @@ func (c *conn) finish() {
 			c.srv.Logger.Error("pop3: releasing maildrop", "conn", c.info.ID, "user", c.user, "err", err)
 		}
 		c.md = nil
+		c.emit(Event{Kind: EventLockReleased, User: c.user})
 	}
+	c.emit(Event{Kind: EventClosed, Reason: c.end})
 	user := c.user
 	if c.state == stateAuthorization {
 		user = ""

@@ -88,6 +88,9 @@ type Noter interface {
 type MessageInfo struct {
 	Size int64  // octets, with CRLF line ends, before dot-stuffing
 	UID  string // unique-id for UIDL: 1 to 70 characters from 0x21 to 0x7E
+	// Subject is shown to Observers (the inspector); the protocol does not
+	// use it.
+	Subject string `json:",omitempty"`
 }
 
 // ConnInfo describes the connection a login comes from.

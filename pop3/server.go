@@ -72,6 +72,9 @@ type Server struct {
 	// Connections from these networks without a header are served as usual.
 	TrustedProxies []netip.Prefix
 
+	// Observer, if set, is told every session's events.
+	Observer Observer
+
 	// Logger receives the one-line summary of every session and errors.
 	Logger *slog.Logger
 	// Trace, if set, receives every line exchanged as JSON lines, with

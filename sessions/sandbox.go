@@ -98,7 +98,7 @@ var _ pop3.Noter = (*Maildrop)(nil)
 func (md *Maildrop) Messages() []pop3.MessageInfo {
 	infos := make([]pop3.MessageInfo, len(md.msgs))
 	for i, m := range md.msgs {
-		infos[i] = pop3.MessageInfo{Size: m.Size(), UID: m.uid}
+		infos[i] = pop3.MessageInfo{Size: m.Size(), UID: m.uid, Subject: m.Subject}
 	}
 	return infos
 }
