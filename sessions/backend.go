@@ -34,46 +34,56 @@ const connectionNote = "a private copy for this connection: the next connection 
 // expiredToken refuses a bridged login whose visitor is gone.
 var expiredToken = &pop3.LoginError{Code: "SYS/PERM", Text: "your playground session has ended (idle too long, or ended by the organiser): reload the page to get a new one"}
 
-// sandbox finds the sandbox a login goes to and the account name within it.
-// direct is true for a throw-away sandbox of this connection alone.
-func (b *Backend) sandbox(c *pop3.ConnInfo, user string) (sb *Sandbox, account string, direct bool, err error) {
+// sandbox finds the sandbox a login goes to, the account name within it,
+// and the visitor of a personal login. direct is true for a throw-away
+// sandbox of this connection alone.
+func (b *Backend) sandbox(c *pop3.ConnInfo, user string) (sb *Sandbox, account string, personal *Visitor, direct bool, err error) {
 	if b.Visitors != nil {
 		if tok, ok := c.ProxyTLVs[TLVToken]; ok && c.Proxied {
 			v := b.Visitors.Get(string(tok))
 			if v == nil {
-				return nil, "", false, expiredToken
+				return nil, "", nil, false, expiredToken
 			}
-			return v.Sandbox, user, false, nil
+			return v.Sandbox, user, nil, false, nil
 		}
 		if b.World.Account(user) == nil {
 			if account, id, ok := splitPersonal(user); ok {
 				if v := b.Visitors.ByID(id); v != nil {
 					v.Touch()
-					return v.Sandbox, account, false, nil
+					return v.Sandbox, account, v, false, nil
 				}
 			}
 		}
 	}
-	return NewSandbox(b.World), user, true, nil
+	return NewSandbox(b.World), user, nil, true, nil
 }
 
 // Login implements pop3.Backend.
 func (b *Backend) Login(ctx context.Context, c *pop3.ConnInfo, user, password string) (pop3.Maildrop, error) {
-	sb, account, direct, err := b.sandbox(c, user)
+	sb, account, personal, direct, err := b.sandbox(c, user)
 	if err != nil {
 		return nil, err
 	}
 	md, err := sb.Login(account, password)
-	return withNote(md, err, direct)
+	return b.opened(c, personal, md, err, direct)
 }
 
 // LoginAPOP implements pop3.APOPBackend.
 func (b *Backend) LoginAPOP(ctx context.Context, c *pop3.ConnInfo, user, timestamp, digest string) (pop3.Maildrop, error) {
-	sb, account, direct, err := b.sandbox(c, user)
+	sb, account, personal, direct, err := b.sandbox(c, user)
 	if err != nil {
 		return nil, err
 	}
 	md, err := sb.LoginAPOP(account, timestamp, digest)
+	return b.opened(c, personal, md, err, direct)
+}
+
+// opened finishes a login: a personal login's events go to its visitor
+// from now on (a failed guess at someone's login tells them nothing).
+func (b *Backend) opened(c *pop3.ConnInfo, personal *Visitor, md *Maildrop, err error, direct bool) (pop3.Maildrop, error) {
+	if err == nil && personal != nil {
+		b.Visitors.bindConn(c.ID, personal)
+	}
 	return withNote(md, err, direct)
 }
 

@@ -28,6 +28,9 @@ type Visitor struct {
 	// IP is the address the visitor came from, for the per-address cap.
 	IP string
 
+	// Events are what the POP3 server did in this visitor's sandbox.
+	Events EventLog
+
 	lastSeen atomic.Int64 // unix nanoseconds
 	bridges  atomic.Int32
 }
@@ -89,6 +92,9 @@ type Visitors struct {
 	byToken map[string]*Visitor
 	byID    map[string]*Visitor
 	perIP   map[string]int
+	conns   map[uint64]*Visitor // personal-login connections, by ID
+
+	observed atomic.Bool // the POP3 server reports events to Observe
 }
 
 // DefaultVisitorTTL is the idle time after which a visitor is forgotten.
@@ -102,6 +108,7 @@ func NewVisitors(w *World) *Visitors {
 		byToken: make(map[string]*Visitor),
 		byID:    make(map[string]*Visitor),
 		perIP:   make(map[string]int),
+		conns:   make(map[uint64]*Visitor),
 	}
 }
 

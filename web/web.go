@@ -77,6 +77,10 @@ type Server struct {
 	closed  bool
 	cancels map[*bridge]context.CancelFunc
 	wg      sync.WaitGroup
+
+	streams     map[*sessions.Visitor]int
+	streamsDone chan struct{}
+	streamsOnce sync.Once
 }
 
 // New returns the playground's HTTP handler.
@@ -107,13 +111,19 @@ func New(cfg Config) *Server {
 	if cfg.PublicHost == "" {
 		cfg.PublicHost = "localhost"
 	}
-	s := &Server{cfg: cfg, cancels: make(map[*bridge]context.CancelFunc)}
+	s := &Server{
+		cfg:         cfg,
+		cancels:     make(map[*bridge]context.CancelFunc),
+		streams:     make(map[*sessions.Visitor]int),
+		streamsDone: make(chan struct{}),
+	}
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer, securityHeaders, http.NewCrossOriginProtection().Handler)
 	r.Get("/", s.handlePage)
 	r.Get("/ws", s.handleBridge)
 	r.Get("/api/session", s.handleSession)
+	r.Get("/events", s.handleEvents)
 	r.Post("/reset", s.handleReset)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -135,6 +145,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 // Close ends every open bridge and waits for them; the WebSockets are
 // hijacked connections that http.Server.Shutdown does not see.
 func (s *Server) Close() {
+	s.CloseStreams()
 	s.mu.Lock()
 	s.closed = true
 	for _, cancel := range s.cancels {

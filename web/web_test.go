@@ -55,6 +55,7 @@ func newEnv(t testing.TB, opts ...option) *env {
 	t.Helper()
 	e := &env{visitors: sessions.NewVisitors(testWorld())}
 	e.pop3 = pop3.NewServer(&sessions.Backend{World: testWorld(), Visitors: e.visitors})
+	e.pop3.Observer = e.visitors
 	e.pop3.TrustedProxies = loopback
 	e.pop3.AuthFailureDelay = time.Millisecond
 	e.pop3.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

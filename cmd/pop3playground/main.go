@@ -177,6 +177,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	visitors.MaxPerIP = cfg.maxVisitorsPerIP
 
 	srv := pop3.NewServer(&sessions.Backend{World: world, Visitors: visitors})
+	srv.Observer = visitors
 	srv.Hostname = cfg.hostname
 	srv.Greeting = "POP3 Playground ready"
 	srv.Implementation = "POP3-Playground"
@@ -259,6 +260,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			MaxHeaderBytes:    16 << 10,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		}
+		httpSrv.RegisterOnShutdown(webSrv.CloseStreams)
 		go func() {
 			if err := httpSrv.Serve(lh); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err

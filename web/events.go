@@ -1,0 +1,107 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pop3playground/pop3playground/sessions"
+)
+
+// MaxStreams bounds the event streams (tabs) one visitor has open.
+const MaxStreams = 8
+
+// keepAlive is how often an idle event stream gets a comment, so that
+// proxies keep it open and a vanished browser is noticed.
+const keepAlive = 25 * time.Second
+
+// handleEvents streams the visitor's POP3 events as server-sent events:
+// "id: N", "event: pop3", "data: {json}". A browser that reconnects sends
+// Last-Event-ID and resumes after it; one that fell too far behind gets an
+// "event: missed" first. Nothing is buffered per stream: it reads the
+// visitor's bounded log at its own pace.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		http.Error(w, "no playground session: load the page first", http.StatusUnauthorized)
+		return
+	}
+	if !s.acquireStream(v) {
+		http.Error(w, fmt.Sprintf("you already have %d event streams open: close a tab first", MaxStreams), http.StatusTooManyRequests)
+		return
+	}
+	defer s.releaseStream(v)
+
+	var last uint64
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		last, _ = strconv.ParseUint(id, 10, 64)
+	} else if id := r.URL.Query().Get("after"); id != "" {
+		last, _ = strconv.ParseUint(id, 10, 64)
+	}
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n")
+
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for {
+		entries, missed, wait := v.Events.Since(last)
+		if missed {
+			fmt.Fprint(w, "event: missed\ndata: {}\n\n")
+		}
+		for _, e := range entries {
+			data, err := json.Marshal(e.Event)
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(w, "id: %d\nevent: pop3\ndata: %s\n\n", e.ID, data)
+			last = e.ID
+		}
+		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := rc.Flush(); err != nil {
+			return // the browser is gone or not reading
+		}
+		v.Touch() // an open page is an active visitor
+		select {
+		case <-wait:
+		case <-tick.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		case <-r.Context().Done():
+			return
+		case <-s.streamsDone:
+			return
+		}
+	}
+}
+
+func (s *Server) acquireStream(v *sessions.Visitor) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams[v] >= MaxStreams {
+		return false
+	}
+	s.streams[v]++
+	return true
+}
+
+func (s *Server) releaseStream(v *sessions.Visitor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams[v]--; s.streams[v] <= 0 {
+		delete(s.streams, v)
+	}
+}
+
+// CloseStreams ends every event stream: http.Server.Shutdown waits for
+// handlers, and these never end by themselves. Register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() {
+	s.streamsOnce.Do(func() { close(s.streamsDone) })
+}
