@@ -41,6 +41,8 @@ type Event struct {
 	Deleted  []int         `json:"deleted,omitempty"`
 	Messages []MessageInfo `json:"messages,omitempty"`
 	Reason   string        `json:"reason,omitempty"`
+	// Explain says what a reply means, with the RFC and section.
+	Explain string `json:"explain,omitempty"`
 
 	// Info is the connection the event belongs to: an Observer finds the
 	// visitor of a bridged connection by its PROXY TLVs.
@@ -69,7 +71,7 @@ func (c *conn) emitReply(line string) {
 	if c.srv.Observer == nil {
 		return
 	}
-	e := Event{Kind: EventReply, Verb: c.verb, Line: line, OK: len(line) >= 3 && line[:3] == "+OK"}
+	e := Event{Kind: EventReply, Verb: c.verb, Line: line, OK: strings.HasPrefix(line, "+OK"), Explain: c.explain(line)}
 	if !e.OK && len(line) > 6 && line[5] == '[' {
 		if end := strings.IndexByte(line[6:], ']'); end >= 0 {
 			e.Code = line[6 : 6+end]

@@ -117,3 +117,79 @@ func TestEventsOfLockAndDrop(t *testing.T) {
 		t.Errorf("dropped session's events end %q", got)
 	}
 }
+
+// Every kind of reply comes with an explanation that cites its RFC.
+func TestRepliesAreExplained(t *testing.T) {
+	rec := &recorder{}
+	env := testServer(t, func(s *pop3.Server) { s.Observer = rec })
+	other := env.authenticated(t) // holds guest's lock for the IN-USE case
+	c := env.greeted(t)
+	steps := []struct{ cmd, reply, explain string }{
+		{"", "", "greeting"},
+		{"STAT", "-ERR", "TRANSACTION state, which begins after a successful login (RFC 1939 §3, §5)"},
+		{"HELO", "-ERR", "(RFC 1939 §3)"},
+		{"PASS x", "-ERR", "right after USER"},
+		{"USER mrose", "+OK", "waits for PASS"},
+		{"PASS wrong", "-ERR [AUTH]", "RFC 3206 §4"},
+		{"USER guest", "+OK", ""},
+		{"PASS visitor", "-ERR [IN-USE]", "RFC 2449 §8.1.1"},
+		{"CAPA", "+OK", "RFC 2449 §5"},
+		{"USER mrose", "+OK", ""},
+		{"PASS tanstaaf", "+OK", "TRANSACTION: 2 messages"},
+		{"STAT", "+OK", "STAT: 2 messages"},
+		{"LIST", "+OK", "marked messages are left out (RFC 1939 §5)"},
+		{"LIST 1", "+OK", "LIST 1: message 1 is"},
+		{"UIDL", "+OK", "only new messages (RFC 1939 §7)"},
+		{"UIDL 1", "+OK", "stays the same across sessions"},
+		{"RETR 1", "+OK", "dot-stuffing, RFC 1939 §3, §5"},
+		{"TOP 1 0", "+OK", "TOP n 0 shows the header alone"},
+		{"NOOP", "+OK", "autologout timer (RFC 1939 §5)"},
+		{"DELE 1", "+OK", "removed only when you QUIT"},
+		{"RETR 1", "-ERR", "may not be used again until RSET"},
+		{"RETR 9", "-ERR", "numbers from 1 to the count STAT gives"},
+		{"RETR x", "-ERR", "needs a message number"},
+		{"RSET", "+OK", "every mark for deletion is taken back"},
+		{"USER x", "-ERR", "AUTHORIZATION state; the session is already in TRANSACTION"},
+		{strings.Repeat("X", 300), "-ERR", "255 octets"},
+		{"DELE 2", "+OK", ""},
+		{"QUIT", "+OK", "entered the UPDATE state"},
+	}
+	for _, s := range steps {
+		if s.cmd == "" {
+			continue
+		}
+		c.expect(s.cmd, s.reply)
+		verb, arg, _ := strings.Cut(s.cmd, " ")
+		multi := verb == "CAPA" || verb == "RETR" || verb == "TOP" || (verb == "LIST" || verb == "UIDL") && arg == ""
+		if multi && strings.HasPrefix(s.reply, "+OK") {
+			c.body()
+		}
+	}
+	c.expectClosed()
+	other.expect("QUIT", "+OK")
+	id := rec.conns()[1]
+	waitFor(t, func() bool { got := rec.of(id); return strings.HasPrefix(got[len(got)-1], "closed") })
+	var replies []pop3.Event
+	rec.mu.Lock()
+	for _, e := range rec.events {
+		if e.Conn == id && e.Kind == pop3.EventReply {
+			replies = append(replies, e)
+		}
+	}
+	rec.mu.Unlock()
+	if len(replies) != len(steps) {
+		t.Fatalf("%d replies for %d steps", len(replies), len(steps))
+	}
+	for i, s := range steps {
+		e := replies[i]
+		if e.Explain == "" || !strings.Contains(e.Explain, "RFC") && s.explain != "greeting" {
+			t.Errorf("%q → %q: explanation %q cites no RFC", s.cmd, e.Line, e.Explain)
+		}
+		if s.explain != "" && s.explain != "greeting" && !strings.Contains(e.Explain, s.explain) {
+			t.Errorf("%q → %q:\n explained %q\n want it to contain %q", s.cmd, e.Line, e.Explain, s.explain)
+		}
+	}
+	if !strings.Contains(replies[len(replies)-1].Explain, "Removed: 1 message.") {
+		t.Errorf("QUIT explanation %q does not say what was removed", replies[len(replies)-1].Explain)
+	}
+}
