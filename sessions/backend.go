@@ -26,6 +26,11 @@ type Backend struct {
 // first of the range the PROXY protocol leaves to applications (0xE0–0xEF).
 const TLVToken = 0xE0
 
+// TLVTab is the PROXY v2 TLV type that names the page (browser tab) a
+// bridged connection comes from, so that the page can tell its own
+// terminal's events from those of the visitor's other connections.
+const TLVTab = 0xE1
+
 var _ pop3.APOPBackend = (*Backend)(nil)
 
 // connectionNote tells a direct client why its deletions do not last.

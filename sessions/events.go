@@ -1,7 +1,10 @@
 package sessions
 
 import (
+	"maps"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/pop3playground/pop3playground/pop3"
 )
@@ -10,10 +13,42 @@ import (
 // reconnects (Last-Event-ID) or reads slowly.
 const EventLogSize = 1024
 
-// An Entry is an event of a visitor's log with its number.
+// The types of Entry.
+const (
+	EntryPOP3   = "pop3"   // Event, Tab and Via
+	EntryLesson = "lesson" // Lesson
+	EntryReset  = "reset"  // the sandbox was reset; Event.Kind is EventReset
+)
+
+// An Entry is what a visitor's log records, numbered.
 type Entry struct {
-	ID    uint64
+	ID   uint64
+	Type string
+	// Event is what the POP3 server did (EntryPOP3, EntryReset).
 	Event pop3.Event
+	// Tab names the page whose terminal made a bridged connection (the
+	// page's choice, to find its own replies); Via is "web" for a bridged
+	// connection, "pop3" for a personal login from another client.
+	Tab, Via string
+	// Lesson is the progress a step made (EntryLesson).
+	Lesson *Progress
+}
+
+// Data is what the entry shows the browser.
+func (e Entry) Data() any {
+	switch e.Type {
+	case EntryLesson:
+		return e.Lesson
+	case EntryReset:
+		return struct {
+			Time time.Time `json:"time"`
+		}{e.Event.Time}
+	}
+	return struct {
+		pop3.Event
+		Tab string `json:"tab,omitempty"`
+		Via string `json:"via"`
+	}{e.Event, e.Tab, e.Via}
 }
 
 // An EventLog is a visitor's POP3 events, numbered from 1, the last
@@ -26,12 +61,13 @@ type EventLog struct {
 	changed chan struct{} // closed by the next Append
 }
 
-// Append adds an event.
-func (l *EventLog) Append(e pop3.Event) {
+// Append adds an entry and gives it the next ID.
+func (l *EventLog) Append(e Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.last++
-	l.ring[l.last%EventLogSize] = Entry{ID: l.last, Event: e}
+	e.ID = l.last
+	l.ring[l.last%EventLogSize] = e
 	if l.changed != nil {
 		close(l.changed)
 		l.changed = nil
@@ -65,7 +101,9 @@ func (l *EventLog) Since(after uint64) (entries []Entry, missed bool, wait <-cha
 func (vs *Visitors) Observe(e pop3.Event) {
 	vs.observed.Store(true)
 	var v *Visitor
+	via, tab := "pop3", ""
 	if tok, ok := e.Info.ProxyTLVs[TLVToken]; ok && e.Info.Proxied {
+		via, tab = "web", string(e.Info.ProxyTLVs[TLVTab])
 		vs.mu.Lock()
 		v = vs.byToken[string(tok)]
 		vs.mu.Unlock()
@@ -78,8 +116,74 @@ func (vs *Visitors) Observe(e pop3.Event) {
 		vs.mu.Unlock()
 	}
 	if v != nil {
-		v.Events.Append(e)
+		v.Events.Append(Entry{Type: EntryPOP3, Event: e, Tab: tab, Via: via})
+		v.advance(vs.Lessons, e)
 	}
+}
+
+// A Progress is how far a visitor has come in a lesson.
+type Progress struct {
+	Lesson string `json:"lesson"`
+	Done   int    `json:"done"` // steps done, in order
+	Steps  int    `json:"steps"`
+}
+
+// advance ticks the steps e completes, one per lesson at most, and logs
+// the progress.
+func (v *Visitor) advance(lessons []*Lesson, e pop3.Event) {
+	v.mu.Lock()
+	var args []string
+	switch e.Kind {
+	case pop3.EventCommand:
+		if v.args == nil {
+			v.args = make(map[uint64][]string)
+		}
+		_, rest, _ := strings.Cut(e.Line, " ")
+		v.args[e.Conn] = strings.Fields(rest)
+	case pop3.EventReply:
+		args = v.args[e.Conn]
+	case pop3.EventClosed:
+		delete(v.args, e.Conn)
+	}
+	var ticked []Progress
+	for _, l := range lessons {
+		done := v.progress[l.ID]
+		if done < len(l.Steps) && l.Steps[done].Check.Match(e, args) {
+			if v.progress == nil {
+				v.progress = make(map[string]int)
+			}
+			v.progress[l.ID] = done + 1
+			ticked = append(ticked, Progress{Lesson: l.ID, Done: done + 1, Steps: len(l.Steps)})
+		}
+	}
+	v.mu.Unlock()
+	for _, p := range ticked {
+		v.Events.Append(Entry{Type: EntryLesson, Lesson: &p})
+	}
+}
+
+// Progress is how many steps of each lesson the visitor has done.
+func (v *Visitor) Progress() map[string]int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return maps.Clone(v.progress)
+}
+
+// RestartLesson starts the lesson with this ID over.
+func (v *Visitor) RestartLesson(l *Lesson) {
+	v.mu.Lock()
+	delete(v.progress, l.ID)
+	v.mu.Unlock()
+	v.Events.Append(Entry{Type: EntryLesson, Lesson: &Progress{Lesson: l.ID, Steps: len(l.Steps)}})
+}
+
+// Reset gives the visitor's sandbox back its pristine mailboxes, and tells
+// the visitor's pages and lessons.
+func (vs *Visitors) Reset(v *Visitor) {
+	v.Sandbox.Reset()
+	e := pop3.Event{Kind: EventReset, Time: time.Now()}
+	v.Events.Append(Entry{Type: EntryReset, Event: e})
+	v.advance(vs.Lessons, e)
 }
 
 // bindConn files a connection's later events under v (a personal login).

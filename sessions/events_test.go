@@ -13,14 +13,14 @@ func TestEventLog(t *testing.T) {
 	if len(entries) != 0 || missed {
 		t.Fatalf("empty log: %v, %v", entries, missed)
 	}
-	l.Append(pop3.Event{Kind: pop3.EventConnected})
+	l.Append(Entry{Type: EntryPOP3, Event: pop3.Event{Kind: pop3.EventConnected}})
 	select {
 	case <-wait:
 	default:
 		t.Fatal("Append did not wake a waiting reader")
 	}
 	for range EventLogSize + 10 {
-		l.Append(pop3.Event{Kind: pop3.EventCommand})
+		l.Append(Entry{Type: EntryPOP3, Event: pop3.Event{Kind: pop3.EventCommand}})
 	}
 	entries, missed, _ = l.Since(0)
 	if !missed || len(entries) != EventLogSize || entries[0].ID != 12 || entries[len(entries)-1].ID != EventLogSize+11 {

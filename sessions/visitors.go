@@ -33,6 +33,10 @@ type Visitor struct {
 
 	lastSeen atomic.Int64 // unix nanoseconds
 	bridges  atomic.Int32
+
+	mu       sync.Mutex
+	progress map[string]int      // lesson ID → steps done
+	args     map[uint64][]string // each connection's last command's arguments
 }
 
 // Touch records activity: the visitor's idle timer starts again.
@@ -87,6 +91,8 @@ type Visitors struct {
 	// address; zero means no limit.
 	Max      int
 	MaxPerIP int
+	// Lessons are the lessons whose steps tick from the visitors' events.
+	Lessons []*Lesson
 
 	mu      sync.Mutex
 	byToken map[string]*Visitor

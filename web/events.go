@@ -17,10 +17,11 @@ const MaxStreams = 8
 // proxies keep it open and a vanished browser is noticed.
 const keepAlive = 25 * time.Second
 
-// handleEvents streams the visitor's POP3 events as server-sent events:
-// "id: N", "event: pop3", "data: {json}". A browser that reconnects sends
-// Last-Event-ID and resumes after it; one that fell too far behind gets an
-// "event: missed" first. Nothing is buffered per stream: it reads the
+// handleEvents streams the visitor's log as server-sent events: "id: N",
+// "event: TYPE", "data: {json}", TYPE one of pop3 (what the server did),
+// lesson (a step ticked) and reset (the sandbox was reset). A browser that
+// reconnects sends Last-Event-ID and resumes after it; one that fell too far
+// behind gets an "event: missed" first. Nothing is buffered per stream: it reads the
 // visitor's bounded log at its own pace.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	v := s.visitor(r)
@@ -57,11 +58,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, "event: missed\ndata: {}\n\n")
 		}
 		for _, e := range entries {
-			data, err := json.Marshal(e.Event)
+			data, err := json.Marshal(e.Data())
 			if err != nil {
 				continue
 			}
-			fmt.Fprintf(w, "id: %d\nevent: pop3\ndata: %s\n\n", e.ID, data)
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
 			last = e.ID
 		}
 		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))

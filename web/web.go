@@ -323,7 +323,7 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	v.Sandbox.Reset()
+	s.cfg.Visitors.Reset(v)
 	s.cfg.Logger.Info("web: sandbox reset", "visitor", v.ID)
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, s.info(v))

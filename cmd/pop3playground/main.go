@@ -66,6 +66,7 @@ type config struct {
 	maxVisitorsPerIP int
 	maxTerminals     int
 	origins          string
+	lessons          string
 }
 
 const envPrefix = "POP3PG_"
@@ -90,6 +91,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&cfg.maxVisitors, "max-visitors", 5000, "most web visitors (each with a sandbox) at once; 0 for no limit")
 	fs.IntVar(&cfg.maxVisitorsPerIP, "max-visitors-per-ip", 200, "most web visitors from one address at once (a classroom shares one); 0 for no limit")
 	fs.IntVar(&cfg.maxTerminals, "max-terminals", web.DefaultMaxBridges, "most browser terminals one visitor may have open at once")
+	fs.StringVar(&cfg.lessons, "lessons", "", "`directory` of the organiser's lesson files (*.md), shown after the built-in ones; one named like a built-in lesson replaces it")
 	fs.StringVar(&cfg.origins, "origins", "", "comma-separated extra `hosts` allowed to open the WebSocket (the page's own always is)")
 	fs.StringVar(&cfg.pop3sAddr, "pop3s-addr", "", "TCP `address` of an implicit-TLS POP3 listener (POP3S), e.g. localhost:65995; off if empty")
 	fs.StringVar(&cfg.hostname, "hostname", host, "host `name` in the greeting's APOP timestamp and the self-signed certificate")
@@ -171,7 +173,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Warn("world: " + w)
 	}
 
+	lessons, err := loadLessons(cfg)
+	if err != nil {
+		return err
+	}
+
 	visitors := sessions.NewVisitors(world)
+	visitors.Lessons = lessons
 	visitors.TTL = cfg.visitorTTL
 	visitors.Max = cfg.maxVisitors
 	visitors.MaxPerIP = cfg.maxVisitorsPerIP
@@ -345,6 +353,18 @@ func loadWorld(cfg *config) (*sessions.World, error) {
 		return sessions.DefaultWorld()
 	}
 	return sessions.LoadDir(cfg.mailboxes, cfg.users)
+}
+
+func loadLessons(cfg *config) ([]*sessions.Lesson, error) {
+	lessons, err := sessions.BuiltinLessons()
+	if err != nil || cfg.lessons == "" {
+		return lessons, err
+	}
+	lessons, err = sessions.LoadLessons(os.DirFS(cfg.lessons), lessons)
+	if err != nil {
+		return nil, fmt.Errorf("--lessons %s: %w", cfg.lessons, err)
+	}
+	return lessons, nil
 }
 
 func tlsConfig(cfg *config) (*tls.Config, error) {

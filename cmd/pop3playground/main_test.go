@@ -148,3 +148,12 @@ func TestRunRejectsABrokenWorld(t *testing.T) {
 		t.Errorf("run on a broken world: %v", err)
 	}
 }
+
+func TestRunRejectsABrokenLesson(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "10-ours.md"), []byte("---\ntitle: Ours\n---\n## Count\ncheck: ok COUNT\n"), 0o644)
+	err := run(context.Background(), []string{"--pop3-addr", "127.0.0.1:0", "--http-addr", "", "--lessons", dir}, noEnv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "10-ours.md:5: \"ok COUNT\": the server has no command COUNT") {
+		t.Errorf("run with a broken lesson: %v", err)
+	}
+}

@@ -1,0 +1,314 @@
+package sessions
+
+import (
+	"bufio"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/pop3playground/pop3playground/pop3"
+)
+
+// A Lesson is a guided exercise: steps that tick off from what the POP3
+// server does in the visitor's sandbox, never from what the browser shows
+// (DESIGN §8).
+//
+// A lesson is a Markdown file: front matter, an introduction, and one
+// "## " section per step, each with a "check:" line naming the event that
+// completes it:
+//
+//	---
+//	title: The classic lab sheet
+//	summary: Log in, list the maildrop, read a message, quit.
+//	---
+//	Introduction.
+//
+//	## Log in
+//	check: ok PASS | ok APOP | ok AUTH
+//
+//	Type `USER guest`, then `PASS visitor`.
+//
+// Checks are alternatives separated by "|", each one of:
+//
+//	ok VERB [ARG...]     a +OK reply to VERB (ARG "*" matches any argument)
+//	err VERB [ARG...]    a -ERR reply to VERB
+//	reply VERB [ARG...]  either
+//	code CODE            a -ERR reply with the response code [CODE]
+//	state STATE          the session entered AUTHORIZATION, TRANSACTION or UPDATE
+//	event KIND           an event: marked, unmarked, update, lock-taken,
+//	                     lock-refused, lock-released, connected, closed, reset
+//
+// Steps tick in order: a step counts only what happens after the one before
+// it was done.
+type Lesson struct {
+	ID      string // the file name without ".md"
+	Title   string
+	Summary string
+	Intro   string // Markdown
+	Steps   []Step
+}
+
+// A Step is one exercise of a lesson.
+type Step struct {
+	Title string
+	Text  string // Markdown
+	Check Check
+}
+
+// A Check is what completes a step: any of its alternatives.
+type Check struct {
+	alts []predicate
+}
+
+type predicate struct {
+	kind  string   // ok, err, reply, code, state, event
+	verb  string   // ok, err, reply
+	args  []string // ok, err, reply: nil matches any arguments
+	value string   // code, state, event
+}
+
+// EventReset is the event a sandbox reset adds to its visitor's log.
+const EventReset pop3.EventKind = "reset"
+
+var eventKinds = []pop3.EventKind{
+	pop3.EventConnected, pop3.EventCommand, pop3.EventReply, pop3.EventState,
+	pop3.EventLockTaken, pop3.EventLockRefused, pop3.EventLockReleased,
+	pop3.EventMarked, pop3.EventUnmarked, pop3.EventUpdate, pop3.EventClosed,
+	EventReset,
+}
+
+// ParseCheck parses a step's check.
+func ParseCheck(s string) (Check, error) {
+	var c Check
+	for alt := range strings.SplitSeq(s, "|") {
+		f := strings.Fields(alt)
+		if len(f) == 0 {
+			return Check{}, fmt.Errorf("empty check in %q", s)
+		}
+		p := predicate{kind: f[0]}
+		switch f[0] {
+		case "ok", "err", "reply":
+			if len(f) < 2 {
+				return Check{}, fmt.Errorf("%q needs a command: %s VERB [ARG...]", alt, f[0])
+			}
+			p.verb = strings.ToUpper(f[1])
+			if !slices.ContainsFunc(pop3.Reference, func(d pop3.CommandDoc) bool { return d.Verb == p.verb }) {
+				return Check{}, fmt.Errorf("%q: the server has no command %s", strings.TrimSpace(alt), p.verb)
+			}
+			if len(f) > 2 {
+				p.args = f[2:]
+			}
+		case "code", "state", "event":
+			if len(f) != 2 {
+				return Check{}, fmt.Errorf("%q: want %s and one word", strings.TrimSpace(alt), f[0])
+			}
+			p.value = f[1]
+			switch {
+			case f[0] == "code":
+				p.value = strings.ToUpper(strings.Trim(p.value, "[]"))
+			case f[0] == "state" && !slices.Contains([]string{"AUTHORIZATION", "TRANSACTION", "UPDATE"}, strings.ToUpper(p.value)):
+				return Check{}, fmt.Errorf("%q: the states are AUTHORIZATION, TRANSACTION and UPDATE", strings.TrimSpace(alt))
+			case f[0] == "state":
+				p.value = strings.ToUpper(p.value)
+			case f[0] == "event" && !slices.Contains(eventKinds, pop3.EventKind(p.value)):
+				return Check{}, fmt.Errorf("%q: unknown event; the events are %v", strings.TrimSpace(alt), eventKinds)
+			}
+		default:
+			return Check{}, fmt.Errorf("%q: a check starts with ok, err, reply, code, state or event", strings.TrimSpace(alt))
+		}
+		c.alts = append(c.alts, p)
+	}
+	return c, nil
+}
+
+// Match reports whether e completes the check. args are the arguments of
+// the command e replies to (secrets masked), for ok, err and reply checks.
+func (c Check) Match(e pop3.Event, args []string) bool {
+	return slices.ContainsFunc(c.alts, func(p predicate) bool { return p.match(e, args) })
+}
+
+func (p predicate) match(e pop3.Event, args []string) bool {
+	switch p.kind {
+	case "ok", "err", "reply":
+		if e.Kind != pop3.EventReply || e.Verb != p.verb || p.kind == "ok" && !e.OK || p.kind == "err" && e.OK {
+			return false
+		}
+		if p.args == nil {
+			return true
+		}
+		if len(args) != len(p.args) {
+			return false
+		}
+		for i, a := range p.args {
+			if a != "*" && !strings.EqualFold(a, args[i]) {
+				return false
+			}
+		}
+		return true
+	case "code":
+		return e.Kind == pop3.EventReply && strings.EqualFold(e.Code, p.value)
+	case "state":
+		return e.Kind == pop3.EventState && e.State == p.value
+	case "event":
+		return string(e.Kind) == p.value
+	}
+	return false
+}
+
+//go:embed lessons/*.md
+var builtinLessons embed.FS
+
+// BuiltinLessons are the lessons the playground ships with.
+func BuiltinLessons() ([]*Lesson, error) {
+	sub, err := fs.Sub(builtinLessons, "lessons")
+	if err != nil {
+		return nil, err
+	}
+	return LoadLessons(sub, nil)
+}
+
+// LoadLessons reads every *.md file of fsys as a lesson, in name order,
+// after base: a file named like one of base's replaces it. A file that is
+// not a valid lesson is an error naming the file and line.
+func LoadLessons(fsys fs.FS, base []*Lesson) ([]*Lesson, error) {
+	names, err := fs.Glob(fsys, "*.md")
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, errors.New("no lesson files (*.md)")
+	}
+	slices.Sort(names)
+	lessons := slices.Clone(base)
+	for _, name := range names {
+		src, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		l, err := ParseLesson(strings.TrimSuffix(path.Base(name), ".md"), string(src))
+		if err != nil {
+			return nil, fmt.Errorf("%s:%w", name, err)
+		}
+		if i := slices.IndexFunc(lessons, func(o *Lesson) bool { return o.ID == l.ID }); i >= 0 {
+			lessons[i] = l
+		} else {
+			lessons = append(lessons, l)
+		}
+	}
+	return lessons, nil
+}
+
+// ParseLesson parses a lesson file; errors start with the line number.
+func ParseLesson(id, src string) (*Lesson, error) {
+	l := &Lesson{ID: id}
+	sc := bufio.NewScanner(strings.NewReader(src))
+	n := 0
+	next := func() (string, bool) {
+		if !sc.Scan() {
+			return "", false
+		}
+		n++
+		return strings.TrimRight(sc.Text(), " \t\r"), true
+	}
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("%d: %s", max(n, 1), fmt.Sprintf(format, a...))
+	}
+
+	if line, _ := next(); line != "---" {
+		return nil, fail("a lesson starts with front matter: a line \"---\", then title: and summary:")
+	}
+	for {
+		line, ok := next()
+		if !ok {
+			return nil, fail("the front matter is not closed by a line \"---\"")
+		}
+		if line == "---" {
+			break
+		}
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, fail("want key: value in the front matter, got %q", line)
+		}
+		val = strings.TrimSpace(val)
+		switch strings.TrimSpace(key) {
+		case "title":
+			l.Title = val
+		case "summary":
+			l.Summary = val
+		default:
+			return nil, fail("unknown front matter key %q (want title or summary)", key)
+		}
+	}
+	if l.Title == "" {
+		return nil, fail("the front matter has no title")
+	}
+
+	var text strings.Builder
+	var step *Step
+	checkLine := 0
+	finish := func() error {
+		body := strings.TrimSpace(text.String())
+		text.Reset()
+		if step == nil {
+			l.Intro = body
+			return nil
+		}
+		if step.Check.alts == nil {
+			return fmt.Errorf("%d: step %q has no check: line", checkLine, step.Title)
+		}
+		step.Text = body
+		l.Steps = append(l.Steps, *step)
+		return nil
+	}
+	fence := false
+	for {
+		line, ok := next()
+		if !ok {
+			break
+		}
+		if strings.HasPrefix(line, "```") {
+			fence = !fence
+		}
+		switch {
+		case !fence && strings.HasPrefix(line, "## "):
+			if err := finish(); err != nil {
+				return nil, err
+			}
+			step = &Step{Title: strings.TrimSpace(line[3:])}
+			checkLine = n
+			continue
+		case !fence && step != nil && strings.HasPrefix(line, "check:"):
+			if step.Check.alts != nil {
+				return nil, fail("step %q has a second check: line", step.Title)
+			}
+			c, err := ParseCheck(strings.TrimPrefix(line, "check:"))
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			step.Check = c
+			continue
+		}
+		text.WriteString(line)
+		text.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fail("%v", err)
+	}
+	if fence {
+		return nil, fail("a ``` code block is not closed")
+	}
+	if err := finish(); err != nil {
+		return nil, err
+	}
+	if len(l.Steps) == 0 {
+		return nil, fail("the lesson has no steps: each starts with a \"## \" heading and a check: line")
+	}
+	return l, nil
+}
