@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -68,7 +69,7 @@ func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.untrack(b)
 
-	tcp, err := s.dial(ctx, v, s.clientAddr(r).Addr().AsSlice(), s.clientAddr(r).Port())
+	tcp, err := s.dial(ctx, v, pageTab(r), s.clientAddr(r).Addr().AsSlice(), s.clientAddr(r).Port())
 	if err != nil {
 		s.cfg.Logger.Warn("web: bridge cannot reach the POP3 listener", "addr", s.cfg.POP3Addr, "err", err)
 		ws.Close(CloseConnectFailed, connectReason(err))
@@ -79,15 +80,32 @@ func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
 	b.run(ctx, s, v)
 }
 
-// dial connects to our own POP3 listener and introduces the browser.
-func (s *Server) dial(ctx context.Context, v *sessions.Visitor, ip []byte, port uint16) (net.Conn, error) {
+// pageTab is the ?tab= the page names itself by (letters, digits, - and _,
+// at most 32), or "".
+func pageTab(r *http.Request) string {
+	tab := r.URL.Query().Get("tab")
+	if len(tab) > 32 || strings.ContainsFunc(tab, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+	}) {
+		return ""
+	}
+	return tab
+}
+
+// dial connects to our own POP3 listener and introduces the browser: its
+// address, the visitor's token and the page's tab.
+func (s *Server) dial(ctx context.Context, v *sessions.Visitor, tab string, ip []byte, port uint16) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	tcp, err := d.DialContext(ctx, "tcp", s.cfg.POP3Addr)
 	if err != nil {
 		return nil, err
 	}
 	h := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: ip, Port: int(port)}, tcp.RemoteAddr())
-	if err := h.SetTLVs([]proxyproto.TLV{{Type: sessions.TLVToken, Value: []byte(v.Token)}}); err != nil {
+	tlvs := []proxyproto.TLV{{Type: sessions.TLVToken, Value: []byte(v.Token)}}
+	if tab != "" {
+		tlvs = append(tlvs, proxyproto.TLV{Type: sessions.TLVTab, Value: []byte(tab)})
+	}
+	if err := h.SetTLVs(tlvs); err != nil {
 		tcp.Close()
 		return nil, err
 	}

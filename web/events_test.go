@@ -12,11 +12,14 @@ import (
 	"time"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/sessions"
 )
 
 type sseEvent struct {
 	id, name string
 	ev       pop3.Event
+	tab, via string            // pop3 events
+	lesson   sessions.Progress // lesson events
 }
 
 // stream opens GET /events and returns a function reading the next event.
@@ -62,7 +65,12 @@ func (b *browser) stream(t *testing.T, lastID string) func() sseEvent {
 				case strings.HasPrefix(l, "event: "):
 					e.name = l[7:]
 				case strings.HasPrefix(l, "data: "):
-					json.Unmarshal([]byte(l[6:]), &e.ev)
+					data := []byte(l[6:])
+					json.Unmarshal(data, &e.ev)
+					json.Unmarshal(data, &e.lesson)
+					var where struct{ Tab, Via string }
+					json.Unmarshal(data, &where)
+					e.tab, e.via = where.Tab, where.Via
 				case l == "" && e.name != "":
 					return e
 				}
@@ -141,5 +149,65 @@ func TestEventsNeedASession(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("without a cookie: %s", resp.Status)
+	}
+}
+
+// TestEventsNameTheirPageAndTickLessons follows a lesson done through the
+// bridge: each event says which page's terminal it came from, and lesson
+// progress and resets arrive on the same stream.
+func TestEventsNameTheirPageAndTickLessons(t *testing.T) {
+	e := newEnv(t)
+	alice := e.visit(t)
+	alice.tab = "page-1"
+	next := alice.stream(t, "")
+
+	tm := alice.terminal()
+	tm.login()
+	tm.cmd("LIST", "+OK")
+	tm.body()
+	tm.cmd("RETR 3", "+OK")
+	tm.body()
+	tm.cmd("QUIT", "+OK")
+
+	var done []string
+	for len(done) < 4 {
+		ev := next()
+		switch ev.name {
+		case "pop3":
+			if ev.tab != "page-1" || ev.via != "web" {
+				t.Fatalf("a bridged event names tab %q via %q: %+v", ev.tab, ev.via, ev.ev)
+			}
+		case "lesson":
+			if ev.lesson.Lesson == "01-lab-sheet" {
+				done = append(done, fmt.Sprint(ev.lesson.Done, "/", ev.lesson.Steps))
+			}
+		}
+	}
+	if got := strings.Join(done, " "); got != "1/4 2/4 3/4 4/4" {
+		t.Errorf("lesson 1 ticks: %s", got)
+	}
+
+	// A personal login is "pop3", with no tab; a tab name that is not
+	// letters and digits is dropped.
+	conn, err := net.Dial("tcp", e.pop3Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "USER %s\r\nPASS visitor\r\n", alice.session()["login"])
+	if ev := until(t, next, pop3.EventLockTaken); ev.via != "pop3" || ev.tab != "" {
+		t.Errorf("personal login: via %q, tab %q", ev.via, ev.tab)
+	}
+	alice.tab = "<script>"
+	alice.terminal()
+	if ev := until(t, next, pop3.EventConnected); ev.via != "web" || ev.tab != "" {
+		t.Errorf("bad tab name: via %q, tab %q", ev.via, ev.tab)
+	}
+
+	alice.reset()
+	for ev := next(); ev.name != "reset"; ev = next() {
+	}
+	if p := e.visitors.All()[0].Progress(); p["01-lab-sheet"] != 4 || p["04-lock"] != 1 {
+		t.Errorf("progress %v", p)
 	}
 }

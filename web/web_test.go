@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"net/netip"
 	"os"
 	"regexp"
@@ -54,6 +55,11 @@ type option func(*pop3.Server, *web.Config)
 func newEnv(t testing.TB, opts ...option) *env {
 	t.Helper()
 	e := &env{visitors: sessions.NewVisitors(testWorld())}
+	lessons, err := sessions.BuiltinLessons()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.visitors.Lessons = lessons
 	e.pop3 = pop3.NewServer(&sessions.Backend{World: testWorld(), Visitors: e.visitors})
 	e.pop3.Observer = e.visitors
 	e.pop3.TrustedProxies = loopback
@@ -92,6 +98,7 @@ type browser struct {
 	e      *env
 	client *http.Client
 	page   string
+	tab    string // the page's name for itself, sent as /ws?tab=
 }
 
 func (e *env) visit(t testing.TB) *browser {
@@ -155,7 +162,11 @@ func (b *browser) dial(origin string) (*websocket.Conn, *http.Response, error) {
 	if origin != "" {
 		h.Set("Origin", origin)
 	}
-	return websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.e.http.URL, "http")+"/ws",
+	u := "ws" + strings.TrimPrefix(b.e.http.URL, "http") + "/ws"
+	if b.tab != "" {
+		u += "?tab=" + url.QueryEscape(b.tab)
+	}
+	return websocket.Dial(ctx, u,
 		&websocket.DialOptions{HTTPClient: b.client, HTTPHeader: h})
 }
 
@@ -195,6 +206,16 @@ func (tm *term) cmd(line, want string) string {
 		tm.t.Fatalf("%s: got %q, want %q", line, got, want)
 	}
 	return got
+}
+
+// body reads a multi-line reply's lines up to its "." line.
+func (tm *term) body() []string {
+	tm.t.Helper()
+	var lines []string
+	for l := tm.line(); l != "."; l = tm.line() {
+		lines = append(lines, l)
+	}
+	return lines
 }
 
 func (tm *term) login() {
