@@ -1,0 +1,142 @@
+package templates
+
+import (
+	"html"
+	"regexp"
+	"strings"
+
+	"github.com/a-h/templ"
+
+	"github.com/pop3playground/pop3playground/pop3"
+)
+
+// Markdown renders the small Markdown of lesson files: paragraphs, "- " and
+// "1. " lists, ``` code blocks, `code`, **bold**, *emphasis* and
+// [links](https://…). Everything else is text: the source is escaped first,
+// so a lesson file cannot inject markup. A code span that is a POP3 command
+// line becomes clickable (class cmd, data-cmd) for the page to type it.
+func Markdown(src string) templ.Component {
+	return templ.Raw(markdown(src))
+}
+
+func markdown(src string) string {
+	var b strings.Builder
+	var para []string
+	list := "" // "ul" or "ol" while in a list
+	flushPara := func() {
+		if len(para) > 0 {
+			b.WriteString("<p>" + inline(strings.Join(para, " ")) + "</p>\n")
+			para = nil
+		}
+	}
+	closeList := func() {
+		if list != "" {
+			b.WriteString("</li></" + list + ">\n")
+			list = ""
+		}
+	}
+	lines := strings.Split(strings.ReplaceAll(src, "\r\n", "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "```") {
+			flushPara()
+			closeList()
+			b.WriteString("<pre><code>")
+			for i++; i < len(lines) && !strings.HasPrefix(strings.TrimSpace(lines[i]), "```"); i++ {
+				b.WriteString(html.EscapeString(lines[i]) + "\n")
+			}
+			b.WriteString("</code></pre>\n")
+			continue
+		}
+		if trimmed == "" {
+			flushPara()
+			closeList()
+			continue
+		}
+		kind, item := listItem(trimmed)
+		switch {
+		case kind != "":
+			flushPara()
+			if list != kind {
+				closeList()
+				b.WriteString("<" + kind + "><li>")
+				list = kind
+			} else {
+				b.WriteString("</li><li>")
+			}
+			b.WriteString(inline(item))
+		case list != "" && line != trimmed: // an item's continuation line
+			b.WriteString(" " + inline(trimmed))
+		default:
+			closeList()
+			para = append(para, trimmed)
+		}
+	}
+	flushPara()
+	closeList()
+	return b.String()
+}
+
+var orderedItem = regexp.MustCompile(`^\d{1,3}\. `)
+
+func listItem(line string) (kind, item string) {
+	if strings.HasPrefix(line, "- ") || strings.HasPrefix(line, "* ") {
+		return "ul", line[2:]
+	}
+	if m := orderedItem.FindString(line); m != "" {
+		return "ol", line[len(m):]
+	}
+	return "", ""
+}
+
+var (
+	boldRe = regexp.MustCompile(`\*\*([^*]+)\*\*`)
+	emRe   = regexp.MustCompile(`\*([^*\s][^*]*)\*`)
+	linkRe = regexp.MustCompile(`\[([^\]]+)\]\((https?://[^)\s]+)\)`)
+)
+
+// inline renders one paragraph's text: code spans verbatim, the rest with
+// bold, emphasis and links.
+func inline(s string) string {
+	var b strings.Builder
+	parts := strings.Split(s, "`")
+	for i, p := range parts {
+		switch {
+		case i%2 == 1 && i < len(parts)-1:
+			b.WriteString(codeSpan(p))
+		case i%2 == 1: // an unmatched backtick
+			b.WriteString("`" + text(p))
+		default:
+			b.WriteString(text(p))
+		}
+	}
+	return b.String()
+}
+
+func text(s string) string {
+	s = html.EscapeString(s)
+	s = linkRe.ReplaceAllString(s, `<a href="$2" rel="noopener noreferrer" target="_blank">$1</a>`)
+	s = boldRe.ReplaceAllString(s, "<strong>$1</strong>")
+	return emRe.ReplaceAllString(s, "<em>$1</em>")
+}
+
+func codeSpan(s string) string {
+	e := html.EscapeString(s)
+	if isCommand(s) {
+		return `<code class="cmd" data-cmd="` + e + `" title="Put it on the terminal's input line">` + e + `</code>`
+	}
+	return "<code>" + e + "</code>"
+}
+
+// isCommand reports whether s is a POP3 command line: a verb the server
+// knows, in capitals, and its arguments.
+func isCommand(s string) bool {
+	verb, _, _ := strings.Cut(s, " ")
+	for _, d := range pop3.Reference {
+		if d.Verb == verb {
+			return true
+		}
+	}
+	return false
+}
