@@ -134,6 +134,7 @@ func TestRepliesAreExplained(t *testing.T) {
 		{"USER guest", "+OK", ""},
 		{"PASS visitor", "-ERR [IN-USE]", "RFC 2449 §8.1.1"},
 		{"CAPA", "+OK", "RFC 2449 §5"},
+		{"AUTH", "+OK", "lists the SASL mechanisms"},
 		{"USER mrose", "+OK", ""},
 		{"PASS tanstaaf", "+OK", "TRANSACTION: 2 messages"},
 		{"STAT", "+OK", "STAT: 2 messages"},
@@ -160,7 +161,7 @@ func TestRepliesAreExplained(t *testing.T) {
 		}
 		c.expect(s.cmd, s.reply)
 		verb, arg, _ := strings.Cut(s.cmd, " ")
-		multi := verb == "CAPA" || verb == "RETR" || verb == "TOP" || (verb == "LIST" || verb == "UIDL") && arg == ""
+		multi := verb == "CAPA" || s.cmd == "AUTH" || verb == "RETR" || verb == "TOP" || (verb == "LIST" || verb == "UIDL") && arg == ""
 		if multi && strings.HasPrefix(s.reply, "+OK") {
 			c.body()
 		}

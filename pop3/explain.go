@@ -36,6 +36,9 @@ func (c *conn) explain(line string) string {
 	case "USER":
 		return "USER names the mailbox; the server waits for PASS before saying whether the pair is right (RFC 1939 §7)."
 	case "PASS", "APOP", "AUTH":
+		if c.state != stateTransaction { // AUTH without a mechanism
+			return "AUTH without a mechanism lists the SASL mechanisms this server offers, one a line, ending with \".\"; CAPA's SASL line says the same (RFC 1734, RFC 5034 §3)."
+		}
 		how := map[string]string{
 			"PASS": "USER and PASS",
 			"APOP": "APOP: the password itself never crossed the network, only the MD5 digest of the timestamp and the password",
