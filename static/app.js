@@ -1,26 +1,46 @@
-// app.js: wires the playground page to its terminal and panel.
+// app.js: wires the playground page: the terminal, the event stream, the
+// inspector, explanations, lessons and the helpers.
 import { Terminal } from "./terminal.js";
+import { Inspector, Explainer } from "./inspector.js";
+import { Lessons } from "./lessons.js";
+import { md5hex } from "./md5.js";
 
 const $ = (id) => document.getElementById(id);
 
+// pageTab names this page in the events of its own terminal's connections.
+function pageTab() {
+  const b = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
 function start() {
+  const tab = pageTab();
   const el = $("term");
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const term = new Terminal({
     out: $("term-out"),
     input: $("term-input"),
     status: $("term-status"),
-    url: `${proto}//${location.host}/ws`,
+    url: `${proto}//${location.host}/ws?tab=${tab}`,
     host: el.dataset.host,
     port: el.dataset.port,
     dialed: el.dataset.dialed,
   });
+  const inspector = new Inspector(tab);
+  const explainer = new Explainer(term, tab);
+  const lessons = new Lessons($("lessons"), $("lesson-live"));
+  const apop = apopHelper(term);
   window.pop3term = term; // for the console and the end-to-end test
 
   const connectBtn = $("term-connect");
   term.onevent = (e) => {
     if (e.type === "state") {
       connectBtn.textContent = e.state === "closed" ? "Connect" : "Disconnect";
+      if (e.state === "connecting") explainer.connected();
+    } else if (e.type === "reply") {
+      explainer.line(e.el, e.text);
+      const ts = /<[^<>\s]+@[^<>\s]+>/.exec(e.text);
+      if (ts && e.text.startsWith("+OK")) apop.greeting(ts[0]);
     }
   };
   connectBtn.addEventListener("click", () => {
@@ -32,9 +52,33 @@ function start() {
     term.clear();
     term.input.focus();
   });
-  for (const chip of document.querySelectorAll(".chip[data-cmd]")) {
-    chip.addEventListener("click", () => term.type(chip.dataset.cmd));
-  }
+  // Anything with data-cmd (chips, the reference, commands in lessons)
+  // puts its command on the input line.
+  document.addEventListener("click", (e) => {
+    const t = e.target.closest("[data-cmd]");
+    if (t) term.type(t.dataset.cmd);
+  });
+
+  const toggle = $("explain-toggle");
+  const setExplain = (on) => {
+    toggle.checked = on;
+    document.body.classList.toggle("no-explain", !on);
+    try { localStorage.setItem("pop3pg.explain", on ? "1" : "0"); } catch { /* private mode */ }
+  };
+  let saved = null;
+  try { saved = localStorage.getItem("pop3pg.explain"); } catch { /* private mode */ }
+  setExplain(saved !== "0");
+  toggle.addEventListener("change", () => setExplain(toggle.checked));
+
+  // The server's events: the inspector, explanations and lessons.
+  const events = new EventSource("/events");
+  const entry = (type) => (m) => {
+    const d = JSON.parse(m.data);
+    inspector.handle(type, d);
+    if (type === "pop3") explainer.event(d);
+    if (type === "lesson") lessons.progress(d);
+  };
+  for (const type of ["pop3", "lesson", "reset"]) events.addEventListener(type, entry(type));
 
   const form = $("reset-form");
   form.addEventListener("submit", async (e) => {
@@ -44,14 +88,59 @@ function start() {
     try {
       const r = await fetch("/reset", { method: "POST", headers: { Accept: "application/json" } });
       if (!r.ok) throw new Error((await r.json()).error || r.statusText);
-      status.textContent = "Every message is back. Reconnect to see them.";
+      status.textContent = "Every message is back. Log in again to see them.";
+      setTimeout(() => { status.textContent = ""; }, 8000);
     } catch (err) {
       status.textContent = "Reset failed: " + err.message;
     }
   });
 
+  const tstatus = $("transcript-status");
+  $("transcript-copy").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(term.transcriptText());
+      tstatus.textContent = "Copied, passwords masked.";
+    } catch {
+      tstatus.textContent = "The browser did not allow copying: use Download.";
+    }
+  });
+  $("transcript-download").addEventListener("click", () => {
+    const url = URL.createObjectURL(new Blob([term.transcriptText()], { type: "text/plain;charset=utf-8" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `pop3-transcript-${new Date().toISOString().replace(/[:.]/g, "-")}.txt`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+    tstatus.textContent = "Downloaded, passwords masked.";
+  });
+
   term.connect();
   term.input.focus({ preventScroll: true });
+}
+
+// apopHelper computes APOP's digest in the page: MD5 of the greeting's
+// timestamp followed by the password (RFC 1939 §7).
+function apopHelper(term) {
+  const user = $("apop-user"), ts = $("apop-ts"), pass = $("apop-pass"), out = $("apop-line");
+  const line = () => {
+    if (!ts.value.trim()) return "";
+    return `APOP ${user.value.trim()} ${md5hex(ts.value.trim() + pass.value)}`;
+  };
+  const update = () => { out.textContent = line() || "APOP … (connect: the greeting carries the timestamp)"; };
+  for (const i of [user, ts, pass]) i.addEventListener("input", update);
+  $("apop-type").addEventListener("click", () => {
+    const l = line();
+    if (l) term.type(l);
+  });
+  update();
+  return {
+    greeting(stamp) {
+      ts.value = stamp;
+      update();
+    },
+  };
 }
 
 start();

@@ -6,6 +6,7 @@
 // escape sequences (DESIGN §7).
 
 const MAX_LINES = 5000; // scroll-back
+const MAX_TRANSCRIPT = 20000; // lines kept for the transcript
 const HISTORY = 200;
 const CLOSE_FOREIGN_HOST = 4000;
 const CLOSE_CONNECT_FAILED = 4001;
@@ -35,6 +36,8 @@ export class Terminal {
     this.history = [];
     this.histPos = 0;
     this.draft = "";
+    this.transcript = []; // {time, who: "C" | "S" | "*", text}, secrets masked
+    this.saslPending = false; // the server asked for a SASL response
     this.onevent = () => {};
 
     input.addEventListener("keydown", (e) => this.keydown(e));
@@ -132,8 +135,8 @@ export class Terminal {
         this.partial = null;
       } else {
         const div = document.createElement("div");
+        frag.append(div); // before filling: an explanation may go after it
         this.fillServerLine(div, line, true);
-        frag.append(div);
       }
     }
     if (this.partialText) {
@@ -167,14 +170,53 @@ export class Terminal {
       tag.textContent = m[1];
       div.append(tag, visible(m[2] || ""));
       div.classList.add(m[1] === "+OK" ? "reply-ok" : "reply-err");
-      if (complete) this.onevent({ type: "reply", ok: m[1] === "+OK", text });
     } else {
       div.textContent = visible(text) || "\u200b";
     }
+    if (complete) {
+      this.record("S", text);
+      this.saslPending = text === "+" || text.startsWith("+ ");
+      if (m) this.onevent({ type: "reply", ok: m[1] === "+OK", text, el: div });
+    }
+  }
+
+  // explain puts an explanation under a reply line: dim, not copied with
+  // a selection, read by screen readers as part of the log.
+  explain(el, text) {
+    const stick = this.atBottom();
+    const div = document.createElement("div");
+    div.className = "ln explain";
+    div.textContent = "\u21b3 " + text;
+    el.after(div);
+    if (stick) this.scrollToEnd();
+  }
+
+  // --- transcript ---------------------------------------------------------
+
+  record(who, text) {
+    this.transcript.push({ time: new Date(), who, text });
+    if (this.transcript.length > MAX_TRANSCRIPT) this.transcript.splice(0, this.transcript.length - MAX_TRANSCRIPT);
+  }
+
+  // mask hides what a client line gives away: a password, a SASL response.
+  mask(line) {
+    if (this.saslPending) return line === "*" ? line : "****";
+    if (/^PASS\s/i.test(line)) return line.slice(0, 4) + " ****";
+    const auth = /^(AUTH\s+\S+)\s+\S/i.exec(line);
+    if (auth) return auth[1] + " ****";
+    return line;
+  }
+
+  // transcriptText is the session so far as text: a timestamp, who spoke
+  // (C client, S server, * terminal) and the line, secrets masked.
+  transcriptText() {
+    return this.transcript.map((e) => `${e.time.toISOString()} ${e.who}: ${visible(e.text)}`).join("\n") + "\n";
   }
 
   // clientLine shows what was sent, as telnet's local echo does.
   clientLine(text) {
+    this.record("C", this.mask(text));
+    this.saslPending = false;
     const div = document.createElement("div");
     div.className = "ln cli";
     div.textContent = visible(text) || "\u200b";
@@ -185,6 +227,7 @@ export class Terminal {
 
   system(text, cls = "sys") {
     this.flush();
+    if (cls === "sys") this.record("*", text);
     const div = document.createElement("div");
     div.className = "ln " + cls;
     div.textContent = text;

@@ -211,3 +211,71 @@ func TestEventsNameTheirPageAndTickLessons(t *testing.T) {
 		t.Errorf("progress %v", p)
 	}
 }
+
+func TestLessonsAPI(t *testing.T) {
+	e := newEnv(t)
+	b := e.visit(t)
+	tm := b.terminal()
+	tm.login()
+	waitFor(t, func() bool { return e.visitors.All()[0].Progress()["01-lab-sheet"] == 1 })
+
+	get := func() []struct {
+		ID    string
+		Steps []string
+		Done  int
+	} {
+		t.Helper()
+		resp, err := b.client.Get(e.http.URL + "/api/lessons")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var list []struct {
+			ID    string
+			Steps []string
+			Done  int
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /api/lessons: %s, %v", resp.Status, err)
+		}
+		return list
+	}
+	list := get()
+	if len(list) != 6 || list[0].ID != "01-lab-sheet" || list[0].Done != 1 || len(list[0].Steps) != 4 || list[0].Steps[0] != "Log in" {
+		t.Errorf("lessons %+v", list)
+	}
+
+	post := func(path, origin string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.http.URL+path, nil)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("Origin", origin)
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("/api/lessons/01-lab-sheet/restart", "https://evil.example"); code != http.StatusForbidden {
+		t.Errorf("a cross-site restart: %d, want 403", code)
+	}
+	if code := post("/api/lessons/99-nope/restart", e.http.URL); code != http.StatusNotFound {
+		t.Errorf("restarting an unknown lesson: %d, want 404", code)
+	}
+	if code := post("/api/lessons/01-lab-sheet/restart", e.http.URL); code != http.StatusOK {
+		t.Errorf("restart: %d", code)
+	}
+	if list := get(); list[0].Done != 0 || list[3].Done != 1 {
+		t.Errorf("after restarting lesson 1: %+v", list)
+	}
+
+	resp, err := http.Get(e.http.URL + "/api/lessons")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("without a session: %s", resp.Status)
+	}
+}

@@ -125,6 +125,8 @@ func New(cfg Config) *Server {
 	r.Get("/api/session", s.handleSession)
 	r.Get("/events", s.handleEvents)
 	r.Post("/reset", s.handleReset)
+	r.Get("/api/lessons", s.handleLessons)
+	r.Post("/api/lessons/{id}/restart", s.handleRestartLesson)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -254,7 +256,8 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	templates.Playground(s.connection(v)).Render(r.Context(), w)
+	teaching := templates.Teaching{Lessons: s.cfg.Visitors.Lessons, Progress: v.Progress()}
+	templates.Playground(s.connection(v), teaching).Render(r.Context(), w)
 }
 
 func (s *Server) connection(v *sessions.Visitor) templates.Connection {
@@ -330,6 +333,53 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// lessonInfo is a lesson in GET /api/lessons.
+type lessonInfo struct {
+	ID      string   `json:"id"`
+	Title   string   `json:"title"`
+	Summary string   `json:"summary"`
+	Steps   []string `json:"steps"`
+	Done    int      `json:"done"`
+}
+
+// handleLessons lists the lessons and the visitor's progress in them.
+func (s *Server) handleLessons(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+		return
+	}
+	progress := v.Progress()
+	list := []lessonInfo{}
+	for _, l := range s.cfg.Visitors.Lessons {
+		li := lessonInfo{ID: l.ID, Title: l.Title, Summary: l.Summary, Done: progress[l.ID]}
+		for _, st := range l.Steps {
+			li.Steps = append(li.Steps, st.Title)
+		}
+		list = append(list, li)
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// handleRestartLesson starts one lesson over for the visitor; the page
+// hears of it on the event stream.
+func (s *Server) handleRestartLesson(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+		return
+	}
+	id := chi.URLParam(r, "id")
+	for _, l := range s.cfg.Visitors.Lessons {
+		if l.ID == id {
+			v.RestartLesson(l)
+			writeJSON(w, http.StatusOK, map[string]any{"lesson": l.ID, "done": 0, "steps": len(l.Steps)})
+			return
+		}
+	}
+	jsonError(w, http.StatusNotFound, "no lesson "+strconv.Quote(id))
 }
 
 func wantsJSON(r *http.Request) bool {

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,6 +66,11 @@ func newEnv(t testing.TB, opts ...option) *env {
 	e.pop3.TrustedProxies = loopback
 	e.pop3.AuthFailureDelay = time.Millisecond
 	e.pop3.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cert, err := pop3.SelfSignedCertificate("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pop3.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +90,7 @@ func newEnv(t testing.TB, opts ...option) *env {
 	e.web = web.New(cfg)
 	e.http = httptest.NewServer(e.web)
 	t.Cleanup(func() {
+		e.web.CloseStreams() // else Close waits for the browser to hang up
 		e.http.Close()
 		e.web.Close()
 		e.pop3.Close()

@@ -1,0 +1,59 @@
+// lessons.js: the lessons panel. Steps tick when the server says so (a
+// "lesson" entry on the event stream); the page never decides by itself.
+
+export class Lessons {
+  constructor(root, live) {
+    this.root = root;
+    this.live = live; // a status element that announces ticks
+    for (const btn of root.querySelectorAll(".lesson-restart")) {
+      btn.addEventListener("click", () => this.restart(btn.closest(".lesson")));
+    }
+    for (const l of root.querySelectorAll(".lesson")) {
+      this.show(l, Number(l.querySelector("[data-progress]").textContent.split("/")[0]), false);
+    }
+  }
+
+  // progress takes a lesson entry: {lesson, done, steps}.
+  progress(p) {
+    const l = this.root.querySelector(`.lesson[data-lesson="${CSS.escape(p.lesson)}"]`);
+    if (l) this.show(l, p.done, true);
+  }
+
+  show(l, done, announce) {
+    const steps = l.querySelectorAll(".lesson-steps > li");
+    const before = l.querySelectorAll(".lesson-steps > li.done").length;
+    steps.forEach((li, i) => {
+      li.className = i < done ? "step done" : i === done ? "step current" : "step";
+      li.querySelector(".step-state").textContent = i < done ? "done:" : "to do:";
+    });
+    l.querySelector("[data-progress]").textContent = `${done}/${steps.length}`;
+    const complete = done >= steps.length;
+    l.classList.toggle("complete", complete);
+    const title = l.querySelector(".lesson-title").textContent;
+    l.querySelector(".lesson-done").textContent = complete ? "Lesson complete: well done!" : "";
+    if (announce && done > before) {
+      const step = steps[done - 1].querySelector("strong").textContent;
+      this.live.textContent = complete ? `${title}: complete.` : `${title}: “${step}” done.`;
+      if (complete && l.open) {
+        // On to the next lesson not yet done.
+        const next = this.root.querySelector(".lesson:not(.complete)");
+        if (next) {
+          l.open = false;
+          next.open = true;
+        }
+      }
+    }
+  }
+
+  async restart(l) {
+    try {
+      const r = await fetch(`/api/lessons/${encodeURIComponent(l.dataset.lesson)}/restart`, {
+        method: "POST",
+        headers: { Accept: "application/json" },
+      });
+      if (!r.ok) throw new Error((await r.json()).error || r.statusText);
+    } catch (err) {
+      this.live.textContent = "Could not restart the lesson: " + err.message;
+    }
+  }
+}
