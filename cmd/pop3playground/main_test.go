@@ -93,8 +93,10 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
+	lessons := t.TempDir()
+	os.WriteFile(filepath.Join(lessons, "10-ours.md"), []byte("---\ntitle: Our own lesson\n---\n## Count\ncheck: ok STAT\n\nType `STAT`.\n"), 0o644)
 	go func() {
-		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, noEnv, pw, io.Discard)
+		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--lessons", lessons}, noEnv, pw, io.Discard)
 		pw.Close()
 	}()
 	banner := bufio.NewReader(pr)
@@ -118,6 +120,16 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 		t.Fatalf("GET /healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// The organiser's lesson is on the page, after the built-in ones.
+	resp, err = http.Get(webURL[1] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if i, j := strings.Index(string(page), "Our own lesson"), strings.Index(string(page), "CAPA and STLS"); i < 0 || j < 0 || i < j {
+		t.Errorf("the page does not list the organiser's lesson after the built-in ones (at %d, %d)", i, j)
+	}
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
