@@ -11,9 +11,9 @@ import (
 // state it is valid in, on the default mailbox: a student who clicks one
 // gets what the reference promises.
 func TestReferenceExamplesWork(t *testing.T) {
-	env := testServer(t)
 	for _, d := range pop3.Reference {
 		t.Run(d.Verb, func(t *testing.T) {
+			env := testServer(t) // its own sandbox: no lock left from another case
 			if !strings.HasPrefix(strings.ToUpper(d.Example), d.Verb) {
 				t.Fatalf("example %q does not use %s", d.Example, d.Verb)
 			}

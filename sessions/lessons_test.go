@@ -212,7 +212,7 @@ func TestLessonsTickFromARealSession(t *testing.T) {
 
 	// Out of order does not count: UIDL before STAT leaves lesson 3 at
 	// STAT; RETR 1 is not RETR 3.
-	session("USER "+user, "PASS visitor", "UIDL", "RETR 1", "LIST", "NOOP")
+	session("USER "+user, "PASS visitor", "UIDL", "RETR 1", "LIST", "NOOP", "QUIT")
 	progress(map[string]int{"01-lab-sheet": 2, "03-peeking": 0, "04-lock": 1})
 	session("USER "+user, "PASS visitor", "RETR 3", "STAT", "TOP 2 0", "UIDL", "DELE 1", "LIST", "RSET", "DELE 1", "QUIT")
 	progress(map[string]int{"01-lab-sheet": 4, "02-dele-rset-update": 5, "03-peeking": 3})

@@ -78,17 +78,22 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 		t.Errorf("the inspector's maildrop has %s rows", rows)
 	}
 	// An explanation sits right under its reply, and the toggle hides them.
-	if next := evalString(t, ctx, `[...document.querySelectorAll(".ln.cli")].find(l => l.textContent === "LIST").nextElementSibling.nextElementSibling.textContent`); !strings.Contains(next, "RFC 1939") {
-		t.Errorf("under LIST's reply: %q, want its explanation", next)
-	}
+	waitFor(t, func() bool {
+		next := evalString(t, ctx, `(() => {
+			const r = [...document.querySelectorAll(".reply-ok")].find(l => l.textContent.startsWith("+OK 7 messages"));
+			return r && r.nextElementSibling ? r.nextElementSibling.className + ": " + r.nextElementSibling.textContent : "";
+		})()`)
+		return strings.HasPrefix(next, "ln explain: ↳ LIST: one line per message") && strings.Contains(next, "(RFC 1939 §5)")
+	})
 	typeLine(t, ctx, "QUIT")
 	waitLesson(t, ctx, "01-lab-sheet", 4)
 	if c := evalString(t, ctx, `String(document.querySelector('.lesson[data-lesson="01-lab-sheet"]').classList.contains("complete"))`); c != "true" {
 		t.Error("lesson 1 is not shown complete")
 	}
-	if fsm := evalString(t, ctx, `document.querySelector(".fsm").className + " " + document.querySelector(".fsm li.lit").dataset.state`); fsm != "fsm ended UPDATE" {
-		t.Errorf("after QUIT the state machine shows %q", fsm)
-	}
+	// After QUIT the state machine shows UPDATE, greyed: the session ended.
+	waitFor(t, func() bool {
+		return evalString(t, ctx, `document.querySelector(".fsm").className + " " + document.querySelector(".fsm li.lit").dataset.state`) == "fsm ended UPDATE"
+	})
 
 	// Lesson 2: DELE, RSET and UPDATE.
 	waitTerm(t, ctx, "Connection closed by foreign host.", 1)
@@ -101,10 +106,9 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 	typeLine(t, ctx, "RSET")
 	typeLine(t, ctx, "DELE 1")
 	waitLesson(t, ctx, "02-dele-rset-update", 4)
-	time.Sleep(100 * time.Millisecond) // the inspector draws on the next frame
-	if marked := evalString(t, ctx, `[...document.querySelectorAll("#insp-maildrop tr.marked td:first-child")].map(td => td.textContent).join(",")`); marked != "1" {
-		t.Errorf("the inspector marks messages %q, want 1", marked)
-	}
+	waitFor(t, func() bool { // the inspector marks message 1
+		return evalString(t, ctx, `[...document.querySelectorAll("#insp-maildrop tr.marked td:first-child")].map(td => td.textContent).join(",")`) == "1"
+	})
 	screenshot(t, ctx, filepath.Join(shots, "lessons.png"))
 	typeLine(t, ctx, "QUIT")
 	waitTerm(t, ctx, "Connection closed by foreign host.", 2)
@@ -138,10 +142,9 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 	typeLine(t, tab2, "PASS visitor")
 	waitTerm(t, tab2, "-ERR [IN-USE]", 1)
 	waitLesson(t, ctx, "04-lock", 2)
-	time.Sleep(100 * time.Millisecond)
-	if others := evalString(t, tab2, `document.getElementById("insp-others").textContent`); !strings.Contains(others, "Another browser tab (TRANSACTION, guest)") {
-		t.Errorf("the second tab's inspector says of the others: %q", others)
-	}
+	waitFor(t, func() bool { // the second tab's inspector sees the first
+		return strings.Contains(evalString(t, tab2, `document.getElementById("insp-others").textContent`), "Another browser tab (TRANSACTION, guest)")
+	})
 	typeLine(t, ctx, "QUIT")
 	waitLesson(t, tab2, "04-lock", 3)
 	typeLine(t, tab2, "USER guest")
