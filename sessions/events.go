@@ -197,3 +197,13 @@ func (vs *Visitors) bindConn(conn uint64, v *Visitor) {
 	defer vs.mu.Unlock()
 	vs.conns[conn] = v
 }
+
+// ResetAll resets every visitor's sandbox (the organiser's "reset
+// everything") and returns how many there were.
+func (vs *Visitors) ResetAll() int {
+	all := vs.All()
+	for _, v := range all {
+		vs.Reset(v)
+	}
+	return len(all)
+}

@@ -21,11 +21,12 @@ type Sandbox struct {
 	locked  map[string]bool       // maildrops held by a session
 	gen     uint64                // bumped by Reset
 	fresh   time.Time             // when it was made or last reset
+	seen    map[string]int        // the newest bulletin each account has had
 }
 
 // NewSandbox returns a pristine sandbox of w.
 func NewSandbox(w *World) *Sandbox {
-	return &Sandbox{world: w, changed: make(map[string][]*Message), locked: make(map[string]bool), fresh: time.Now()}
+	return &Sandbox{world: w, changed: make(map[string][]*Message), locked: make(map[string]bool), seen: make(map[string]int), fresh: time.Now()}
 }
 
 // Fresh is when the sandbox was made or last reset.
@@ -43,7 +44,8 @@ func (sb *Sandbox) InUse() bool {
 }
 
 // Reset makes the sandbox pristine again. A session holding a maildrop keeps
-// its lock; what it deletes at QUIT no longer applies.
+// its lock; what it deletes at QUIT no longer applies. Bulletins already
+// delivered are not delivered again.
 func (sb *Sandbox) Reset() {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
@@ -78,6 +80,14 @@ func (sb *Sandbox) Open(account string) (*Maildrop, error) {
 		return nil, pop3.ErrMaildropInUse
 	}
 	sb.locked[account] = true
+	// Bulletins arrive at login, each once: a reset does not bring back
+	// the ones already delivered.
+	if msgs, newest := sb.world.Bulletins.deliver(account, sb.seen[account]); newest > sb.seen[account] {
+		sb.seen[account] = newest
+		if len(msgs) > 0 {
+			sb.changed[account] = append(slices.Clip(sb.messagesLocked(account)), msgs...)
+		}
+	}
 	return &Maildrop{sb: sb, account: account, msgs: sb.messagesLocked(account), gen: sb.gen}, nil
 }
 

@@ -55,6 +55,9 @@ type World struct {
 	names    []string // sorted
 	// Warnings lists what the loader skipped (files of unknown kinds).
 	Warnings []string
+	// Bulletins are the world's one changing part: messages every maildrop
+	// receives at its next login.
+	Bulletins Board
 }
 
 // Account returns the named account, or nil.

@@ -1,0 +1,190 @@
+package sessions
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Limits of the bulletin board: it is filled by the organiser, but nothing
+// a server holds should grow without bound.
+const (
+	MaxBulletins    = 200
+	MaxBulletinSize = 256 << 10
+)
+
+// A Bulletin is a message that every maildrop receives once, at its next
+// login (UCB popper's -b): a file of --bulletins DIR or one posted from the
+// admin page.
+type Bulletin struct {
+	ID      int // from 1, in the order they were added
+	Subject string
+	Source  string // the file, or "posted"
+	Posted  time.Time
+	data    []byte // CRLF line ends; the header checked
+}
+
+// A Board holds the bulletins. Each account of each sandbox gets a copy of
+// every bulletin added after it last looked, with To: naming the account and
+// Status: headers removed; the organiser's files are only read.
+type Board struct {
+	mu     sync.Mutex
+	list   []*Bulletin
+	copies map[copyKey]*Message // the per-account copies, shared by sandboxes
+}
+
+type copyKey struct {
+	id      int
+	account string
+}
+
+// Bulletins returns the board's bulletins, oldest first.
+func (b *Board) Bulletins() []*Bulletin {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.list)
+}
+
+// Len is how many bulletins the board holds.
+func (b *Board) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.list)
+}
+
+var errBoardFull = fmt.Errorf("the board holds %d bulletins, as many as it may", MaxBulletins)
+
+func (b *Board) add(raw []byte, source string) (*Bulletin, error) {
+	if len(raw) > MaxBulletinSize {
+		return nil, fmt.Errorf("%s: %d octets, more than a bulletin may have (%d)", source, len(raw), MaxBulletinSize)
+	}
+	m, err := newMessage(raw, source, 1)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.list) >= MaxBulletins {
+		return nil, errBoardFull
+	}
+	bul := &Bulletin{ID: len(b.list) + 1, Subject: m.Subject, Source: source, Posted: time.Now(), data: m.data}
+	b.list = append(b.list, bul)
+	return bul, nil
+}
+
+// Post adds a bulletin written on the admin page: a plain-text message
+// from from, with this subject and body.
+func (b *Board) Post(from, subject, body string) (*Bulletin, error) {
+	subject = strings.TrimSpace(subject)
+	switch {
+	case subject == "":
+		return nil, errors.New("a bulletin needs a subject")
+	case strings.ContainsAny(subject, "\r\n") || strings.ContainsAny(from, "\r\n"):
+		return nil, errors.New("the subject and sender are one line each")
+	case strings.TrimSpace(body) == "":
+		return nil, errors.New("a bulletin needs a text")
+	}
+	var msg bytes.Buffer
+	now := time.Now()
+	fmt.Fprintf(&msg, "Date: %s\r\n", now.Format(time.RFC1123Z))
+	fmt.Fprintf(&msg, "From: %s\r\n", from)
+	fmt.Fprintf(&msg, "Subject: %s\r\n", subject)
+	fmt.Fprintf(&msg, "Message-ID: <bulletin.%d@pop3playground>\r\n", now.UnixNano())
+	msg.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	msg.WriteString(body)
+	return b.add(msg.Bytes(), "posted")
+}
+
+// LoadBulletins adds every file of dir (in natural order; dot files and
+// folders skipped) as a bulletin. A file that is not a message is an error
+// naming it and the line.
+func (b *Board) LoadBulletins(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") && e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	slices.SortFunc(names, naturalCompare)
+	for _, name := range names {
+		data, err := fs.ReadFile(os.DirFS(dir), name)
+		if err != nil {
+			return err
+		}
+		if _, err := b.add(data, filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliver returns the copies for account of the bulletins after the one
+// with ID seen, and the ID of the newest.
+func (b *Board) deliver(account string, seen int) ([]*Message, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var msgs []*Message
+	for _, bul := range b.list[min(seen, len(b.list)):] {
+		k := copyKey{bul.ID, account}
+		m := b.copies[k]
+		if m == nil {
+			m = bulletinCopy(bul, account)
+			if b.copies == nil {
+				b.copies = make(map[copyKey]*Message)
+			}
+			b.copies[k] = m
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, len(b.list)
+}
+
+// bulletinCopy is bul addressed to account: its To: fields replaced by one
+// naming the account, its Status: fields (a mail client's read marks)
+// removed, the body untouched.
+func bulletinCopy(bul *Bulletin, account string) *Message {
+	head, body, _ := bytes.Cut(bul.data, []byte("\r\n\r\n"))
+	var out bytes.Buffer
+	out.Grow(len(bul.data) + len(account) + 8)
+	out.WriteString("To: " + account + "\r\n")
+	drop := false
+	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			if !drop {
+				out.Write(line)
+				out.WriteString("\r\n")
+			}
+			continue
+		}
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		name = bytes.TrimSpace(name)
+		drop = bytes.EqualFold(name, []byte("To")) || bytes.EqualFold(name, []byte("Status"))
+		if !drop {
+			out.Write(line)
+			out.WriteString("\r\n")
+		}
+	}
+	out.WriteString("\r\n")
+	out.Write(body)
+	sum := sha256.Sum256(bul.data)
+	return &Message{
+		data:    out.Bytes(),
+		uid:     "bulletin." + strconv.Itoa(bul.ID) + "." + hex.EncodeToString(sum[:6]),
+		Subject: bul.Subject,
+		Source:  bul.Source,
+	}
+}
