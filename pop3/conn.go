@@ -13,6 +13,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -107,7 +108,7 @@ func newConn(s *Server, rw net.Conn) *conn {
 	c.info = ConnInfo{ID: s.nextID.Add(1), RemoteAddr: rw.RemoteAddr(), LocalAddr: rw.LocalAddr()}
 	c.ip = addrIP(rw.RemoteAddr())
 	c.in.r = rw
-	c.out = outWriter{w: rw}
+	c.out = outWriter{w: rw, total: &s.bytesSent}
 	if s.Trace != nil {
 		c.out.trace = c.traceServer
 	}
@@ -478,6 +479,7 @@ func (r *countReader) Read(p []byte) (int, error) {
 type outWriter struct {
 	w       io.Writer
 	n       int64
+	total   *atomic.Int64 // the server's
 	err     error
 	trace   func([]byte)
 	partial []byte // the traced line so far
@@ -489,6 +491,7 @@ func (w *outWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.w.Write(p)
 	w.n += int64(n)
+	w.total.Add(int64(n))
 	if w.trace != nil {
 		w.trace(p[:n])
 	}

@@ -81,8 +81,9 @@ type Server struct {
 	// passwords and SASL responses masked.
 	Trace io.Writer
 
-	traceMu sync.Mutex
-	nextID  atomic.Uint64
+	traceMu   sync.Mutex
+	nextID    atomic.Uint64
+	bytesSent atomic.Int64
 
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
@@ -324,6 +325,17 @@ func (s *Server) beginShutdown() {
 	for l := range s.listeners {
 		(*l).Close()
 	}
+}
+
+// BytesSent is how many octets the server has written to clients.
+func (s *Server) BytesSent() int64 { return s.bytesSent.Load() }
+
+// Listening reports whether the server is serving on at least one
+// listener and has not been shut down.
+func (s *Server) Listening() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.listeners) > 0 && !s.closed && !s.inShutdown.Load()
 }
 
 // ActiveConns returns the number of sessions being served.

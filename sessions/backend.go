@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"sync/atomic"
 
 	"github.com/pop3playground/pop3playground/pop3"
 )
@@ -20,7 +21,13 @@ type Backend struct {
 	World *World
 	// Visitors, if set, are the web playground's visitors.
 	Visitors *Visitors
+
+	direct atomic.Int64 // throw-away sandboxes in use
 }
+
+// DirectSandboxes is how many throw-away sandboxes of direct logins are in
+// use.
+func (b *Backend) DirectSandboxes() int64 { return b.direct.Load() }
 
 // TLVToken is the PROXY v2 TLV type that carries a visitor's token: the
 // first of the range the PROXY protocol leaves to applications (0xE0–0xEF).
@@ -89,15 +96,13 @@ func (b *Backend) opened(c *pop3.ConnInfo, personal *Visitor, md *Maildrop, err 
 	if err == nil && personal != nil {
 		b.Visitors.bindConn(c.ID, personal)
 	}
-	return withNote(md, err, direct)
-}
-
-func withNote(md *Maildrop, err error, direct bool) (pop3.Maildrop, error) {
 	if err != nil {
 		return nil, err
 	}
 	if direct {
 		md.note = connectionNote
+		b.direct.Add(1)
+		md.release = func() { b.direct.Add(-1) }
 	}
 	return md, nil
 }

@@ -18,6 +18,7 @@ const (
 	EntryPOP3   = "pop3"   // Event, Tab and Via
 	EntryLesson = "lesson" // Lesson
 	EntryReset  = "reset"  // the sandbox was reset; Event.Kind is EventReset
+	EntryWatch  = "watch"  // Watchers organisers now watch the terminal
 )
 
 // An Entry is what a visitor's log records, numbered.
@@ -32,6 +33,8 @@ type Entry struct {
 	Tab, Via string
 	// Lesson is the progress a step made (EntryLesson).
 	Lesson *Progress
+	// Watchers is how many organisers watch the visitor (EntryWatch).
+	Watchers int
 }
 
 // Data is what the entry shows the browser.
@@ -39,6 +42,10 @@ func (e Entry) Data() any {
 	switch e.Type {
 	case EntryLesson:
 		return e.Lesson
+	case EntryWatch:
+		return struct {
+			Watchers int `json:"watchers"`
+		}{e.Watchers}
 	case EntryReset:
 		return struct {
 			Time time.Time `json:"time"`
@@ -117,7 +124,8 @@ func (vs *Visitors) Observe(e pop3.Event) {
 	}
 	if v != nil {
 		v.Events.Append(Entry{Type: EntryPOP3, Event: e, Tab: tab, Via: via})
-		v.advance(vs.Lessons, e)
+		vs.observeForAdmin(v, e)
+		vs.advance(v, e)
 	}
 }
 
@@ -128,9 +136,10 @@ type Progress struct {
 	Steps  int    `json:"steps"`
 }
 
-// advance ticks the steps e completes, one per lesson at most, and logs
-// the progress.
-func (v *Visitor) advance(lessons []*Lesson, e pop3.Event) {
+// advance ticks the steps e completes for v, one per lesson at most, and
+// logs the progress.
+func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
+	lessons := vs.Lessons
 	v.mu.Lock()
 	var args []string
 	switch e.Kind {
@@ -159,6 +168,9 @@ func (v *Visitor) advance(lessons []*Lesson, e pop3.Event) {
 	v.mu.Unlock()
 	for _, p := range ticked {
 		v.Events.Append(Entry{Type: EntryLesson, Lesson: &p})
+		if p.Done == p.Steps {
+			vs.completions.Add(p.Lesson, 1)
+		}
 	}
 }
 
@@ -183,7 +195,7 @@ func (vs *Visitors) Reset(v *Visitor) {
 	v.Sandbox.Reset()
 	e := pop3.Event{Kind: EventReset, Time: time.Now()}
 	v.Events.Append(Entry{Type: EntryReset, Event: e})
-	v.advance(vs.Lessons, e)
+	vs.advance(v, e)
 }
 
 // bindConn files a connection's later events under v (a personal login).
@@ -206,4 +218,29 @@ func (vs *Visitors) ResetAll() int {
 		vs.Reset(v)
 	}
 	return len(all)
+}
+
+// Completions is how many times visitors have finished the lesson with
+// this ID.
+func (vs *Visitors) Completions(lesson string) uint64 { return vs.completions.Get(lesson) }
+
+// counters is a set of named counters, safe for concurrent use.
+type counters struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+func (c *counters) Add(name string, n uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]uint64)
+	}
+	c.m[name] += n
+}
+
+func (c *counters) Get(name string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[name]
 }

@@ -232,6 +232,9 @@ func TestLessonsTickFromARealSession(t *testing.T) {
 	if got := strings.Join(ticks, " "); got != "1/7 2/7 3/7 4/7 5/7 6/7 7/7" {
 		t.Errorf("lesson 2's log entries: %s", got)
 	}
+	if n := vs.Completions("02-dele-rset-update"); n != 1 {
+		t.Errorf("lesson 2 completed %d times", n)
+	}
 	if p := other.Progress(); len(p) != 0 {
 		t.Errorf("another visitor made progress: %v", p)
 	}

@@ -99,6 +99,7 @@ type Maildrop struct {
 	gen     uint64
 	closed  bool
 	note    string
+	release func() // called once by Close, if set
 }
 
 var _ pop3.Maildrop = (*Maildrop)(nil)
@@ -143,6 +144,9 @@ func (md *Maildrop) Close() error {
 	if !md.closed {
 		md.closed = true
 		delete(md.sb.locked, md.account)
+		if md.release != nil {
+			md.release()
+		}
 	}
 	return nil
 }

@@ -34,9 +34,17 @@ type Visitor struct {
 	lastSeen atomic.Int64 // unix nanoseconds
 	bridges  atomic.Int32
 
+	// Handle names the visitor to the organiser (with Name, a pseudonym):
+	// 40 random bits, unrelated to Token and ID.
+	Handle string
+
 	mu       sync.Mutex
 	progress map[string]int      // lesson ID → steps done
 	args     map[uint64][]string // each connection's last command's arguments
+	conns    map[uint64]connStatus
+	newest   uint64            // the connection that last changed state
+	lastLine map[uint64]string // each connection's last command line, masked
+	status   Status
 }
 
 // Touch records activity: the visitor's idle timer starts again.
@@ -100,7 +108,9 @@ type Visitors struct {
 	perIP   map[string]int
 	conns   map[uint64]*Visitor // personal-login connections, by ID
 
-	observed atomic.Bool // the POP3 server reports events to Observe
+	observed    atomic.Bool // the POP3 server reports events to Observe
+	completions counters    // lesson ID → visitors who finished it
+	errors      errorRing
 }
 
 // DefaultVisitorTTL is the idle time after which a visitor is forgotten.
@@ -127,7 +137,9 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 func (vs *Visitors) New(ip string) (*Visitor, error) {
 	var tok [16]byte
 	rand.Read(tok[:])
-	v := &Visitor{Token: hex.EncodeToString(tok[:]), Sandbox: NewSandbox(vs.world), Created: time.Now(), IP: ip}
+	var handle [5]byte
+	rand.Read(handle[:])
+	v := &Visitor{Token: hex.EncodeToString(tok[:]), Handle: idEncoding.EncodeToString(handle[:]), Sandbox: NewSandbox(vs.world), Created: time.Now(), IP: ip}
 	v.Touch()
 
 	vs.mu.Lock()

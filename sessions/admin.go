@@ -1,0 +1,159 @@
+package sessions
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pop3playground/pop3playground/pop3"
+)
+
+// What an organiser sees of visitors: a pseudonym, a live summary of their
+// sessions, and the errors they ran into. Nothing here names a visitor's
+// token or personal login.
+
+var (
+	nameAdjectives = [16]string{"Amber", "Brave", "Calm", "Deft", "Eager", "Fond", "Gentle", "Happy", "Keen", "Lucky", "Merry", "Noble", "Quick", "Quiet", "Sunny", "Witty"}
+	nameAnimals    = [16]string{"Otter", "Falcon", "Badger", "Heron", "Lynx", "Panda", "Robin", "Seal", "Tiger", "Whale", "Yak", "Zebra", "Koala", "Moose", "Owl", "Fox"}
+)
+
+// Name is the visitor's pseudonym for the organiser, e.g. "Sunny Heron 42",
+// made from the handle.
+func (v *Visitor) Name() string {
+	h := v.Handle
+	b := func(i int) int { return int(h[i%len(h)]) }
+	return nameAdjectives[b(0)%16] + " " + nameAnimals[b(1)%16] + " " + string(rune('1'+b(2)%9)) + string(rune('0'+b(3)%10))
+}
+
+// A Status is what a visitor is doing, as the organiser sees it.
+type Status struct {
+	Conns       int       // POP3 sessions open in their sandbox
+	State       string    // of the newest open session: AUTHORIZATION, TRANSACTION, UPDATE; "" with none
+	User        string    // the account it logged in to
+	LastCommand string    // secrets masked
+	LastTime    time.Time // of the last command
+	Watchers    int       // organisers watching the terminal
+}
+
+type connStatus struct{ state, user string }
+
+// noteLocked updates the visitor's summary with e; v.mu is held.
+func (v *Visitor) noteLocked(e pop3.Event) {
+	if v.conns == nil {
+		v.conns = make(map[uint64]connStatus)
+	}
+	switch e.Kind {
+	case pop3.EventConnected:
+		v.conns[e.Conn] = connStatus{state: "AUTHORIZATION"}
+		v.newest = e.Conn
+	case pop3.EventState:
+		v.conns[e.Conn] = connStatus{state: e.State, user: e.User}
+		v.newest = e.Conn
+	case pop3.EventCommand:
+		v.status.LastCommand, v.status.LastTime = e.Line, e.Time
+	case pop3.EventClosed:
+		delete(v.conns, e.Conn)
+	}
+}
+
+// Status returns the visitor's summary.
+func (v *Visitor) Status() Status {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	st := v.status
+	st.Conns = len(v.conns)
+	c, ok := v.conns[v.newest]
+	if !ok { // the newest session still open
+		var best uint64
+		for id, cs := range v.conns {
+			if id >= best {
+				best, c, ok = id, cs, true
+			}
+		}
+	}
+	if ok {
+		st.State, st.User = c.state, c.user
+	}
+	return st
+}
+
+// Watch records that an organiser started (+1) or stopped (-1) watching the
+// visitor's terminal, and tells the visitor's pages.
+func (v *Visitor) Watch(delta int) {
+	v.mu.Lock()
+	v.status.Watchers += delta
+	n := v.status.Watchers
+	v.mu.Unlock()
+	v.Events.Append(Entry{Type: EntryWatch, Watchers: n})
+}
+
+// An ErrorNote is a -ERR a visitor got: what an organiser looks at first
+// when someone is stuck.
+type ErrorNote struct {
+	Time    time.Time
+	Visitor string // the pseudonym
+	Command string // secrets masked
+	Reply   string
+}
+
+// errorRing keeps the newest errors.
+type errorRing struct {
+	mu   sync.Mutex
+	ring [100]ErrorNote
+	n    int
+}
+
+func (r *errorRing) add(e ErrorNote) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ring[r.n%len(r.ring)] = e
+	r.n++
+}
+
+// RecentErrors returns up to max of the newest -ERR replies visitors got,
+// newest first.
+func (vs *Visitors) RecentErrors(max int) []ErrorNote {
+	r := &vs.errors
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []ErrorNote
+	for i := r.n - 1; i >= 0 && i >= r.n-len(r.ring) && len(out) < max; i-- {
+		out = append(out, r.ring[i%len(r.ring)])
+	}
+	return out
+}
+
+// ByHandle returns the visitor with this handle, or nil.
+func (vs *Visitors) ByHandle(handle string) *Visitor {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	for _, v := range vs.byToken {
+		if v.Handle == handle {
+			return v
+		}
+	}
+	return nil
+}
+
+// observeForAdmin keeps the organiser's view of v up to date.
+func (vs *Visitors) observeForAdmin(v *Visitor, e pop3.Event) {
+	v.mu.Lock()
+	v.noteLocked(e)
+	cmd := ""
+	if e.Kind == pop3.EventReply && !e.OK {
+		cmd = v.lastLine[e.Conn]
+	}
+	if e.Kind == pop3.EventCommand {
+		if v.lastLine == nil {
+			v.lastLine = make(map[uint64]string)
+		}
+		v.lastLine[e.Conn] = e.Line
+	}
+	if e.Kind == pop3.EventClosed {
+		delete(v.lastLine, e.Conn)
+	}
+	v.mu.Unlock()
+	if e.Kind == pop3.EventReply && !e.OK && e.Verb != "" {
+		vs.errors.add(ErrorNote{Time: e.Time, Visitor: v.Name(), Command: cmd, Reply: strings.TrimSpace(e.Line)})
+	}
+}
