@@ -79,6 +79,9 @@ function start() {
     if (type === "lesson") lessons.progress(d);
   };
   for (const type of ["pop3", "lesson", "reset"]) events.addEventListener(type, entry(type));
+  events.addEventListener("watch", (m) => {
+    $("watched").hidden = !(JSON.parse(m.data).watchers > 0);
+  });
 
   const form = $("reset-form");
   form.addEventListener("submit", async (e) => {

@@ -34,6 +34,7 @@ const (
 type bridge struct {
 	ws  *websocket.Conn
 	tcp net.Conn
+	v   *sessions.Visitor
 }
 
 // handleBridge upgrades to a WebSocket, dials the POP3 listener, sends a
@@ -46,6 +47,7 @@ func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !v.AcquireBridge(s.cfg.MaxBridges) {
+		s.bridgeError("limit")
 		http.Error(w, fmt.Sprintf("you already have %d terminals open: close one first", s.cfg.MaxBridges), http.StatusTooManyRequests)
 		return
 	}
@@ -56,12 +58,13 @@ func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
 	if err != nil {
 		s.cfg.Logger.Info("web: WebSocket refused", "err", err, "origin", r.Header.Get("Origin"))
+		s.bridgeError("handshake")
 		return
 	}
 	defer ws.CloseNow()
 	ws.SetReadLimit(s.cfg.MaxMessage)
 
-	b := &bridge{ws: ws}
+	b := &bridge{ws: ws, v: v}
 	ctx, ok := s.track(b)
 	if !ok {
 		ws.Close(websocket.StatusGoingAway, "the server is shutting down")
@@ -72,6 +75,7 @@ func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
 	tcp, err := s.dial(ctx, v, pageTab(r), s.clientAddr(r).Addr().AsSlice(), s.clientAddr(r).Port())
 	if err != nil {
 		s.cfg.Logger.Warn("web: bridge cannot reach the POP3 listener", "addr", s.cfg.POP3Addr, "err", err)
+		s.bridgeError("connect")
 		ws.Close(CloseConnectFailed, connectReason(err))
 		return
 	}
@@ -234,6 +238,17 @@ func (s *Server) untrack(b *bridge) {
 }
 
 // OpenBridges is how many bridges are open.
+// closeBridgesOf closes the terminals of a visitor whose session ended.
+func (s *Server) closeBridgesOf(v *sessions.Visitor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for b, cancel := range s.cancels {
+		if b.v == v {
+			cancel()
+		}
+	}
+}
+
 func (s *Server) OpenBridges() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

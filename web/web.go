@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/static"
@@ -56,6 +58,17 @@ type Config struct {
 	// proxies from closing an idle WebSocket.
 	PingInterval time.Duration
 	Logger       *slog.Logger
+
+	// AdminToken opens /admin (and /metrics to a bearer of it); empty
+	// turns the admin page off.
+	AdminToken string
+	// Metrics, if set, is served at /metrics; the web side adds its own.
+	Metrics *prometheus.Registry
+	// Ready says whether the playground can serve (/readyz): nil when it
+	// can, else why not.
+	Ready func() error
+	// POP3Conns counts the POP3 sessions open, for the admin page.
+	POP3Conns func() int
 }
 
 // Defaults for Config's zero fields.
@@ -81,6 +94,8 @@ type Server struct {
 	streams     map[*sessions.Visitor]int
 	streamsDone chan struct{}
 	streamsOnce sync.Once
+
+	bridgeErrors *prometheus.CounterVec
 }
 
 // New returns the playground's HTTP handler.
@@ -131,6 +146,12 @@ func New(cfg Config) *Server {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+	r.Get("/readyz", s.handleReady)
+	if cfg.Metrics != nil {
+		s.registerMetrics(cfg.Metrics)
+		r.Method(http.MethodGet, "/metrics", s.handleMetrics())
+	}
+	s.adminRoutes(r)
 	r.Handle("/static/*", static.Handler())
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 page not found: the playground is at /", http.StatusNotFound)
@@ -380,6 +401,21 @@ func (s *Server) handleRestartLesson(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	jsonError(w, http.StatusNotFound, "no lesson "+strconv.Quote(id))
+}
+
+// handleReady says whether the playground can serve: its listeners up and
+// its world loaded (Config.Ready).
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+	}
+	w.Write([]byte("ready\n"))
 }
 
 func wantsJSON(r *http.Request) bool {

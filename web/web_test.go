@@ -55,13 +55,27 @@ type option func(*pop3.Server, *web.Config)
 // loopback PROXY headers, and the web server bridging to it.
 func newEnv(t testing.TB, opts ...option) *env {
 	t.Helper()
-	e := &env{visitors: sessions.NewVisitors(testWorld())}
+	return newEnvWorld(t, testWorld(), opts...)
+}
+
+// freshWorld is a world of its own, for a test that posts bulletins.
+func freshWorld(t testing.TB) *sessions.World {
+	w, err := sessions.DefaultWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func newEnvWorld(t testing.TB, world *sessions.World, opts ...option) *env {
+	t.Helper()
+	e := &env{visitors: sessions.NewVisitors(world)}
 	lessons, err := sessions.BuiltinLessons()
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.visitors.Lessons = lessons
-	e.pop3 = pop3.NewServer(&sessions.Backend{World: testWorld(), Visitors: e.visitors})
+	e.pop3 = pop3.NewServer(&sessions.Backend{World: world, Visitors: e.visitors})
 	e.pop3.Observer = e.visitors
 	e.pop3.TrustedProxies = loopback
 	e.pop3.AuthFailureDelay = time.Millisecond

@@ -7,7 +7,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -67,6 +69,10 @@ type config struct {
 	maxTerminals     int
 	origins          string
 	lessons          string
+	bulletins        string
+	adminToken       string
+	tokenGenerated   bool // adminToken was made at start: print it
+	check            bool
 }
 
 const envPrefix = "POP3PG_"
@@ -92,6 +98,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&cfg.maxVisitorsPerIP, "max-visitors-per-ip", 200, "most web visitors from one address at once (a classroom shares one); 0 for no limit")
 	fs.IntVar(&cfg.maxTerminals, "max-terminals", web.DefaultMaxBridges, "most browser terminals one visitor may have open at once")
 	fs.StringVar(&cfg.lessons, "lessons", "", "`directory` of the organiser's lesson files (*.md), shown after the built-in ones; one named like a built-in lesson replaces it")
+	fs.StringVar(&cfg.bulletins, "bulletins", "", "`directory` of message files delivered once into every maildrop at its next login (UCB popper's -b); more can be posted from /admin")
+	fs.StringVar(&cfg.adminToken, "admin-token", "", "`token` that opens /admin and /metrics; generated and printed at start if empty")
+	fs.BoolVar(&cfg.check, "check", false, "check the world (--mailboxes, --users), --lessons and --bulletins, print a summary, and exit without serving")
 	fs.StringVar(&cfg.origins, "origins", "", "comma-separated extra `hosts` allowed to open the WebSocket (the page's own always is)")
 	fs.StringVar(&cfg.pop3sAddr, "pop3s-addr", "", "TCP `address` of an implicit-TLS POP3 listener (POP3S), e.g. localhost:65995; off if empty")
 	fs.StringVar(&cfg.hostname, "hostname", host, "host `name` in the greeting's APOP timestamp and the self-signed certificate")
@@ -152,6 +161,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	case cfg.idleTimeout != 0 && cfg.idleTimeout < 10*time.Minute:
 		fmt.Fprintf(stderr, "pop3playground: warning: --idle-timeout %v is shorter than the 10 minutes RFC 1939 §3 requires\n", cfg.idleTimeout)
 	}
+	if cfg.adminToken == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		cfg.adminToken, cfg.tokenGenerated = hex.EncodeToString(b[:]), true
+	} else if len(cfg.adminToken) < 16 {
+		return nil, errors.New("--admin-token is too short: use at least 16 characters (or leave it empty to get a random one)")
+	}
 	if cfg.maxLineLength < 64 {
 		return nil, fmt.Errorf("--max-line-length %d is too short for POP3 commands", cfg.maxLineLength)
 	}
@@ -165,17 +181,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	world, err := loadWorld(cfg)
+	if cfg.check {
+		return check(cfg, stdout)
+	}
+	world, lessons, err := loadAll(cfg)
 	if err != nil {
 		return err
 	}
 	for _, w := range world.Warnings {
 		logger.Warn("world: " + w)
-	}
-
-	lessons, err := loadLessons(cfg)
-	if err != nil {
-		return err
 	}
 
 	visitors := sessions.NewVisitors(world)
@@ -184,8 +198,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	visitors.Max = cfg.maxVisitors
 	visitors.MaxPerIP = cfg.maxVisitorsPerIP
 
-	srv := pop3.NewServer(&sessions.Backend{World: world, Visitors: visitors})
-	srv.Observer = visitors
+	backend := &sessions.Backend{World: world, Visitors: visitors}
+	srv := pop3.NewServer(backend)
+	registry, pop3m := newMetrics(srv, backend, visitors)
+	srv.Observer = observers{visitors, pop3m}
 	srv.Hostname = cfg.hostname
 	srv.Greeting = "POP3 Playground ready"
 	srv.Implementation = "POP3-Playground"
@@ -260,6 +276,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			OriginPatterns: splitList(cfg.origins),
 			MaxBridges:     cfg.maxTerminals,
 			Logger:         logger,
+			AdminToken:     cfg.adminToken,
+			Metrics:        registry,
+			POP3Conns:      srv.ActiveConns,
+			Ready: func() error {
+				if !srv.Listening() {
+					return errors.New("the POP3 listener is not serving")
+				}
+				return nil
+			},
 		})
 		httpSrv = &http.Server{
 			Handler:           webSrv,
@@ -355,6 +380,25 @@ func loadWorld(cfg *config) (*sessions.World, error) {
 	return sessions.LoadDir(cfg.mailboxes, cfg.users)
 }
 
+// loadAll loads everything the organiser configured: the world with its
+// bulletins, and the lessons.
+func loadAll(cfg *config) (*sessions.World, []*sessions.Lesson, error) {
+	world, err := loadWorld(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.bulletins != "" {
+		if err := world.Bulletins.LoadBulletins(cfg.bulletins); err != nil {
+			return nil, nil, fmt.Errorf("--bulletins: %w", err)
+		}
+	}
+	lessons, err := loadLessons(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return world, lessons, nil
+}
+
 func loadLessons(cfg *config) ([]*sessions.Lesson, error) {
 	lessons, err := sessions.BuiltinLessons()
 	if err != nil || cfg.lessons == "" {
@@ -392,7 +436,15 @@ func printBanner(w io.Writer, cfg *config, world *sessions.World, addr net.Addr,
 	}
 	if httpL != nil {
 		_, hp, _ := net.SplitHostPort(httpL.Addr().String())
-		fmt.Fprintf(w, "                 web playground on http://%s\n", net.JoinHostPort(publicHost(cfg), hp))
+		web := "http://" + net.JoinHostPort(publicHost(cfg), hp)
+		fmt.Fprintf(w, "                 web playground on %s\n", web)
+		if cfg.tokenGenerated {
+			// Printed here, never logged: the log may go where the page's
+			// visitors can read it.
+			fmt.Fprintf(w, "                 organiser page on %s/admin (token %s; set --admin-token to keep one)\n", web, cfg.adminToken)
+		} else {
+			fmt.Fprintf(w, "                 organiser page on %s/admin (token from --admin-token)\n", web)
+		}
 	}
 	accounts := world.Accounts()
 	fmt.Fprintf(w, "World: %d accounts", len(accounts))

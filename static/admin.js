@@ -1,0 +1,130 @@
+// admin.js: the organiser's page: live counts and visitors, actions, and
+// a read-only view of one visitor's terminal.
+import { visible } from "./terminal.js";
+
+const $ = (id) => document.getElementById(id);
+
+function ago(iso) {
+  const s = Math.round((Date.now() - new Date(iso)) / 1000);
+  if (s < 5) return "now";
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  return new Date(iso).toTimeString().slice(0, 5);
+}
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  Object.assign(e, props);
+  e.append(...children);
+  return e;
+}
+
+function row(p, lessons) {
+  const state = p.state
+    ? [el("span", { className: `badge st-${p.state}`, textContent: p.state }), p.user ? " " + p.user : ""]
+    : [el("span", { className: "small", textContent: "no session" })];
+  const end = el("form", { method: "post", action: `/admin/visitors/${p.handle}/end` },
+    el("button", { type: "submit", className: "btn small quiet", textContent: "End" }));
+  end.dataset.confirm = `End ${p.name}'s session? Their sandbox is freed.`;
+  const watch = el("button", { type: "button", className: "btn small quiet", textContent: p.watchers ? "Watching" : "Watch" });
+  watch.dataset.watch = p.handle;
+  watch.dataset.name = p.name;
+  const tr = el("tr", {},
+    el("td", { textContent: p.name }),
+    el("td", {}, ...state),
+    el("td", {}, el("code", { textContent: p.last_command })),
+    el("td", {}, `${p.lessons_done}/${lessons} done`, el("span", { className: "small", textContent: p.lesson ? " " + p.lesson : "" })),
+    el("td", { textContent: ago(p.last_seen) }),
+    el("td", { className: "actions" }, watch, end));
+  tr.dataset.handle = p.handle;
+  return tr;
+}
+
+async function refresh() {
+  let st;
+  try {
+    const r = await fetch("/admin/api/state", { headers: { Accept: "application/json" } });
+    if (r.status === 401) return location.reload();
+    st = await r.json();
+  } catch {
+    return;
+  }
+  $("n-visitors").textContent = st.visitors;
+  $("n-pop3").textContent = st.pop3_connections;
+  $("n-terminals").textContent = st.terminals;
+  $("n-bulletins").textContent = (st.bulletins || []).length;
+  $("people").tBodies[0].replaceChildren(...(st.people || []).map((p) => row(p, st.lessons)));
+  $("nobody")?.toggleAttribute("hidden", (st.people || []).length > 0);
+  $("errors").replaceChildren(...(st.errors || []).map((e) => el("li", {},
+    el("span", { className: "small", textContent: `${new Date(e.time).toTimeString().slice(0, 8)} ${e.visitor} ` }),
+    el("code", { textContent: e.command }), " → ", el("code", { textContent: e.reply }))));
+  $("bulletins").replaceChildren(...(st.bulletins || []).map((b) => el("li", {}, b.subject + " ",
+    el("span", { className: "small", textContent: b.source }))));
+}
+
+async function post(form) {
+  const r = await fetch(form.action, {
+    method: "POST",
+    headers: { Accept: "application/json" },
+    body: new URLSearchParams(new FormData(form)),
+  });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+document.addEventListener("submit", async (e) => {
+  const form = e.target;
+  if (!form.action.includes("/admin/") || form.action.endsWith("/logout") || form.action.endsWith("/login")) return;
+  e.preventDefault();
+  if (form.dataset.confirm && !confirm(form.dataset.confirm)) return;
+  const status = form.id === "bulletin-form" ? $("bulletin-status") : null;
+  try {
+    const res = await post(form);
+    if (status) {
+      status.textContent = `Posted: “${res.subject}”.`;
+      form.reset();
+    }
+  } catch (err) {
+    if (status) status.textContent = "Not posted: " + err.message;
+    else alert(err.message);
+  }
+  refresh();
+});
+
+// Watching one visitor's terminal.
+let watching = null;
+function stopWatching() {
+  if (watching) watching.close();
+  watching = null;
+  $("watch").hidden = true;
+}
+document.addEventListener("click", (e) => {
+  const b = e.target.closest("[data-watch]");
+  if (!b) return;
+  stopWatching();
+  const out = $("watch-out");
+  out.textContent = "";
+  $("watch-title").textContent = `Watching ${b.dataset.name} (read-only)`;
+  $("watch").hidden = false;
+  watching = new EventSource(`/admin/visitors/${encodeURIComponent(b.dataset.watch)}/watch`);
+  watching.addEventListener("line", (m) => {
+    const l = JSON.parse(m.data);
+    const line = el("div", { className: "ln " + { C: "cli", S: "srv", "*": "sys" }[l.who] });
+    if (l.who === "S") {
+      const ok = l.text.startsWith("+OK");
+      line.append(el("span", { className: ok ? "ok" : "err", textContent: ok ? "+OK" : "-ERR" }), visible(l.text.replace(/^(\+OK|-ERR)/, "")));
+    } else {
+      line.textContent = visible(l.text);
+    }
+    out.append(line);
+    out.parentElement.scrollTop = out.parentElement.scrollHeight;
+  });
+  refresh();
+});
+$("watch-stop").addEventListener("click", () => {
+  stopWatching();
+  refresh();
+});
+
+setInterval(refresh, 3000);

@@ -1,0 +1,285 @@
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/sessions"
+	"github.com/pop3playground/pop3playground/templates"
+)
+
+// AdminCookie holds a signed-in organiser's session: a MAC of the admin
+// token, never the token itself.
+const AdminCookie = "pop3pg_admin"
+
+// BulletinFrom is the sender of bulletins posted from the admin page.
+const BulletinFrom = "Workshop organiser <organiser@playground.invalid>"
+
+// adminRoutes mounts the organiser's pages, when there is a token.
+func (s *Server) adminRoutes(r chi.Router) {
+	if s.cfg.AdminToken == "" {
+		return
+	}
+	r.Get("/admin", s.handleAdmin)
+	r.Post("/admin/login", s.handleAdminLogin)
+	r.Post("/admin/logout", s.handleAdminLogout)
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireAdmin)
+		r.Get("/admin/api/state", s.handleAdminState)
+		r.Post("/admin/bulletins", s.handlePostBulletin)
+		r.Post("/admin/reset-all", s.handleResetAll)
+		r.Post("/admin/visitors/{handle}/end", s.handleEndVisitor)
+		r.Get("/admin/visitors/{handle}/watch", s.handleWatch)
+	})
+}
+
+// adminMAC is the cookie value of a signed-in organiser.
+func (s *Server) adminMAC() string {
+	m := hmac.New(sha256.New, []byte(s.cfg.AdminToken))
+	m.Write([]byte("pop3playground admin session"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// tokenOK compares a token with the admin token in constant time,
+// whatever the lengths.
+func (s *Server) tokenOK(token string) bool {
+	a, b := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(s.cfg.AdminToken))
+	return s.cfg.AdminToken != "" && subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// isAdmin reports whether the request is an organiser's: the admin cookie,
+// or the token as a bearer (a metrics scraper).
+func (s *Server) isAdmin(r *http.Request) bool {
+	if s.cfg.AdminToken == "" {
+		return false
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return s.tokenOK(strings.TrimSpace(tok))
+	}
+	c, err := r.Cookie(AdminCookie)
+	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.adminMAC())) == 1
+}
+
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.isAdmin(r) {
+			if wantsJSON(r) || r.Method == http.MethodGet {
+				jsonError(w, http.StatusUnauthorized, "sign in at /admin with the admin token")
+				return
+			}
+			http.Redirect(w, r, "/admin", http.StatusSeeOther)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if !s.isAdmin(r) {
+		templates.AdminLogin("").Render(r.Context(), w)
+		return
+	}
+	templates.Admin(s.adminState()).Render(r.Context(), w)
+}
+
+func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if !s.tokenOK(r.PostFormValue("token")) {
+		time.Sleep(500 * time.Millisecond) // slow down guessing
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		templates.AdminLogin("That is not the admin token. It was printed when the server started (or set with --admin-token).").Render(r.Context(), w)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: AdminCookie, Value: s.adminMAC(), Path: "/admin",
+		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode,
+		MaxAge: 12 * 3600,
+	})
+	s.cfg.Logger.Info("web: organiser signed in", "from", s.clientAddr(r).Addr())
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+func (s *Server) handleAdminLogout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: AdminCookie, Value: "", Path: "/admin", MaxAge: -1, HttpOnly: true})
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+// adminState is the admin page's data, also served as JSON for its
+// live refresh.
+func (s *Server) adminState() templates.AdminState {
+	vs := s.cfg.Visitors
+	st := templates.AdminState{
+		Visitors: vs.Len(),
+		Bridges:  s.OpenBridges(),
+		Lessons:  len(vs.Lessons),
+	}
+	if s.cfg.POP3Conns != nil {
+		st.POP3Conns = s.cfg.POP3Conns()
+	}
+	all := vs.All()
+	slices.SortFunc(all, func(a, b *sessions.Visitor) int { return b.LastSeen().Compare(a.LastSeen()) })
+	const shown = 500
+	for _, v := range all[:min(len(all), shown)] {
+		vst := v.Status()
+		p := v.Progress()
+		row := templates.AdminVisitor{
+			Handle: v.Handle, Name: v.Name(), State: vst.State, User: vst.User,
+			Conns: vst.Conns, Bridges: v.Bridges(), LastSeen: v.LastSeen(),
+			LastCommand: vst.LastCommand, Watchers: vst.Watchers,
+		}
+		for _, l := range vs.Lessons {
+			switch done := p[l.ID]; {
+			case done >= len(l.Steps):
+				row.LessonsDone++
+			case done > 0 && row.Lesson == "":
+				row.Lesson = fmt.Sprintf("%s: %d/%d", l.Title, done, len(l.Steps))
+			}
+		}
+		st.People = append(st.People, row)
+	}
+	for _, e := range vs.RecentErrors(30) {
+		st.Errors = append(st.Errors, templates.AdminError{Time: e.Time, Visitor: e.Visitor, Command: e.Command, Reply: e.Reply})
+	}
+	for _, b := range vs.World().Bulletins.Bulletins() {
+		st.Bulletins = append(st.Bulletins, templates.AdminBulletin{ID: b.ID, Subject: b.Subject, Source: b.Source, Posted: b.Posted})
+	}
+	return st
+}
+
+func (s *Server) handleAdminState(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.adminState())
+}
+
+// adminDone answers an admin action: JSON for the page's script, a
+// redirect back for a plain form.
+func adminDone(w http.ResponseWriter, r *http.Request, result map[string]any) {
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, result)
+		return
+	}
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+func (s *Server) handlePostBulletin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, sessions.MaxBulletinSize)
+	if err := r.ParseForm(); err != nil {
+		jsonError(w, http.StatusRequestEntityTooLarge, "the bulletin is too long")
+		return
+	}
+	b, err := s.cfg.Visitors.World().Bulletins.Post(BulletinFrom, r.PostFormValue("subject"), r.PostFormValue("body"))
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.cfg.Logger.Info("web: bulletin posted", "id", b.ID, "subject", b.Subject)
+	adminDone(w, r, map[string]any{"bulletin": b.ID, "subject": b.Subject})
+}
+
+func (s *Server) handleResetAll(w http.ResponseWriter, r *http.Request) {
+	n := s.cfg.Visitors.ResetAll()
+	s.cfg.Logger.Info("web: every sandbox reset", "visitors", n)
+	adminDone(w, r, map[string]any{"reset": n})
+}
+
+func (s *Server) handleEndVisitor(w http.ResponseWriter, r *http.Request) {
+	v := s.cfg.Visitors.ByHandle(chi.URLParam(r, "handle"))
+	if v == nil {
+		jsonError(w, http.StatusNotFound, "no such visitor (their session may have ended)")
+		return
+	}
+	s.cfg.Visitors.End(v.Token)
+	s.closeBridgesOf(v)
+	s.cfg.Logger.Info("web: visitor's session ended by the organiser", "visitor", v.Name())
+	adminDone(w, r, map[string]any{"ended": v.Name()})
+}
+
+// transcriptLine is one line of a watched terminal: C (client), S
+// (server) or * (the connection).
+type transcriptLine struct {
+	Time time.Time `json:"time"`
+	Conn uint64    `json:"conn"`
+	Who  string    `json:"who"`
+	Text string    `json:"text"`
+}
+
+// handleWatch streams a visitor's session as a transcript (commands with
+// secrets masked, status lines) for an organiser helping them; the
+// visitor's page says that it is being watched.
+func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
+	v := s.cfg.Visitors.ByHandle(chi.URLParam(r, "handle"))
+	if v == nil {
+		jsonError(w, http.StatusNotFound, "no such visitor (their session may have ended)")
+		return
+	}
+	v.Watch(+1)
+	defer v.Watch(-1)
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	var last uint64
+	for {
+		entries, _, wait := v.Events.Since(last)
+		for _, e := range entries {
+			last = e.ID
+			l, ok := transcriptOf(e)
+			if !ok {
+				continue
+			}
+			data, _ := json.Marshal(l)
+			fmt.Fprintf(w, "id: %d\nevent: line\ndata: %s\n\n", e.ID, data)
+		}
+		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		select {
+		case <-wait:
+		case <-tick.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		case <-r.Context().Done():
+			return
+		case <-s.streamsDone:
+			return
+		}
+	}
+}
+
+func transcriptOf(e sessions.Entry) (transcriptLine, bool) {
+	ev := e.Event
+	l := transcriptLine{Time: ev.Time, Conn: ev.Conn}
+	switch {
+	case e.Type == sessions.EntryReset:
+		l.Who, l.Text = "*", "the sandbox was reset"
+	case e.Type != sessions.EntryPOP3:
+		return l, false
+	case ev.Kind == pop3.EventConnected:
+		l.Who, l.Text = "*", "connected ("+e.Via+")"
+	case ev.Kind == pop3.EventCommand:
+		l.Who, l.Text = "C", ev.Line
+	case ev.Kind == pop3.EventReply:
+		l.Who, l.Text = "S", ev.Line
+	case ev.Kind == pop3.EventClosed:
+		l.Who, l.Text = "*", "connection closed: "+ev.Reason
+	default:
+		return l, false
+	}
+	return l, true
+}
