@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -95,8 +96,11 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	done := make(chan error, 1)
 	lessons := t.TempDir()
 	os.WriteFile(filepath.Join(lessons, "10-ours.md"), []byte("---\ntitle: Our own lesson\n---\n## Count\ncheck: ok STAT\n\nType `STAT`.\n"), 0o644)
+	bulletins := t.TempDir()
+	os.WriteFile(filepath.Join(bulletins, "welcome.eml"), []byte("From: org@example.org\nSubject: Welcome to the workshop\n\nHello.\n"), 0o644)
+	var logs syncBuffer
 	go func() {
-		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--lessons", lessons}, noEnv, pw, io.Discard)
+		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--lessons", lessons, "--bulletins", bulletins}, noEnv, pw, &logs)
 		pw.Close()
 	}()
 	banner := bufio.NewReader(pr)
@@ -115,13 +119,19 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	if webURL == nil {
 		t.Fatalf("banner has no web playground line:\n%s", head)
 	}
-	resp, err := http.Get(webURL[1] + "/healthz")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /healthz: %v %v", resp, err)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(webURL[1] + p)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %v %v", p, resp, err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
+	token := regexp.MustCompile(`organiser page on http://\S+/admin \(token ([0-9a-f]{32});`).FindStringSubmatch(head)
+	if token == nil {
+		t.Fatalf("banner has no admin token:\n%s", head)
+	}
 	// The organiser's lesson is on the page, after the built-in ones.
-	resp, err = http.Get(webURL[1] + "/")
+	resp, err := http.Get(webURL[1] + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,10 +148,42 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	if g, _ := r.ReadString('\n'); !strings.HasPrefix(g, "+OK POP3 Playground ready <") {
 		t.Fatalf("greeting %q", g)
 	}
-	io.WriteString(conn, "USER guest\r\nPASS visitor\r\n")
+	io.WriteString(conn, "USER guest\r\nPASS wrong\r\nUSER guest\r\nPASS visitor\r\n")
 	r.ReadString('\n')
-	if got, _ := r.ReadString('\n'); !strings.HasPrefix(got, "+OK guest's maildrop has 7 messages") {
-		t.Fatalf("login: %q", got)
+	r.ReadString('\n')
+	r.ReadString('\n')
+	if got, _ := r.ReadString('\n'); !strings.HasPrefix(got, "+OK guest's maildrop has 8 messages") {
+		t.Fatalf("login with a bulletin: %q", got)
+	}
+
+	// The metrics moved with that session.
+	req, _ := http.NewRequest("GET", webURL[1]+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token[1])
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"pop3pg_pop3_connections_total 1",
+		"pop3pg_pop3_connections_open 1",
+		`pop3pg_pop3_commands_total{outcome="ok",verb="PASS"} 1`,
+		`pop3pg_pop3_commands_total{outcome="err",verb="PASS"} 1`,
+		"pop3pg_pop3_auth_failures_total 1",
+		"pop3pg_sandboxes 2", // the page's visitor and this direct login
+		"pop3pg_bulletins 1",
+		`pop3pg_lesson_completions_total{lesson="10-ours"} 0`,
+	} {
+		if !strings.Contains(string(metrics), "\n"+want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if !strings.Contains(string(metrics), "\ngo_goroutines ") {
+		t.Error("metrics lack the Go collector's")
+	}
+	if m := regexp.MustCompile(`pop3pg_pop3_sent_bytes_total (\d+)`).FindStringSubmatch(string(metrics)); m == nil || m[1] == "0" {
+		t.Errorf("octets sent: %v", m)
 	}
 	cancel() // as SIGTERM does
 	if got, _ := r.ReadString('\n'); !strings.HasPrefix(got, "-ERR [SYS/TEMP] the server is shutting down") {
@@ -149,6 +191,47 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
+	}
+	if strings.Contains(logs.String(), token[1]) {
+		t.Errorf("the admin token is in the log:\n%s", logs.String())
+	}
+}
+
+func TestAdminTokenFlag(t *testing.T) {
+	var out bytes.Buffer
+	cfg, err := parseConfig([]string{"--admin-token", "a-token-of-20-chars!"}, noEnv, &out)
+	if err != nil || cfg.adminToken != "a-token-of-20-chars!" || cfg.tokenGenerated {
+		t.Errorf("--admin-token: %+v %v", cfg, err)
+	}
+	if _, err := parseConfig([]string{"--admin-token", "short"}, noEnv, &out); err == nil {
+		t.Error("a short admin token is accepted")
+	}
+	a, _ := parseConfig(nil, noEnv, &out)
+	b, _ := parseConfig(nil, noEnv, &out)
+	if !a.tokenGenerated || len(a.adminToken) != 32 || a.adminToken == b.adminToken {
+		t.Errorf("generated tokens %q, %q", a.adminToken, b.adminToken)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--check"}, noEnv, &out, io.Discard); err != nil {
+		t.Fatalf("--check on the default world: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"guest         7   54859    48959", "2 accounts, 9 messages, 55772 octets", "6 lessons: 01-lab-sheet (4 steps)", "No problems found."} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--check output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "users"), []byte("guest:visitor\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "guest"), 0o755)
+	os.WriteFile(filepath.Join(dir, "guest", "1.eml"), []byte("From: a\nnot a header\n\nbody\n"), 0o644)
+	out.Reset()
+	err := run(context.Background(), []string{"--check", "--mailboxes", dir, "--users", filepath.Join(dir, "users")}, noEnv, &out, io.Discard)
+	if err == nil || !strings.Contains(out.String(), "problem: "+filepath.Join(dir, "guest", "1.eml")+":2: malformed header line") {
+		t.Errorf("--check on a broken world: %v\n%s", err, out.String())
 	}
 }
 
@@ -168,4 +251,22 @@ func TestRunRejectsABrokenLesson(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "10-ours.md:5: \"ok COUNT\": the server has no command COUNT") {
 		t.Errorf("run with a broken lesson: %v", err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
