@@ -1,15 +1,24 @@
 # POP3 Playground: a static binary on a distroless, non-root base.
+#   docker build -t pop3playground .
+#   docker run -p 65000:65000 -p 8080:8080 pop3playground
+# An organiser's world, bulletins and lessons go in /world (see README,
+# "Host a workshop").
 FROM golang:1.26 AS build
 WORKDIR /src
-COPY go.mod go.sum* ./
+COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/pop3playground ./cmd/pop3playground
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/pop3playground /usr/local/bin/pop3playground
-# Listen on every interface inside the container.
+# Listen on every interface inside the container; the page names the host
+# people use (set POP3PG_PUBLIC_HOST to the workshop's name).
 ENV POP3PG_POP3_ADDR=:65000 POP3PG_HTTP_ADDR=:8080
 EXPOSE 65000 8080
+VOLUME ["/world"]
+WORKDIR /world
 USER nonroot:nonroot
+HEALTHCHECK --interval=30s --timeout=6s --start-period=5s --retries=3 \
+  CMD ["/usr/local/bin/pop3playground", "--probe", "http://127.0.0.1:8080/readyz"]
 ENTRYPOINT ["/usr/local/bin/pop3playground"]

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"text/tabwriter"
+	"time"
 )
 
 // check loads what the organiser configured, as the server would, and
@@ -54,6 +57,28 @@ func check(cfg *config, w io.Writer) error {
 	}
 	if len(world.Warnings) == 0 {
 		fmt.Fprintln(w, "No problems found.")
+	}
+	return nil
+}
+
+// probe is a health check for a container without curl: it GETs url and
+// succeeds if the answer is 200 OK.
+func probe(ctx context.Context, url string, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	fmt.Fprintf(w, "%s %s", resp.Status, body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe: %s answered %s", url, resp.Status)
 	}
 	return nil
 }

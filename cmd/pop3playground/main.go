@@ -73,6 +73,7 @@ type config struct {
 	adminToken       string
 	tokenGenerated   bool // adminToken was made at start: print it
 	check            bool
+	probe            string
 }
 
 const envPrefix = "POP3PG_"
@@ -100,6 +101,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&cfg.lessons, "lessons", "", "`directory` of the organiser's lesson files (*.md), shown after the built-in ones; one named like a built-in lesson replaces it")
 	fs.StringVar(&cfg.bulletins, "bulletins", "", "`directory` of message files delivered once into every maildrop at its next login (UCB popper's -b); more can be posted from /admin")
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "`token` that opens /admin and /metrics; generated and printed at start if empty")
+	fs.StringVar(&cfg.probe, "probe", "", "GET this `URL` (e.g. http://127.0.0.1:8080/readyz), exit 0 if it answers 200 OK, 1 if not, without serving: a container HEALTHCHECK for images without curl")
 	fs.BoolVar(&cfg.check, "check", false, "check the world (--mailboxes, --users), --lessons and --bulletins, print a summary, and exit without serving")
 	fs.StringVar(&cfg.origins, "origins", "", "comma-separated extra `hosts` allowed to open the WebSocket (the page's own always is)")
 	fs.StringVar(&cfg.pop3sAddr, "pop3s-addr", "", "TCP `address` of an implicit-TLS POP3 listener (POP3S), e.g. localhost:65995; off if empty")
@@ -181,6 +183,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
+	if cfg.probe != "" {
+		return probe(ctx, cfg.probe, stdout)
+	}
 	if cfg.check {
 		return check(cfg, stdout)
 	}
