@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -227,39 +228,12 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Watch(+1)
 	defer v.Watch(-1)
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	tick := time.NewTicker(keepAlive)
-	defer tick.Stop()
-	var last uint64
-	for {
-		entries, _, wait := v.Events.Since(last)
-		for _, e := range entries {
-			last = e.ID
-			l, ok := transcriptOf(e)
-			if !ok {
-				continue
-			}
+	s.stream(w, r, v, 0, false, func(w io.Writer, e sessions.Entry) {
+		if l, ok := transcriptOf(e); ok {
 			data, _ := json.Marshal(l)
 			fmt.Fprintf(w, "id: %d\nevent: line\ndata: %s\n\n", e.ID, data)
 		}
-		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		select {
-		case <-wait:
-		case <-tick.C:
-			fmt.Fprint(w, ": keep-alive\n\n")
-		case <-r.Context().Done():
-			return
-		case <-s.streamsDone:
-			return
-		}
-	}
+	})
 }
 
 func transcriptOf(e sessions.Entry) (transcriptLine, bool) {

@@ -19,14 +19,7 @@ func TestBrowserOrganiserWatchesAStudent(t *testing.T) {
 	shots := screenshotDir(t)
 
 	// The student, in Chromium's first tab.
-	err := chromedp.Run(ctx,
-		emulation.SetDeviceMetricsOverride(1366, 900, 1, false),
-		chromedp.Navigate(e.http.URL+"/"),
-		chromedp.WaitVisible(`#term-status[data-state="open"]`, chromedp.ByQuery),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	openPage(t, ctx, e.http.URL+"/")
 	typeLine(t, ctx, "USER guest")
 	typeLine(t, ctx, "PASS hunter2xyz")
 	waitTerm(t, ctx, "-ERR [AUTH]", 1)
@@ -34,7 +27,7 @@ func TestBrowserOrganiserWatchesAStudent(t *testing.T) {
 	// The organiser, in a second tab: sign in, see the student, watch.
 	org, cancel := chromedp.NewContext(ctx)
 	defer cancel()
-	err = chromedp.Run(org,
+	err := chromedp.Run(org,
 		emulation.SetDeviceMetricsOverride(1366, 900, 1, false),
 		chromedp.Navigate(e.http.URL+"/admin"),
 		chromedp.SendKeys("#token", adminToken+"\r", chromedp.ByID),

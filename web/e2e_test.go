@@ -85,6 +85,20 @@ func waitTerm(t *testing.T, ctx context.Context, want string, n int) {
 	}
 }
 
+// openPage loads the playground in a desktop-sized window and waits for
+// its terminal to connect.
+func openPage(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	err := chromedp.Run(ctx,
+		emulation.SetDeviceMetricsOverride(1366, 900, 1, false),
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(`#term-status[data-state="open"]`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func typeLine(t *testing.T, ctx context.Context, line string) {
 	t.Helper()
 	if err := chromedp.Run(ctx, chromedp.SendKeys("#term-input", line+"\r", chromedp.ByID)); err != nil {
@@ -99,14 +113,7 @@ func TestBrowserDoesTheLabSheet(t *testing.T) {
 	e := newEnv(t)
 	shots := screenshotDir(t)
 
-	err := chromedp.Run(ctx,
-		emulation.SetDeviceMetricsOverride(1366, 900, 1, false),
-		chromedp.Navigate(e.http.URL+"/"),
-		chromedp.WaitVisible(`#term-status[data-state="open"]`, chromedp.ByQuery),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	openPage(t, ctx, e.http.URL+"/")
 	waitTerm(t, ctx, "Escape character is '^]'.", 1)
 	waitTerm(t, ctx, "+OK POP3 server ready", 1)
 
@@ -135,7 +142,7 @@ func TestBrowserDoesTheLabSheet(t *testing.T) {
 	// Client lines are marked apart, replies coloured, and the server's
 	// text never became markup.
 	var cli, oks, errs, injected int
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		chromedp.Evaluate(`document.querySelectorAll("#term-out .ln.cli").length`, &cli),
 		chromedp.Evaluate(`document.querySelectorAll("#term-out .reply-ok").length`, &oks),
 		chromedp.Evaluate(`document.querySelectorAll("#term-out .reply-err").length`, &errs),

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,10 +20,9 @@ const keepAlive = 25 * time.Second
 
 // handleEvents streams the visitor's log as server-sent events: "id: N",
 // "event: TYPE", "data: {json}", TYPE one of pop3 (what the server did),
-// lesson (a step ticked) and reset (the sandbox was reset). A browser that
-// reconnects sends Last-Event-ID and resumes after it; one that fell too far
-// behind gets an "event: missed" first. Nothing is buffered per stream: it reads the
-// visitor's bounded log at its own pace.
+// lesson (a step ticked), reset (the sandbox was reset) and watch (an
+// organiser watches). A browser that reconnects sends Last-Event-ID and
+// resumes after it.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	v := s.visitor(r)
 	if v == nil {
@@ -42,6 +42,20 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		last, _ = strconv.ParseUint(id, 10, 64)
 	}
 
+	s.stream(w, r, v, last, true, func(w io.Writer, e sessions.Entry) {
+		data, err := json.Marshal(e.Data())
+		if err == nil {
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
+		}
+	})
+}
+
+// stream writes v's log after ID last as server-sent events, one entry at
+// a time through write, until the client or the server goes away. A reader
+// that fell behind the log gets "event: missed" first. Nothing is buffered
+// per stream: it reads the bounded log at its own pace. A visitor's own
+// open page (active) keeps them from expiring.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, v *sessions.Visitor, last uint64, active bool, write func(io.Writer, sessions.Entry)) {
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -58,18 +72,16 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, "event: missed\ndata: {}\n\n")
 		}
 		for _, e := range entries {
-			data, err := json.Marshal(e.Data())
-			if err != nil {
-				continue
-			}
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
+			write(w, e)
 			last = e.ID
 		}
 		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if err := rc.Flush(); err != nil {
-			return // the browser is gone or not reading
+			return // the client is gone or not reading
 		}
-		v.Touch() // an open page is an active visitor
+		if active {
+			v.Touch()
+		}
 		select {
 		case <-wait:
 		case <-tick.C:

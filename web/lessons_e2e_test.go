@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -53,14 +52,7 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 	ctx := browserContext(t)
 	e := newEnv(t)
 	shots := screenshotDir(t)
-	err := chromedp.Run(ctx,
-		emulation.SetDeviceMetricsOverride(1366, 900, 1, false),
-		chromedp.Navigate(e.http.URL+"/"),
-		chromedp.WaitVisible(`#term-status[data-state="open"]`, chromedp.ByQuery),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	openPage(t, ctx, e.http.URL+"/")
 	waitTerm(t, ctx, "+OK POP3 server ready", 1)
 
 	// Lesson 1: the lab sheet. Each reply gets its explanation.
@@ -163,7 +155,7 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 	typeLine(t, ctx, "")
 	waitTerm(t, ctx, "+OK POP3 server ready", 4)
 	waitLesson(t, ctx, "05-apop", 1)
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		chromedp.Click(`#apop summary`, chromedp.ByQuery),
 		chromedp.Click(`#apop-type`, chromedp.ByQuery),
 	)
