@@ -135,7 +135,8 @@ func (vs *Visitors) ByHandle(handle string) *Visitor {
 	return nil
 }
 
-// observeForAdmin keeps the organiser's view of v up to date.
+// observeForAdmin keeps the organiser's view of v up to date, and each
+// connection's last command line, which lessons check replies against.
 func (vs *Visitors) observeForAdmin(v *Visitor, e pop3.Event) {
 	v.mu.Lock()
 	v.noteLocked(e)

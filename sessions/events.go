@@ -142,17 +142,9 @@ func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
 	lessons := vs.Lessons
 	v.mu.Lock()
 	var args []string
-	switch e.Kind {
-	case pop3.EventCommand:
-		if v.args == nil {
-			v.args = make(map[uint64][]string)
-		}
-		_, rest, _ := strings.Cut(e.Line, " ")
-		v.args[e.Conn] = strings.Fields(rest)
-	case pop3.EventReply:
-		args = v.args[e.Conn]
-	case pop3.EventClosed:
-		delete(v.args, e.Conn)
+	if e.Kind == pop3.EventReply { // the arguments of the command it answers
+		_, rest, _ := strings.Cut(v.lastLine[e.Conn], " ")
+		args = strings.Fields(rest)
 	}
 	var ticked []Progress
 	for _, l := range lessons {

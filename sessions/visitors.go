@@ -39,8 +39,7 @@ type Visitor struct {
 	Handle string
 
 	mu       sync.Mutex
-	progress map[string]int      // lesson ID → steps done
-	args     map[uint64][]string // each connection's last command's arguments
+	progress map[string]int // lesson ID → steps done
 	conns    map[uint64]connStatus
 	newest   uint64            // the connection that last changed state
 	lastLine map[uint64]string // each connection's last command line, masked
