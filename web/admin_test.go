@@ -259,14 +259,33 @@ func TestAdminActions(t *testing.T) {
 		t.Errorf("ending twice: %d", code)
 	}
 
-	// The web side's metrics moved.
+	// The web side's metrics moved: a cross-site WebSocket is a refused
+	// handshake.
+	if _, _, err := alice.dial("https://evil.example"); err == nil {
+		t.Fatal("a cross-site WebSocket was accepted")
+	}
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := map[string]float64{}
 	for _, mf := range mfs {
-		if mf.GetName() == "pop3pg_visitors" && mf.GetMetric()[0].GetGauge().GetValue() != 1 {
-			t.Errorf("pop3pg_visitors %v", mf.GetMetric()[0].GetGauge().GetValue())
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "," + l.GetValue()
+			}
+			got[name] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{
+		"pop3pg_visitors":                              1, // Bob's session ended
+		"pop3pg_bulletins":                             1,
+		"pop3pg_bridge_errors_total,connect":           0,
+		"pop3pg_lesson_completions_total,01-lab-sheet": 0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
 		}
 	}
 }
