@@ -59,22 +59,31 @@ func (e Entry) Data() any {
 }
 
 // An EventLog is a visitor's POP3 events, numbered from 1, the last
-// EventLogSize of them kept. Readers poll it: a slow reader costs the server
-// nothing but falls behind, and learns that it missed some.
+// EventLogSize of them kept. It grows as events come (a visitor who does
+// nothing costs nothing) and then wraps around. Readers poll it: a slow
+// reader costs the server nothing but falls behind, and learns that it
+// missed some.
 type EventLog struct {
 	mu      sync.Mutex
-	ring    [EventLogSize]Entry
+	ring    []Entry       // entry ID n at (n-1) % EventLogSize
 	last    uint64        // ID of the newest entry; 0 when empty
 	changed chan struct{} // closed by the next Append
 }
 
-// Append adds an entry and gives it the next ID.
+// Append adds an entry and gives it the next ID. The entry keeps values
+// only: the event's pointer to its live connection is dropped, so a closed
+// connection's buffers are not kept alive by a visitor's log.
 func (l *EventLog) Append(e Entry) {
+	e.Event.Info = nil
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.last++
 	e.ID = l.last
-	l.ring[l.last%EventLogSize] = e
+	if len(l.ring) < EventLogSize {
+		l.ring = append(l.ring, e)
+	} else {
+		l.ring[(l.last-1)%EventLogSize] = e
+	}
 	if l.changed != nil {
 		close(l.changed)
 		l.changed = nil
@@ -98,7 +107,7 @@ func (l *EventLog) Since(after uint64) (entries []Entry, missed bool, wait <-cha
 		first, missed = l.last-EventLogSize+1, true
 	}
 	for id := first; id <= l.last; id++ {
-		entries = append(entries, l.ring[id%EventLogSize])
+		entries = append(entries, l.ring[(id-1)%EventLogSize])
 	}
 	return entries, missed, l.changed
 }

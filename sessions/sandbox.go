@@ -26,7 +26,9 @@ type Sandbox struct {
 
 // NewSandbox returns a pristine sandbox of w.
 func NewSandbox(w *World) *Sandbox {
-	return &Sandbox{world: w, changed: make(map[string][]*Message), locked: make(map[string]bool), seen: make(map[string]int), fresh: time.Now()}
+	// The maps are made on first use: an idle visitor's sandbox is a few
+	// words (DESIGN §10).
+	return &Sandbox{world: w, fresh: time.Now()}
 }
 
 // Fresh is when the sandbox was made or last reset.
@@ -54,6 +56,14 @@ func (sb *Sandbox) Reset() {
 	sb.fresh = time.Now()
 }
 
+// setChangedLocked gives an account a list of its own in the sandbox.
+func (sb *Sandbox) setChangedLocked(account string, msgs []*Message) {
+	if sb.changed == nil {
+		sb.changed = make(map[string][]*Message)
+	}
+	sb.changed[account] = msgs
+}
+
 // Messages returns the current message list of an account in the sandbox.
 func (sb *Sandbox) Messages(account string) []*Message {
 	sb.mu.Lock()
@@ -79,13 +89,19 @@ func (sb *Sandbox) Open(account string) (*Maildrop, error) {
 	if sb.locked[account] {
 		return nil, pop3.ErrMaildropInUse
 	}
+	if sb.locked == nil {
+		sb.locked = make(map[string]bool)
+	}
 	sb.locked[account] = true
 	// Bulletins arrive at login, each once: a reset does not bring back
 	// the ones already delivered.
 	if msgs, newest := sb.world.Bulletins.deliver(account, sb.seen[account]); newest > sb.seen[account] {
+		if sb.seen == nil {
+			sb.seen = make(map[string]int)
+		}
 		sb.seen[account] = newest
 		if len(msgs) > 0 {
-			sb.changed[account] = append(slices.Clip(sb.messagesLocked(account)), msgs...)
+			sb.setChangedLocked(account, append(slices.Clip(sb.messagesLocked(account)), msgs...))
 		}
 	}
 	return &Maildrop{sb: sb, account: account, msgs: sb.messagesLocked(account), gen: sb.gen}, nil
@@ -133,7 +149,7 @@ func (md *Maildrop) Delete(indexes []int) error {
 			kept = append(kept, m)
 		}
 	}
-	md.sb.changed[md.account] = kept
+	md.sb.setChangedLocked(md.account, kept)
 	return nil
 }
 

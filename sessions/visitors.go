@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pop3playground/pop3playground/pop3"
 )
 
 // A Visitor is one person using the web playground: a secret token (their
@@ -25,7 +27,8 @@ type Visitor struct {
 	ID      string
 	Sandbox *Sandbox
 	Created time.Time
-	// IP is the address the visitor came from, for the per-address cap.
+	// IP is the address the visitor came from (pop3.AddrKey: IPv6 as its
+	// /64), for the per-address cap.
 	IP string
 
 	// Events are what the POP3 server did in this visitor's sandbox.
@@ -33,6 +36,7 @@ type Visitor struct {
 
 	lastSeen atomic.Int64 // unix nanoseconds
 	bridges  atomic.Int32
+	used     atomic.Bool // opened a terminal or an event stream
 
 	// Handle names the visitor to the organiser (with Name, a pseudonym):
 	// 40 random bits, unrelated to Token and ID.
@@ -52,6 +56,16 @@ func (v *Visitor) Touch() { v.lastSeen.Store(time.Now().UnixNano()) }
 // LastSeen is when the visitor was last active.
 func (v *Visitor) LastSeen() time.Time { return time.Unix(0, v.lastSeen.Load()) }
 
+// Use records that the visitor opened a terminal or an event stream: from
+// now on it expires after Visitors.TTL, not UnusedTTL.
+func (v *Visitor) Use() {
+	v.used.Store(true)
+	v.Touch()
+}
+
+// Used reports whether the visitor ever opened a terminal or event stream.
+func (v *Visitor) Used() bool { return v.used.Load() }
+
 // PersonalLogin is the user name that reaches account in this visitor's
 // sandbox from any POP3 client.
 func (v *Visitor) PersonalLogin(account string) string { return account + "." + v.ID }
@@ -66,7 +80,7 @@ func (v *Visitor) AcquireBridge(max int) bool {
 			return false
 		}
 		if v.bridges.CompareAndSwap(n, n+1) {
-			v.Touch()
+			v.Use()
 			return true
 		}
 	}
@@ -81,10 +95,11 @@ func (v *Visitor) ReleaseBridge() {
 // Bridges is how many bridges the visitor has open.
 func (v *Visitor) Bridges() int { return int(v.bridges.Load()) }
 
-// Errors from Visitors.New.
+// Errors from Visitors.Create.
 var (
 	ErrFull      = errors.New("sessions: the playground has as many visitors as it may hold")
 	ErrIPTooMany = errors.New("sessions: too many visitor sessions from one address")
+	ErrTooFast   = errors.New("sessions: visitor sessions are being made too fast from one address")
 )
 
 // Visitors holds the visitor sessions of the web playground. Everything
@@ -92,12 +107,17 @@ var (
 type Visitors struct {
 	world *World
 	// TTL is how long a visitor may stay idle before their session and
-	// sandbox are freed.
-	TTL time.Duration
+	// sandbox are freed; UnusedTTL, if shorter, is how long one who never
+	// opened a terminal or an event stream stays.
+	TTL       time.Duration
+	UnusedTTL time.Duration
 	// Max bounds the visitors held at once, MaxPerIP those from one
-	// address; zero means no limit.
+	// address (IPv6 by /64, pop3.AddrKey); zero means no limit.
 	Max      int
 	MaxPerIP int
+	// Rate bounds how fast visitors are made from one address: a burst
+	// for a classroom behind one NAT, then a steady rate.
+	Rate pop3.RateLimiter
 	// Lessons are the lessons whose steps tick from the visitors' events.
 	Lessons []*Lesson
 
@@ -112,18 +132,30 @@ type Visitors struct {
 	errors      errorRing
 }
 
-// DefaultVisitorTTL is the idle time after which a visitor is forgotten.
-const DefaultVisitorTTL = 2 * time.Hour
+// Defaults of NewVisitors.
+const (
+	// DefaultVisitorTTL is the idle time after which a visitor is forgotten.
+	DefaultVisitorTTL = 2 * time.Hour
+	// DefaultUnusedTTL is how long a visitor who never opened a terminal
+	// or an event stream is kept.
+	DefaultUnusedTTL = 10 * time.Minute
+	// A classroom of 100 behind one NAT may arrive at once; then two new
+	// visitors a second from one address.
+	DefaultVisitorBurst = 100
+	DefaultVisitorRate  = 2
+)
 
 // NewVisitors returns an empty set of visitors of w.
 func NewVisitors(w *World) *Visitors {
 	return &Visitors{
-		world:   w,
-		TTL:     DefaultVisitorTTL,
-		byToken: make(map[string]*Visitor),
-		byID:    make(map[string]*Visitor),
-		perIP:   make(map[string]int),
-		conns:   make(map[uint64]*Visitor),
+		world:     w,
+		TTL:       DefaultVisitorTTL,
+		UnusedTTL: DefaultUnusedTTL,
+		Rate:      pop3.RateLimiter{Rate: DefaultVisitorRate, Burst: DefaultVisitorBurst},
+		byToken:   make(map[string]*Visitor),
+		byID:      make(map[string]*Visitor),
+		perIP:     make(map[string]int),
+		conns:     make(map[uint64]*Visitor),
 	}
 }
 
@@ -132,23 +164,41 @@ func (vs *Visitors) World() *World { return vs.world }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// New makes a visitor coming from ip, with a pristine sandbox.
-func (vs *Visitors) New(ip string) (*Visitor, error) {
+// NewToken returns a fresh visitor token: 128 random bits as 32 hex digits.
+func NewToken() string {
 	var tok [16]byte
 	rand.Read(tok[:])
-	var handle [5]byte
-	rand.Read(handle[:])
-	v := &Visitor{Token: hex.EncodeToString(tok[:]), Handle: idEncoding.EncodeToString(handle[:]), Sandbox: NewSandbox(vs.world), Created: time.Now(), IP: ip}
-	v.Touch()
+	return hex.EncodeToString(tok[:])
+}
 
+// New makes a visitor coming from ip, with a new token and a pristine
+// sandbox.
+func (vs *Visitors) New(ip string) (*Visitor, error) { return vs.Create(NewToken(), ip) }
+
+// Create returns the visitor with this token, making it (with a pristine
+// sandbox) if there is none. The token must be one the caller made and
+// vouches for (the web side signs the cookie it sets). The limits are
+// checked before anything is allocated: a refused visitor costs nothing.
+func (vs *Visitors) Create(token, ip string) (*Visitor, error) {
+	key := pop3.AddrKey(ip)
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
+	if v := vs.byToken[token]; v != nil {
+		v.Touch()
+		return v, nil
+	}
 	switch {
 	case vs.Max > 0 && len(vs.byToken) >= vs.Max:
 		return nil, ErrFull
-	case vs.MaxPerIP > 0 && vs.perIP[ip] >= vs.MaxPerIP:
+	case vs.MaxPerIP > 0 && vs.perIP[key] >= vs.MaxPerIP:
 		return nil, ErrIPTooMany
+	case !vs.Rate.Allow(key, time.Now()):
+		return nil, ErrTooFast
 	}
+	var handle [5]byte
+	rand.Read(handle[:])
+	v := &Visitor{Token: token, Handle: idEncoding.EncodeToString(handle[:]), Sandbox: NewSandbox(vs.world), Created: time.Now(), IP: key}
+	v.Touch()
 	for {
 		var id [7]byte // 56 bits drawn, 50 used
 		rand.Read(id[:])
@@ -159,8 +209,23 @@ func (vs *Visitors) New(ip string) (*Visitor, error) {
 	}
 	vs.byToken[v.Token] = v
 	vs.byID[v.ID] = v
-	vs.perIP[ip]++
+	vs.perIP[key]++
 	return v, nil
+}
+
+// Admits reports, without making anything, whether a visitor from ip
+// could be made now: nil, or the error Create would return.
+func (vs *Visitors) Admits(ip string) error {
+	key := pop3.AddrKey(ip)
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	switch {
+	case vs.Max > 0 && len(vs.byToken) >= vs.Max:
+		return ErrFull
+	case vs.MaxPerIP > 0 && vs.perIP[key] >= vs.MaxPerIP:
+		return ErrIPTooMany
+	}
+	return nil
 }
 
 // Get returns the visitor with this token and marks them active, or nil.
@@ -219,14 +284,19 @@ func (vs *Visitors) All() []*Visitor {
 	return all
 }
 
-// Sweep forgets the visitors idle for longer than TTL, except those with a
+// Sweep forgets the visitors idle for longer than TTL (UnusedTTL for
+// those who never opened a terminal or event stream), except those with a
 // bridge open or a maildrop locked, and returns how many it forgot.
 func (vs *Visitors) Sweep(now time.Time) int {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	n := 0
 	for _, v := range vs.byToken {
-		if now.Sub(v.LastSeen()) > vs.TTL && v.Bridges() == 0 && !v.Sandbox.InUse() {
+		ttl := vs.TTL
+		if !v.Used() && vs.UnusedTTL > 0 && vs.UnusedTTL < ttl {
+			ttl = vs.UnusedTTL
+		}
+		if now.Sub(v.LastSeen()) > ttl && v.Bridges() == 0 && !v.Sandbox.InUse() {
 			vs.removeLocked(v)
 			n++
 		}
@@ -236,7 +306,11 @@ func (vs *Visitors) Sweep(now time.Time) int {
 
 // Run sweeps every minute (or TTL/4 if shorter) until ctx is done.
 func (vs *Visitors) Run(ctx context.Context) {
-	every := min(time.Minute, max(vs.TTL/4, 10*time.Millisecond))
+	ttl := vs.TTL
+	if vs.UnusedTTL > 0 {
+		ttl = min(ttl, vs.UnusedTTL)
+	}
+	every := min(time.Minute, max(ttl/4, 10*time.Millisecond))
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -13,7 +13,31 @@ function pageTab() {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-function start() {
+// session makes sure this page's visitor exists (a bare page load makes
+// none: the server waits for a browser that comes back with its cookie)
+// and fills in the personal login. It returns false, having said why in
+// the terminal's status, when the playground cannot take the visitor.
+async function session() {
+  try {
+    const r = await fetch("/api/session", { headers: { Accept: "application/json" } });
+    const info = await r.json();
+    if (!r.ok) throw new Error(info.error || r.statusText);
+    for (const el of document.querySelectorAll("[data-personal]")) {
+      el.textContent = el.dataset.personal === "id" ? info.id : info.login;
+    }
+    return true;
+  } catch (err) {
+    $("term-status").textContent = err.message;
+    const p = document.createElement("p");
+    p.className = "term-note";
+    p.textContent = err.message;
+    $("term-out").append(p);
+    return false;
+  }
+}
+
+async function start() {
+  if (!(await session())) return;
   const tab = pageTab();
   const el = $("term");
   const proto = location.protocol === "https:" ? "wss:" : "ws:";

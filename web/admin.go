@@ -1,10 +1,8 @@
 package web
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,8 +18,8 @@ import (
 	"github.com/pop3playground/pop3playground/templates"
 )
 
-// AdminCookie holds a signed-in organiser's session: a MAC of the admin
-// token, never the token itself.
+// AdminCookie holds a signed-in organiser's session: a random ID the
+// server keeps (and forgets at sign-out), never the token itself.
 const AdminCookie = "pop3pg_admin"
 
 // BulletinFrom is the sender of bulletins posted from the admin page.
@@ -45,13 +43,6 @@ func (s *Server) adminRoutes(r chi.Router) {
 	})
 }
 
-// adminMAC is the cookie value of a signed-in organiser.
-func (s *Server) adminMAC() string {
-	m := hmac.New(sha256.New, []byte(s.cfg.AdminToken))
-	m.Write([]byte("pop3playground admin session"))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
 // tokenOK compares a token with the admin token in constant time,
 // whatever the lengths.
 func (s *Server) tokenOK(token string) bool {
@@ -59,22 +50,64 @@ func (s *Server) tokenOK(token string) bool {
 	return s.cfg.AdminToken != "" && subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// isAdmin reports whether the request is an organiser's: the admin cookie,
-// or the token as a bearer (a metrics scraper).
+// isAdmin reports whether the request is an organiser's: a signed-in
+// session's cookie, or the token as a bearer (a metrics scraper). Every
+// failed attempt, whichever way it came, counts against the one limiter;
+// past it the token is not even compared.
 func (s *Server) isAdmin(r *http.Request) bool {
+	ok, _ := s.checkAdmin(r)
+	return ok
+}
+
+// checkAdmin is isAdmin, and says errAuthLimited when a credential was
+// refused unchecked.
+func (s *Server) checkAdmin(r *http.Request) (bool, error) {
 	if s.cfg.AdminToken == "" {
-		return false
+		return false, nil
 	}
+	now := time.Now()
+	key := pop3.AddrKey(s.clientAddr(r).Addr().String())
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return s.tokenOK(strings.TrimSpace(tok))
+		return s.presented(r, key, "bearer", now, func() bool { return s.tokenOK(strings.TrimSpace(tok)) })
 	}
 	c, err := r.Cookie(AdminCookie)
-	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.adminMAC())) == 1
+	if err != nil {
+		return false, nil
+	}
+	if s.adminSessions.valid(c.Value, now) {
+		return true, nil
+	}
+	// A stale cookie after sign-out or a restart is no guess: only
+	// count values that could not have been ours.
+	if len(c.Value) == 32 {
+		return false, nil
+	}
+	return s.presented(r, key, "cookie", now, func() bool { return false })
+}
+
+// presented checks a credential under the failed-attempt limiter, and logs
+// each failure (never the value tried).
+func (s *Server) presented(r *http.Request, key, how string, now time.Time, check func() bool) (bool, error) {
+	if s.authLimit.limited(key, now) {
+		s.refused("admin", errAuthLimited)
+		return false, errAuthLimited
+	}
+	if check() {
+		return true, nil
+	}
+	s.authLimit.failed(key, now)
+	s.cfg.Logger.Warn("web: wrong admin token", "via", how, "from", s.clientAddr(r).Addr(), "path", r.URL.Path)
+	return false, nil
 }
 
 func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.isAdmin(r) {
+		if ok, err := s.checkAdmin(r); !ok {
+			if err != nil {
+				w.Header().Set("Retry-After", "60")
+				jsonError(w, http.StatusTooManyRequests, "too many wrong admin tokens from your address: wait a minute")
+				return
+			}
 			if wantsJSON(r) || r.Method == http.MethodGet {
 				jsonError(w, http.StatusUnauthorized, "sign in at /admin with the admin token")
 				return
@@ -98,23 +131,38 @@ func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	if !s.tokenOK(r.PostFormValue("token")) {
-		time.Sleep(500 * time.Millisecond) // slow down guessing
+	token := r.PostFormValue("token")
+	now := time.Now()
+	key := pop3.AddrKey(s.clientAddr(r).Addr().String())
+	ok, err := s.presented(r, key, "form", now, func() bool { return s.tokenOK(token) })
+	if !ok {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(http.StatusForbidden)
-		templates.AdminLogin("That is not the admin token. It was printed when the server started (or set with --admin-token).").Render(r.Context(), w)
+		msg := "That is not the admin token. It was printed when the server started (or set with --admin-token)."
+		code := http.StatusForbidden
+		if err != nil {
+			msg = "Too many wrong tokens came from your address. Wait a minute, then try again."
+			code = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", "60")
+		}
+		w.WriteHeader(code)
+		templates.AdminLogin(msg).Render(r.Context(), w)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: AdminCookie, Value: s.adminMAC(), Path: "/admin",
+		Name: AdminCookie, Value: s.adminSessions.create(now), Path: "/admin",
 		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode,
-		MaxAge: 12 * 3600,
+		MaxAge: int(adminSessionTTL / time.Second),
 	})
 	s.cfg.Logger.Info("web: organiser signed in", "from", s.clientAddr(r).Addr())
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 
+// handleAdminLogout ends the organiser's session on the server too: the
+// cookie stops working even where a copy of it was kept.
 func (s *Server) handleAdminLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(AdminCookie); err == nil {
+		s.adminSessions.remove(c.Value)
+	}
 	http.SetCookie(w, &http.Cookie{Name: AdminCookie, Value: "", Path: "/admin", MaxAge: -1, HttpOnly: true})
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }

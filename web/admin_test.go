@@ -250,10 +250,16 @@ func TestAdminActions(t *testing.T) {
 	if _, err := tb.r.ReadString('\n'); err == nil {
 		t.Error("the ended visitor's terminal stayed open")
 	}
-	resp, _ = bob.client.Get(e.http.URL + "/api/session")
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("the ended visitor's session: %s", resp.Status)
+	// Bob's page comes back to a fresh session and sandbox.
+	bobID := e.visitors.ByHandle(bobHandle)
+	if bobID != nil {
+		t.Error("the ended visitor is still held")
+	}
+	if again := bob.session(); again["id"] == nil || e.visitors.Len() != 2 {
+		t.Errorf("the ended visitor's page came back to %v", again)
+	}
+	if v := e.visitors.ByHandle(bobHandle); v != nil {
+		t.Error("the ended visitor came back under the same handle")
 	}
 	if code, _ := o.post("/admin/visitors/"+bobHandle+"/end", nil); code != http.StatusNotFound {
 		t.Errorf("ending twice: %d", code)
@@ -279,7 +285,7 @@ func TestAdminActions(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]float64{
-		"pop3pg_visitors":                              1, // Bob's session ended
+		"pop3pg_visitors":                              2, // Bob's ended; his page made a new one
 		"pop3pg_bulletins":                             1,
 		"pop3pg_bridge_errors_total,connect":           0,
 		"pop3pg_lesson_completions_total,01-lab-sheet": 0,

@@ -41,9 +41,9 @@ type bridge struct {
 // PROXY v2 header naming the browser and carrying the visitor's token, and
 // pipes bytes until either side closes; then it closes the other.
 func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
-	if v == nil {
-		http.Error(w, "no playground session: load the page first", http.StatusUnauthorized)
+	v, err := s.visitorOrCreate(r)
+	if err != nil {
+		s.refuseVisitor(w, r, err)
 		return
 	}
 	if !v.AcquireBridge(s.cfg.MaxBridges) {
@@ -52,6 +52,13 @@ func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer v.ReleaseBridge()
+	if !s.budget.acquire() {
+		s.refused("terminal", errDescriptors)
+		w.Header().Set("Retry-After", "30")
+		http.Error(w, "the playground is out of connections right now: try again in a minute", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.budget.release()
 
 	// Accept refuses (403) an Origin other than the page's own host or
 	// OriginPatterns: cross-site WebSocket hijacking.

@@ -24,11 +24,12 @@ const keepAlive = 25 * time.Second
 // organiser watches). A browser that reconnects sends Last-Event-ID and
 // resumes after it.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
-	if v == nil {
-		http.Error(w, "no playground session: load the page first", http.StatusUnauthorized)
+	v, err := s.visitorOrCreate(r)
+	if err != nil {
+		s.refuseVisitor(w, r, err)
 		return
 	}
+	v.Use()
 	if !s.acquireStream(v) {
 		http.Error(w, fmt.Sprintf("you already have %d event streams open: close a tab first", MaxStreams), http.StatusTooManyRequests)
 		return

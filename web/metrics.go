@@ -1,10 +1,13 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pop3playground/pop3playground/sessions"
 )
 
 // registerMetrics puts the web side's metrics on reg: terminals (bridges)
@@ -17,8 +20,12 @@ func (s *Server) registerMetrics(reg prometheus.Registerer) {
 	for _, reason := range []string{"limit", "handshake", "connect"} {
 		s.bridgeErrors.WithLabelValues(reason)
 	}
+	s.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pop3pg_http_refused_total",
+		Help: "Requests refused by a limit, by what was refused (visitor, terminal, stream, request, admin) and why.",
+	}, []string{"what", "reason"})
 	reg.MustRegister(
-		s.bridgeErrors,
+		s.bridgeErrors, s.refusals,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pop3pg_bridges_open",
 			Help: "Browser terminals connected to the POP3 listener now.",
@@ -40,6 +47,29 @@ func (s *Server) registerMetrics(reg prometheus.Registerer) {
 			ConstLabels: prometheus.Labels{"lesson": id},
 		}, func() float64 { return float64(s.cfg.Visitors.Completions(id)) }))
 	}
+}
+
+// refused counts a request a limit turned away; err names the reason.
+func (s *Server) refused(what string, err error) {
+	if s.refusals == nil {
+		return
+	}
+	reason := "other"
+	switch {
+	case errors.Is(err, errNoCookie):
+		return // not a limit
+	case errors.Is(err, sessions.ErrFull):
+		reason = "full"
+	case errors.Is(err, sessions.ErrIPTooMany):
+		reason = "per-address"
+	case errors.Is(err, sessions.ErrTooFast):
+		reason = "rate"
+	case errors.Is(err, errDescriptors):
+		reason = "descriptors"
+	case errors.Is(err, errAuthLimited):
+		reason = "auth-failures"
+	}
+	s.refusals.WithLabelValues(what, reason).Inc()
 }
 
 func (s *Server) bridgeError(reason string) {

@@ -6,6 +6,10 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +73,20 @@ type Config struct {
 	Ready func() error
 	// POP3Conns counts the POP3 sessions open, for the admin page.
 	POP3Conns func() int
+
+	// MaxConns bounds the descriptors the web side holds: HTTP
+	// connections (through Listener) and the bridges' connections to the
+	// POP3 listener; Reserve of them are kept for /healthz, /readyz,
+	// /metrics and /admin. Zero means no limit.
+	MaxConns int
+	Reserve  int
+	// Hosts are the host names (patterns as in path.Match) the playground
+	// answers to where state can change; address literals, localhost and
+	// PublicHost always are. Others get 421 (DNS rebinding).
+	Hosts []string
+	// CookieKey signs the visitor cookie; random if empty (cookies then
+	// do not survive a restart).
+	CookieKey []byte
 }
 
 // Defaults for Config's zero fields.
@@ -96,6 +114,13 @@ type Server struct {
 	streamsOnce sync.Once
 
 	bridgeErrors *prometheus.CounterVec
+	refusals     *prometheus.CounterVec
+
+	cookieKey     []byte
+	hosts         []string
+	budget        connBudget
+	authLimit     *authLimiter
+	adminSessions adminSessions
 }
 
 // New returns the playground's HTTP handler.
@@ -126,15 +151,30 @@ func New(cfg Config) *Server {
 	if cfg.PublicHost == "" {
 		cfg.PublicHost = "localhost"
 	}
+	if cfg.Reserve == 0 {
+		cfg.Reserve = DefaultReserve
+	}
 	s := &Server{
 		cfg:         cfg,
 		cancels:     make(map[*bridge]context.CancelFunc),
 		streams:     make(map[*sessions.Visitor]int),
 		streamsDone: make(chan struct{}),
+		cookieKey:   cfg.CookieKey,
+		authLimit:   newAuthLimiter(),
+	}
+	s.budget.max, s.budget.reserve = int64(cfg.MaxConns), int64(min(cfg.Reserve, cfg.MaxConns/2))
+	if len(s.cookieKey) == 0 {
+		s.cookieKey = make([]byte, 32)
+		rand.Read(s.cookieKey)
+	}
+	for _, h := range append([]string{cfg.PublicHost}, append(cfg.Hosts, cfg.OriginPatterns...)...) {
+		if h = strings.ToLower(hostOnly(h)); h != "" {
+			s.hosts = append(s.hosts, h)
+		}
 	}
 
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, securityHeaders, http.NewCrossOriginProtection().Handler)
+	r.Use(middleware.Recoverer, s.guard, securityHeaders, http.NewCrossOriginProtection().Handler)
 	r.Get("/", s.handlePage)
 	r.Get("/ws", s.handleBridge)
 	r.Get("/api/session", s.handleSession)
@@ -195,13 +235,94 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// The visitor cookie is the visitor's token (32 hex digits) followed by a
+// MAC of it (32 hex digits) under the server's cookie key. A bare GET /
+// only mints one: no visitor exists until a browser comes back with it
+// (DESIGN §10). The MAC means the server made every token it accepts, so
+// a client cannot choose its own.
+const cookieLen = 64
+
+// cookieValue is the cookie that carries token.
+func (s *Server) cookieValue(token string) string {
+	m := hmac.New(sha256.New, s.cookieKey)
+	m.Write([]byte(token))
+	return token + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// cookieToken returns the token of the request's visitor cookie, if the
+// server made it.
+func (s *Server) cookieToken(r *http.Request) (string, bool) {
+	c, err := r.Cookie(CookieName)
+	if err != nil || len(c.Value) != cookieLen {
+		return "", false
+	}
+	tok := c.Value[:cookieLen/2]
+	return tok, hmac.Equal([]byte(c.Value), []byte(s.cookieValue(tok)))
+}
+
 // visitor returns the visitor of the request's cookie, or nil.
 func (s *Server) visitor(r *http.Request) *sessions.Visitor {
-	c, err := r.Cookie(CookieName)
-	if err != nil || len(c.Value) != 32 {
+	tok, ok := s.cookieToken(r)
+	if !ok {
 		return nil
 	}
-	return s.cfg.Visitors.Get(c.Value)
+	return s.cfg.Visitors.Get(tok)
+}
+
+// errNoCookie: the request has no visitor cookie the server made.
+var errNoCookie = errors.New("no playground session: load the page first")
+
+// visitorOrCreate returns the visitor of the request's cookie, making it
+// now if the cookie is one the server set and the limits allow another.
+func (s *Server) visitorOrCreate(r *http.Request) (*sessions.Visitor, error) {
+	tok, ok := s.cookieToken(r)
+	if !ok {
+		return nil, errNoCookie
+	}
+	v, err := s.cfg.Visitors.Create(tok, s.clientAddr(r).Addr().String())
+	if err != nil {
+		s.refused("visitor", err)
+	}
+	return v, err
+}
+
+// refusal says why a visitor could not be made, for the page and the
+// status line.
+func refusal(err error) (code int, why string) {
+	switch {
+	case errors.Is(err, errNoCookie):
+		return http.StatusUnauthorized, "No playground session: load the page first."
+	case errors.Is(err, sessions.ErrIPTooMany):
+		return http.StatusServiceUnavailable, "Too many playground sessions come from your network address. Sessions of people who left are freed regularly."
+	case errors.Is(err, sessions.ErrTooFast):
+		return http.StatusServiceUnavailable, "Many people from your network address arrived at once. Please wait a few seconds and reload the page."
+	default:
+		return http.StatusServiceUnavailable, "The playground holds as many visitors as its organiser allowed. Sandboxes of people who left are freed regularly."
+	}
+}
+
+func fullPage(w http.ResponseWriter, r *http.Request, why string) {
+	templates.Full(why).Render(r.Context(), w)
+}
+
+// refuseVisitor answers a request whose visitor could not be made: JSON
+// for scripts, the "full" page for browsers, plain text otherwise.
+func (s *Server) refuseVisitor(w http.ResponseWriter, r *http.Request, err error) {
+	code, why := refusal(err)
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "30")
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	switch {
+	case wantsJSON(r):
+		jsonError(w, code, why)
+	case r.URL.Path == "/" || strings.Contains(r.Header.Get("Accept"), "text/html"):
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(code)
+		fullPage(w, r, why)
+	default:
+		http.Error(w, why, code)
+	}
 }
 
 // clientAddr is the browser's address: the connection's, or the one a
@@ -248,27 +369,29 @@ func (s *Server) secure(r *http.Request) bool {
 	return err == nil && s.trusted(ap.Addr().Unmap()) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
-// handlePage serves the playground, making the visitor a session first if
-// they have none (or theirs has expired).
+// handlePage serves the playground. A browser without a visitor cookie
+// gets a new one and the page, and nothing else is made: its script asks
+// /api/session, which makes the visitor and their sandbox. A browser that
+// comes back with the cookie is a visitor now.
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
-	if v == nil {
+	w.Header().Set("Cache-Control", "no-store")
+	var v *sessions.Visitor
+	if _, ok := s.cookieToken(r); ok {
 		var err error
-		v, err = s.cfg.Visitors.New(s.clientAddr(r).Addr().String())
-		if err != nil {
-			why := "It holds as many visitors as its organiser allowed."
-			if errors.Is(err, sessions.ErrIPTooMany) {
-				why = "Too many playground sessions come from your network address."
-			}
-			w.Header().Set("Retry-After", "120")
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			templates.Full(why).Render(r.Context(), w)
+		if v, err = s.visitorOrCreate(r); err != nil {
+			s.refuseVisitor(w, r, err)
+			return
+		}
+	} else {
+		// Refuse at once if the visitor could not be made anyway.
+		if err := s.cfg.Visitors.Admits(s.clientAddr(r).Addr().String()); err != nil {
+			s.refused("visitor", err)
+			s.refuseVisitor(w, r, err)
 			return
 		}
 		http.SetCookie(w, &http.Cookie{
 			Name:     CookieName,
-			Value:    v.Token,
+			Value:    s.cookieValue(sessions.NewToken()),
 			Path:     "/",
 			HttpOnly: true,
 			Secure:   s.secure(r),
@@ -276,9 +399,13 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	teaching := templates.Teaching{Lessons: s.cfg.Visitors.Lessons, Progress: v.Progress()}
-	templates.Playground(s.connection(v), teaching).Render(r.Context(), w)
+	teaching := templates.Teaching{Lessons: s.cfg.Visitors.Lessons}
+	c := s.connection(nil)
+	if v != nil {
+		teaching.Progress = v.Progress()
+		c = s.connection(v)
+	}
+	templates.Playground(c, teaching).Render(r.Context(), w)
 }
 
 func (s *Server) connection(v *sessions.Visitor) templates.Connection {
@@ -288,21 +415,24 @@ func (s *Server) connection(v *sessions.Visitor) templates.Connection {
 	for _, a := range world.Accounts() {
 		names = append(names, a.Name)
 	}
-	return templates.Connection{
-		Login:    v.PersonalLogin(account),
+	c := templates.Connection{
 		Account:  account,
 		Password: password,
 		Host:     s.cfg.PublicHost,
 		Port:     s.cfg.PublicPort,
 		Dialed:   s.cfg.POP3Addr,
 		Accounts: names,
-		ID:       v.ID,
 	}
+	if v != nil {
+		c.Login, c.ID = v.PersonalLogin(account), v.ID
+	}
+	return c
 }
 
 // sessionInfo is the JSON of GET /api/session.
 type sessionInfo struct {
 	Login         string    `json:"login"`
+	ID            string    `json:"id"`
 	Account       string    `json:"account"`
 	Password      string    `json:"password"`
 	Host          string    `json:"host"`
@@ -319,17 +449,23 @@ func (s *Server) info(v *sessions.Visitor) sessionInfo {
 	port, _ := strconv.Atoi(c.Port)
 	fresh := v.Sandbox.Fresh()
 	return sessionInfo{
-		Login: c.Login, Account: c.Account, Password: c.Password,
+		Login: c.Login, ID: c.ID, Account: c.Account, Password: c.Password,
 		Host: c.Host, Port: port, Accounts: c.Accounts,
 		Created: v.Created.UTC().Truncate(time.Second), SandboxFresh: fresh.UTC().Truncate(time.Second),
 		SandboxAgeSec: int64(time.Since(fresh).Seconds()), Bridges: v.Bridges(),
 	}
 }
 
+// handleSession describes the visitor's session, making it first if the
+// page's cookie has none yet.
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
-	if v == nil {
-		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+	v, err := s.visitorOrCreate(r)
+	if err != nil {
+		code, why := refusal(err)
+		if code == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "30")
+		}
+		jsonError(w, code, why)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.info(v))
@@ -348,7 +484,7 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Visitors.Reset(v)
-	s.cfg.Logger.Info("web: sandbox reset", "visitor", v.ID)
+	s.cfg.Logger.Info("web: sandbox reset", "visitor", v.Name())
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, s.info(v))
 		return

@@ -136,6 +136,7 @@ func (e *env) visit(t testing.TB) *browser {
 		t.Fatalf("GET /: %s\n%s", resp.Status, body)
 	}
 	b.page = string(body)
+	b.session() // as the page's script does: this makes the visitor
 	return b
 }
 
@@ -276,14 +277,39 @@ func TestPage(t *testing.T) {
 			cookie = c
 		}
 	}
-	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Secure || len(cookie.Value) != 32 {
-		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, 128 bits", cookie)
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Secure || len(cookie.Value) != 64 {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, 128 bits and a MAC", cookie)
 	}
+	// A bare GET / makes no visitor: the page's script does, through
+	// /api/session; until then the page shows the login's shape.
+	if n := e.visitors.Len(); n != 0 {
+		t.Fatalf("GET / made %d visitors", n)
+	}
+	if !strings.Contains(string(body), `data-personal="login">guest.…<`) {
+		t.Error("the page does not show the personal login's placeholder")
+	}
+	jar, _ := cookiejar.New(nil)
+	u, _ := url.Parse(e.http.URL)
+	jar.SetCookies(u, []*http.Cookie{cookie})
+	c := &http.Client{Jar: jar}
+	resp, err = c.Get(e.http.URL + "/api/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info map[string]any
+	json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	v := e.visitors.Get(cookie.Value[:32])
+	if v == nil || info["id"] != v.ID || info["login"] != "guest."+v.ID {
+		t.Fatalf("/api/session %v made visitor %v", info, v)
+	}
+	resp, err = c.Get(e.http.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
 	page := string(body)
-	v := e.visitors.Get(cookie.Value)
-	if v == nil {
-		t.Fatal("the cookie names no visitor")
-	}
 	for _, want := range []string{
 		`data-testid="personal-login"`,
 		"guest." + v.ID,

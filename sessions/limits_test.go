@@ -1,0 +1,131 @@
+package sessions
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/pop3playground/pop3playground/pop3"
+)
+
+func TestCreateIsIdempotentPerToken(t *testing.T) {
+	vs := NewVisitors(loadDefault(t))
+	tok := NewToken()
+	a, err := vs.Create(tok, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := vs.Create(tok, "192.0.2.1")
+	if err != nil || a != b || vs.Len() != 1 {
+		t.Errorf("a second Create of one token: %p, %p, %v, %d visitors; want the same one", a, b, err, vs.Len())
+	}
+}
+
+// Per-address limits count an IPv6 /64 as one address: one host (or one
+// home) gets a whole /64 and could otherwise take them all.
+func TestVisitorLimitsGroupIPv6By64(t *testing.T) {
+	vs := NewVisitors(loadDefault(t))
+	vs.MaxPerIP = 5
+	for i := range 5 {
+		if _, err := vs.New(fmt.Sprintf("2001:db8:1:2::%x", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := vs.New("2001:db8:1:2:ffff::9"); !errors.Is(err, ErrIPTooMany) {
+		t.Errorf("sixth from one /64: %v, want ErrIPTooMany", err)
+	}
+	if _, err := vs.New("2001:db8:1:3::1"); err != nil {
+		t.Errorf("another /64: %v", err)
+	}
+	if err := vs.Admits("2001:db8:1:2::77"); !errors.Is(err, ErrIPTooMany) {
+		t.Errorf("Admits from the full /64: %v", err)
+	}
+}
+
+func TestVisitorCreationIsRateLimitedPerAddress(t *testing.T) {
+	vs := NewVisitors(loadDefault(t))
+	vs.Rate = pop3.RateLimiter{Rate: 0.001, Burst: 30}
+	for i := range 30 { // a classroom behind one NAT
+		if _, err := vs.New("198.51.100.7"); err != nil {
+			t.Fatalf("visitor %d of the burst: %v", i+1, err)
+		}
+	}
+	if _, err := vs.New("198.51.100.7"); !errors.Is(err, ErrTooFast) {
+		t.Errorf("past the burst: %v, want ErrTooFast", err)
+	}
+	if _, err := vs.New("198.51.100.8"); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+}
+
+func TestUnusedVisitorsExpireSooner(t *testing.T) {
+	vs := NewVisitors(loadDefault(t))
+	vs.TTL, vs.UnusedTTL = 2*time.Hour, 10*time.Minute
+	unused, _ := vs.New("a")
+	used, _ := vs.New("a")
+	used.Use()
+	if n := vs.Sweep(time.Now().Add(11 * time.Minute)); n != 1 || vs.Get(unused.Token) != nil || vs.Get(used.Token) == nil {
+		t.Errorf("swept %d; want only the visitor who never opened a terminal", n)
+	}
+	if n := vs.Sweep(time.Now().Add(3 * time.Hour)); n != 1 {
+		t.Errorf("swept %d; want the used one after TTL", n)
+	}
+}
+
+func TestEventLogGrowsOnDemandAndKeepsValues(t *testing.T) {
+	var l EventLog
+	if cap(l.ring) != 0 {
+		t.Fatal("an empty log holds space")
+	}
+	info := &pop3.ConnInfo{ID: 7}
+	for i := range EventLogSize + 10 {
+		l.Append(Entry{Type: EntryPOP3, Event: pop3.Event{Kind: pop3.EventCommand, Msg: i + 1, Info: info}})
+	}
+	entries, missed, _ := l.Since(0)
+	if !missed || len(entries) != EventLogSize || entries[0].ID != 11 || entries[len(entries)-1].Event.Msg != EventLogSize+10 {
+		t.Fatalf("Since(0): %d entries from %d, missed %v", len(entries), entries[0].ID, missed)
+	}
+	for _, e := range entries {
+		if e.Event.Info != nil {
+			t.Fatal("an entry keeps a pointer to its live connection")
+		}
+	}
+	if got, _, _ := l.Since(uint64(EventLogSize + 8)); len(got) != 2 || got[0].ID != EventLogSize+9 {
+		t.Errorf("Since(last-2) = %d entries", len(got))
+	}
+}
+
+// BenchmarkIdleVisitor reports the heap one idle visitor costs, made as
+// the page's first /api/session makes it, measured over 5,000 of them.
+func BenchmarkIdleVisitor(b *testing.B) {
+	w, err := DefaultWorld()
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 5000
+	var perVisitor float64
+	for range b.N {
+		vs := NewVisitors(w)
+		vs.Rate = pop3.RateLimiter{}
+		before := heapInUse()
+		for i := range n {
+			if _, err := vs.New(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perVisitor = float64(heapInUse()-before) / n
+		runtime.KeepAlive(vs)
+	}
+	b.ReportMetric(perVisitor, "heap-B/visitor")
+	b.ReportMetric(perVisitor/16384, "of-16KiB-target")
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}

@@ -1,0 +1,276 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pop3playground/pop3playground/pop3"
+)
+
+// Limits of the HTTP side that a stranger could otherwise push: open
+// connections (each a file descriptor), request bodies, hosts, and guesses
+// at the admin token (DESIGN §12).
+
+var (
+	// errDescriptors: the connection budget is spent.
+	errDescriptors = errors.New("out of connections")
+	// errAuthLimited: too many failed attempts at the admin token.
+	errAuthLimited = errors.New("too many failed attempts at the admin token")
+)
+
+// connBudget counts the descriptors the web side holds: accepted HTTP
+// connections (WebSockets and event streams among them) and the bridges'
+// connections to the POP3 listener. Above max-reserve only the essential
+// requests are served; at max a new connection gets a 503 and is closed.
+type connBudget struct {
+	max, reserve int64
+	open         atomic.Int64
+}
+
+// DefaultReserve is how many connections are kept for health checks,
+// metrics and the admin page when everything else is full.
+const DefaultReserve = 32
+
+// full reports whether ordinary work must be refused.
+func (b *connBudget) full() bool {
+	return b != nil && b.max > 0 && b.open.Load() >= b.max-b.reserve
+}
+
+// acquire takes one connection for ordinary work, if the budget allows.
+func (b *connBudget) acquire() bool {
+	if b == nil || b.max <= 0 {
+		return true
+	}
+	if b.open.Add(1) > b.max-b.reserve {
+		b.open.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (b *connBudget) release() {
+	if b != nil && b.max > 0 {
+		b.open.Add(-1)
+	}
+}
+
+// Listener wraps the HTTP listener so that every connection it accepts is
+// counted against Config.MaxConns until closed. Past MaxConns a connection
+// is answered 503 and closed at once, before any request is read: it never
+// waits, and the descriptors below the limit stay for the reserve.
+func (s *Server) Listener(l net.Listener) net.Listener {
+	if s.budget.max <= 0 {
+		return l
+	}
+	return &budgetListener{Listener: l, b: &s.budget}
+}
+
+type budgetListener struct {
+	net.Listener
+	b *connBudget
+}
+
+// overload is the whole reply to a connection past the budget.
+const overload = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+	"Retry-After: 30\r\nConnection: close\r\nContent-Length: 60\r\n\r\n" +
+	"The playground is out of connections: try again in a minute"
+
+func (l *budgetListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.b.open.Add(1) > l.b.max {
+			l.b.open.Add(-1)
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			c.Write([]byte(overload))
+			c.Close()
+			continue
+		}
+		return &budgetConn{Conn: c, b: l.b}, nil
+	}
+}
+
+type budgetConn struct {
+	net.Conn
+	b    *connBudget
+	once sync.Once
+}
+
+func (c *budgetConn) Close() error {
+	c.once.Do(func() { c.b.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// essential reports whether a request is one the reserve keeps for: the
+// health checks, metrics and the organiser's page.
+func essential(r *http.Request) bool {
+	p := r.URL.Path
+	return p == "/healthz" || p == "/readyz" || p == "/metrics" || p == "/admin" || strings.HasPrefix(p, "/admin/")
+}
+
+// bodyTimeout bounds reading a request body: a client trickling a body
+// keeps a connection for no longer than this.
+const bodyTimeout = 10 * time.Second
+
+// guard is the first middleware: it refuses ordinary requests when the
+// connection budget is spent, requests with a foreign Host where state
+// could change, and gives request bodies a read deadline.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.budget.full() && !essential(r) {
+			s.refused("request", errDescriptors)
+			w.Header().Set("Retry-After", "30")
+			w.Header().Set("Connection", "close")
+			if strings.Contains(r.Header.Get("Accept"), "text/html") {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fullPage(w, r, "The playground is out of connections right now. Please try again in a minute.")
+				return
+			}
+			http.Error(w, "the playground is out of connections right now: try again in a minute", http.StatusServiceUnavailable)
+			return
+		}
+		if changesState(r) && !s.hostOK(r.Host) {
+			s.refused("request", errForeignHost)
+			http.Error(w, "421 misdirected request: this playground does not serve the host "+hostOnly(r.Host), http.StatusMisdirectedRequest)
+			return
+		}
+		if r.ContentLength != 0 && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+var errForeignHost = errors.New("foreign Host")
+
+// changesState reports whether a request could change state or open a
+// terminal: everything but plain GET and HEAD, and the WebSocket.
+func changesState(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return true
+	}
+	return r.URL.Path == "/ws" || strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+// hostOK reports whether the Host header names this instance: an address
+// literal (DNS rebinding needs a name), localhost, the public host, the
+// host it listens on, or one of the allowed origins. A page on another
+// name that resolves to us (DNS rebinding) gets 421.
+func (s *Server) hostOK(hostport string) bool {
+	h := strings.ToLower(strings.TrimSuffix(hostOnly(hostport), "."))
+	if h == "" {
+		return false
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	for _, p := range s.hosts {
+		if ok, _ := path.Match(p, h); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// authLimiter counts failed attempts at the admin token, however it was
+// presented (form, cookie, bearer): per address and overall. A success
+// costs nothing, so an organiser with a session is never locked out.
+type authLimiter struct {
+	perAddr, overall pop3.RateLimiter
+}
+
+func newAuthLimiter() *authLimiter {
+	return &authLimiter{
+		// Ten tries, then one a minute from one address; a hundred, then
+		// five a second overall: guessing a 128-bit token stays hopeless
+		// and the log stays readable.
+		perAddr: pop3.RateLimiter{Rate: 1.0 / 60, Burst: 10},
+		overall: pop3.RateLimiter{Rate: 5, Burst: 100},
+	}
+}
+
+// limited reports whether an attempt from key must be refused unchecked.
+func (a *authLimiter) limited(key string, now time.Time) bool {
+	return !a.perAddr.Peek(key, now) || !a.overall.Peek("", now)
+}
+
+// failed counts a failed attempt.
+func (a *authLimiter) failed(key string, now time.Time) {
+	a.perAddr.Allow(key, now)
+	a.overall.Allow("", now)
+}
+
+// adminSessions are the organisers signed in: random IDs held by the
+// server, expiring, deleted at sign-out.
+type adminSessions struct {
+	mu  sync.Mutex
+	ids map[string]time.Time // ID → expiry
+}
+
+// adminSessionTTL is how long a sign-in lasts.
+const adminSessionTTL = 12 * time.Hour
+
+// maxAdminSessions bounds the sessions held; the oldest goes first.
+const maxAdminSessions = 64
+
+func (a *adminSessions) create(now time.Time) string {
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ids == nil {
+		a.ids = make(map[string]time.Time)
+	}
+	for k, exp := range a.ids {
+		if now.After(exp) {
+			delete(a.ids, k)
+		}
+	}
+	if len(a.ids) >= maxAdminSessions {
+		var oldest string
+		for k, exp := range a.ids {
+			if oldest == "" || exp.Before(a.ids[oldest]) {
+				oldest = k
+			}
+		}
+		delete(a.ids, oldest)
+	}
+	a.ids[id] = now.Add(adminSessionTTL)
+	return id
+}
+
+func (a *adminSessions) valid(id string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	exp, ok := a.ids[id]
+	return ok && now.Before(exp)
+}
+
+func (a *adminSessions) remove(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.ids, id)
+}
