@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The states a command is valid in (RFC 1939 §§4–7, RFC 2449, 2595, 5034).
@@ -43,7 +44,7 @@ func (c *conn) dispatch(line string) error {
 		return err
 	}
 	if verb == "" {
-		return errorf("", "empty command: type a command such as CAPA, or USER and your name")
+		return c.emptyLine()
 	}
 	st, known := commandStates[verb]
 	switch {
@@ -90,19 +91,31 @@ func (c *conn) dispatch(line string) error {
 	panic("pop3: command without handler: " + verb)
 }
 
+// emptyLine answers a line with no command, with what would be right in
+// this state.
+func (c *conn) emptyLine() error {
+	switch {
+	case c.state == stateTransaction:
+		return errorf("", "empty command: you are logged in; try STAT, LIST, RETR, TOP, UIDL, DELE, RSET, NOOP or QUIT")
+	case c.user != "":
+		return errorf("", "empty command: send PASS and the password for %s", printable(c.user))
+	}
+	return errorf("", "empty command: type a command such as CAPA, or USER and your name")
+}
+
 // checkText refuses control characters: on a command line they come from a
 // terminal's editing keys or from binary junk, never from a command.
 // A password may hold any other octet.
 func checkText(line string, password bool) error {
 	for i := 0; i < len(line); i++ {
 		if b := line[i]; b < ' ' && b != '\t' || b == 0x7f {
-			return errorf("", "the line holds the control character %s (your terminal may have sent it for an editing key); type the command again as plain text", caret(b))
+			return junkf("the line holds the control character %s (your terminal may have sent it for an editing key); type the command again as plain text", caret(b))
 		}
 	}
 	if !password {
 		verb, _, _ := strings.Cut(line, " ")
 		if strings.ContainsFunc(verb, func(r rune) bool { return r >= 0x80 }) {
-			return errorf("", "unknown command %s: commands are plain ASCII words such as STAT", quoteArg(verb))
+			return junkf("unknown command %s: commands are plain ASCII words such as STAT", quoteArg(verb))
 		}
 	}
 	return nil
@@ -125,17 +138,42 @@ func quoteArg(s string) string {
 	return strconv.QuoteToASCII(s)
 }
 
-// printable makes a user-supplied name safe to echo in a reply.
+// printable makes a user-supplied name safe to echo in a reply: C0 and
+// C1 controls and invalid UTF-8 become "?", and the characters that
+// reorder text on screen (bidi overrides and isolates, RFC 9839 §4.3
+// "problematic code points") are shown escaped, as \u202E, so that an
+// echo can never hide or reverse what follows it.
 func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r == '\uFFFD' {
-			return '?'
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < ' ' || r == 0x7f || 0x80 <= r && r <= 0x9f || r == utf8.RuneError:
+			b.WriteByte('?')
+		case bidiControl(r):
+			fmt.Fprintf(&b, "\\u%04X", r)
+		default:
+			b.WriteRune(r)
 		}
-		return r
-	}, s)
+	}
+	return b.String()
 }
 
+// bidiControl reports whether r changes the direction of the text around
+// it: the embeddings and overrides U+202A–U+202E, the isolates
+// U+2066–U+2069, and the marks U+200E, U+200F and U+061C.
+func bidiControl(r rune) bool {
+	return 0x202a <= r && r <= 0x202e || 0x2066 <= r && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
+}
+
+// unknownCommand answers a verb that is not a POP3 command. It counts
+// toward the error streak (junk), unlike a known command used wrongly.
 func (c *conn) unknownCommand(verb string) error {
+	err := c.unknownCommandText(verb).(*replyError)
+	err.junk = true
+	return err
+}
+
+func (c *conn) unknownCommandText(verb string) error {
 	q := quoteArg(verb)
 	switch verb {
 	case "HELO", "EHLO", "MAIL", "RCPT", "DATA":

@@ -43,6 +43,15 @@ type replyError struct {
 	code  string
 	text  string
 	close bool // close the connection after the reply
+	// junk: the line was not a command (unknown verb, control
+	// characters, too long). Only these count toward MaxErrors: a
+	// student who overshoots DELE 1 … DELE 20 keeps the session.
+	junk bool
+}
+
+// junkf is errorf for a line that is not a command.
+func junkf(format string, args ...any) error {
+	return &replyError{text: fmt.Sprintf(format, args...), junk: true}
 }
 
 func (e *replyError) Error() string { return e.text }
@@ -79,6 +88,7 @@ type conn struct {
 	bw   *bufio.Writer
 	info ConnInfo
 	ip   string
+	key  string // what MaxConnsPerIP counts this session under
 	ctx  context.Context
 
 	timestamp string // the APOP timestamp of the greeting
@@ -91,7 +101,7 @@ type conn struct {
 	deleted []bool // marks for deletion, by message index
 	note    string // from a Noter maildrop
 
-	errors       int // -ERR replies in a row
+	errors       int // lines in a row that were not commands
 	authFailures int
 	closing      bool
 
@@ -158,36 +168,42 @@ func (c *conn) serve() {
 		c.info.TLS = &st
 	}
 
-	// A trusted proxy's connections are counted against MaxConnsPerIP by
-	// the client address its PROXY header names, once it is read.
+	// Every connection counts from accept. A trusted proxy's is counted
+	// under its own address until its PROXY header names the client; it
+	// is greeted only then, so that a refusal is the first thing the
+	// client hears.
 	_, isTLS := c.raw.(*tls.Conn)
-	proxied := !isTLS && c.srv.trusted(c.raw.RemoteAddr())
-	perIP := c.ip
-	if proxied {
-		perIP = ""
-	}
-	if !c.admit(perIP, true) {
+	trusted := !isTLS && c.srv.trusted(c.raw.RemoteAddr())
+	c.key = AddrKey(c.ip)
+	if !c.refuse(c.srv.admit(c.key, !trusted)) {
 		return
 	}
-	defer c.srv.release(perIP, true)
+	defer func() { c.srv.release(c.key) }()
+	if trusted {
+		ip, err := c.awaitProxyHeader()
+		if !c.proxyResult(err) {
+			return
+		}
+		ok, why := c.srv.move(c.key, AddrKey(ip))
+		if !c.refuse(ok, why) {
+			return
+		}
+		c.key = AddrKey(ip)
+	}
 
 	c.timestamp = newTimestamp(c.srv.Hostname)
 	greeting := "+OK " + c.srv.Greeting + " " + c.timestamp
 	c.writeLine(greeting)
-	if !isTLS {
+	if !isTLS && !trusted {
+		// An untrusted client's PROXY header is refused: it may not
+		// choose its own address or TLVs.
 		if err := c.flush(); err != nil {
 			c.end = "write failed: " + err.Error()
 			return
 		}
-		ip, err := c.readProxyHeader()
+		_, err := c.readProxyHeader()
 		if !c.proxyResult(err) {
 			return
-		}
-		if proxied {
-			if !c.admit(ip, false) {
-				return
-			}
-			defer c.srv.release(ip, false)
 		}
 	}
 	c.emit(Event{Kind: EventConnected, Remote: c.info.RemoteAddr.String()})
@@ -206,7 +222,7 @@ func (c *conn) serve() {
 			c.commands++
 			c.result(c.dispatch(line))
 		case errors.Is(err, errLineTooLong):
-			c.result(errorf("", "line too long: a command line is at most %d octets (RFC 2449 §4)", c.srv.MaxLineLength))
+			c.result(junkf("line too long: a command line is at most %d octets (RFC 2449 §4)", c.srv.MaxLineLength))
 		default:
 			c.readFailed(err)
 		}
@@ -214,9 +230,8 @@ func (c *conn) serve() {
 	c.flush()
 }
 
-// admit counts the session against the server's limits, or refuses it.
-func (c *conn) admit(ip string, total bool) bool {
-	ok, why := c.srv.admit(ip, total)
+// refuse ends a session a limit refused, with words; it reports ok.
+func (c *conn) refuse(ok bool, why string) bool {
 	if !ok {
 		c.writeLine("-ERR [SYS/TEMP] " + why + "; try again later")
 		c.bw.Flush()
@@ -232,9 +247,11 @@ func (c *conn) proxyResult(err error) bool {
 	case err == nil:
 		return true
 	case errors.Is(err, errProxyUntrusted):
+		c.srv.refused[RefusedProxy].Add(1)
 		c.writeLine(fmt.Sprintf("-ERR [SYS/PERM] PROXY header refused: %s is not a trusted proxy", c.ip))
 		c.end = "refused: " + err.Error()
 	case errors.Is(err, errBadProxy):
+		c.srv.refused[RefusedProxy].Add(1)
 		c.writeLine("-ERR [SYS/PERM] " + err.Error())
 		c.end = err.Error()
 	default:
@@ -304,6 +321,9 @@ func (c *conn) readLine(limit int) (string, error) {
 	if c.srv.IdleTimeout > 0 {
 		deadline = time.Now().Add(c.srv.IdleTimeout)
 	}
+	if login := c.loginDeadline(); !login.IsZero() && (deadline.IsZero() || login.Before(deadline)) {
+		deadline = login
+	}
 	c.raw.SetReadDeadline(deadline)
 	// Shutdown sets the flag, then the deadline: checking after setting
 	// ours means one of the two always stops the read.
@@ -342,6 +362,21 @@ func (c *conn) readLine(limit int) (string, error) {
 	return string(line), nil
 }
 
+// loginDeadline is when a session still in AUTHORIZATION is closed, or
+// zero.
+func (c *conn) loginDeadline() time.Time {
+	if c.srv.LoginTimeout <= 0 || c.state != stateAuthorization {
+		return time.Time{}
+	}
+	return c.start.Add(c.srv.LoginTimeout)
+}
+
+// loginOverdue reports whether the session has run out of time to log in.
+func (c *conn) loginOverdue() bool {
+	d := c.loginDeadline()
+	return !d.IsZero() && !time.Now().Before(d)
+}
+
 // readFailed ends the session after a failed read, with a last word where
 // the client can still hear it.
 func (c *conn) readFailed(err error) {
@@ -351,6 +386,10 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, errShutdown) || c.srv.inShutdown.Load() && errors.As(err, &ne) && ne.Timeout():
 		c.reply("-ERR [SYS/TEMP] the server is shutting down; connect again in a moment")
 		c.end = "server shutdown"
+	case errors.As(err, &ne) && ne.Timeout() && c.loginOverdue():
+		c.srv.refused[RefusedLoginTimeout].Add(1)
+		c.reply(fmt.Sprintf("-ERR [SYS/TEMP] no login within %v of connecting, closing the connection; connect again and log in with USER and PASS", c.srv.LoginTimeout))
+		c.end = "login timeout"
 	case errors.As(err, &ne) && ne.Timeout():
 		c.reply(fmt.Sprintf("-ERR autologout: no command for %v, closing the connection (RFC 1939 §3)", c.srv.IdleTimeout))
 		c.end = "autologout"
@@ -381,14 +420,21 @@ func (c *conn) result(err error) {
 		c.srv.Logger.Error("pop3: command failed", "conn", c.info.ID, "user", c.user, "err", err)
 		re = &replyError{code: "SYS/TEMP", text: "the server failed to do that; try again later"}
 	}
-	c.errors++
+	if re.junk {
+		c.errors++
+	} else {
+		c.errors = 0
+	}
 	text := re.text
 	switch {
 	case re.close:
 		c.closing = true
 		c.end = re.text
 	case c.srv.MaxErrors > 0 && c.errors >= c.srv.MaxErrors:
-		text += fmt.Sprintf("; that is %d errors in a row, closing the connection", c.errors)
+		text += fmt.Sprintf("; that is %d lines in a row that were not commands, closing the connection", c.errors)
+		if n := c.marked(); n > 0 {
+			text += fmt.Sprintf(" without QUIT: the %s marked for deletion stay", plural(n, "message"))
+		}
 		c.closing = true
 		c.end = "too many errors"
 	}
@@ -397,6 +443,17 @@ func (c *conn) result(err error) {
 	} else {
 		c.reply("-ERR " + text)
 	}
+}
+
+// marked is how many messages the session has marked for deletion.
+func (c *conn) marked() int {
+	n := 0
+	for _, d := range c.deleted {
+		if d {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *conn) writeLine(s string) {

@@ -15,10 +15,13 @@ import (
 // front of the server (HAProxy, nginx stream, the playground's own WebSocket
 // bridge) prefixes the connection with a header that names the real client
 // and may carry TLVs. POP3 is server-speaks-first, so the server cannot wait
-// to see whether a header comes without delaying every greeting: it greets at
-// once and looks for a header in the first octets the client sends. A proxy
-// sends its header as soon as it connects, before anything of the client's,
-// so the header is always those first octets.
+// to see whether a header comes without delaying the greeting. From a
+// trusted network it waits a moment (Server.ProxyWait) for the header, so
+// that a refusal of the client it names comes before any greeting; from
+// anywhere else it greets at once and looks at the first octets the client
+// sends only to refuse a header there. A proxy sends its header as soon as
+// it connects, before anything of the client's, so the header is always
+// those first octets.
 //
 // Headers are honoured only from Server.TrustedProxies. From anywhere else a
 // header is refused and the connection closed: an untrusted client must not
@@ -84,6 +87,30 @@ func (c *conn) startsWithProxySig() (bool, error) {
 			return false, err
 		}
 	}
+}
+
+// awaitProxyHeader waits up to ProxyWait for a trusted peer's first
+// octets and applies the PROXY header they begin, if they do. A peer that
+// sends nothing in that time is a plain client (a person at a telnet
+// prompt): it gets the greeting, and its own address counts.
+func (c *conn) awaitProxyHeader() (ip string, err error) {
+	if c.srv.inShutdown.Load() {
+		return c.ip, errShutdown
+	}
+	wait := c.srv.ProxyWait
+	if wait <= 0 {
+		wait = DefaultProxyWait
+	}
+	c.raw.SetReadDeadline(time.Now().Add(wait))
+	_, err = c.br.Peek(1)
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return c.ip, nil // nothing yet: not a proxy
+	case err != nil:
+		return c.ip, err
+	}
+	return c.readProxyHeader()
 }
 
 // readProxyHeader looks for a PROXY header at the start of the client's

@@ -90,12 +90,13 @@ func TestProxyHeaderFromAnUntrustedAddressIsRefused(t *testing.T) {
 
 func TestTrustedAddressWithoutHeader(t *testing.T) {
 	env := testServer(t, trustLoopback)
-	// An ordinary client on a trusted address: served at once, and an
-	// empty first line (a prefix of the v2 signature) still gets its reply.
+	// An ordinary client on a trusted address: greeted after at most
+	// ProxyWait, and an empty first line (a prefix of the v2 signature)
+	// still gets its reply.
 	start := time.Now()
 	c := env.greeted(t)
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Errorf("greeting took %v: the server must not wait for a header", d)
+	if d := time.Since(start); d > pop3.DefaultProxyWait+2*time.Second {
+		t.Errorf("greeting took %v: the server must not wait long for a header", d)
 	}
 	c.expect("", "-ERR")
 	c.expect("USER guest", "+OK")
@@ -110,8 +111,8 @@ func TestBadProxyHeader(t *testing.T) {
 	bad := append([]byte(nil), proxyV2(t, "203.0.113.7:4242")...)
 	bad[12] = 0x99 // version 9
 	c := env.dialWith(t, bad)
-	if got := c.readLine(); !strings.HasPrefix(got, "-ERR [SYS/PERM] bad PROXY header") {
-		t.Errorf("got %q", got)
+	if got := c.greeting; !strings.HasPrefix(got, "-ERR [SYS/PERM] bad PROXY header") {
+		t.Errorf("got %q, want the refusal first, never +OK", got)
 	}
 	c.expectClosed()
 }
@@ -123,10 +124,55 @@ func TestPerIPLimitCountsTheProxiedClient(t *testing.T) {
 	b := env.dialWith(t, proxyV2(t, "203.0.113.8:1"))
 	b.expect("USER guest", "+OK") // another client through the same proxy
 	c := env.dialWith(t, proxyV2(t, "203.0.113.7:2"))
-	if got := c.readLine(); !strings.HasPrefix(got, "-ERR [SYS/TEMP] too many connections from your address") {
-		t.Errorf("third connection: %q, want the per-address refusal", got)
+	if got := c.greeting; !strings.HasPrefix(got, "-ERR [SYS/TEMP] too many connections from your address") {
+		t.Errorf("third connection: %q, want the per-address refusal first, never +OK", got)
 	}
 	c.expectClosed()
+	if n := env.srv.Refused(pop3.RefusedPerAddress); n != 1 {
+		t.Errorf("Refused(RefusedPerAddress) = %d, want 1", n)
+	}
+}
+
+// Silent connections from a trusted network count from accept, under the
+// peer's own address: they cannot fill the server for the browsers whose
+// connections come through the same proxy for other clients.
+func TestSilentTrustedConnectionsCountAtAccept(t *testing.T) {
+	env := testServer(t, trustLoopback, func(s *pop3.Server) {
+		s.MaxConnsPerIP, s.MaxConns = 2, 10
+		s.ProxyWait = 50 * time.Millisecond
+	})
+	var silent []net.Conn
+	for range 5 {
+		conn, err := net.Dial("tcp", env.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		silent = append(silent, conn)
+	}
+	var greeted, refused int
+	for _, conn := range silent {
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		line, err := newReader(conn).ReadString('\n')
+		switch {
+		case err != nil:
+			t.Fatalf("silent connection: %v", err)
+		case strings.HasPrefix(line, "+OK"):
+			greeted++
+		case strings.HasPrefix(line, "-ERR [SYS/TEMP] too many connections from your address"):
+			refused++
+		default:
+			t.Fatalf("silent connection got %q", line)
+		}
+	}
+	if greeted != 2 || refused != 3 {
+		t.Errorf("%d greeted, %d refused; want 2 and 3", greeted, refused)
+	}
+	// A browser's terminal through the trusted proxy still gets in.
+	c := env.dialWith(t, proxyV2(t, "203.0.113.9:1"))
+	if !strings.HasPrefix(c.greeting, "+OK") {
+		t.Errorf("a proxied client while loopback is full: %q", c.greeting)
+	}
 }
 
 func TestProxyHeaderNotHonouredAfterTheFirstOctets(t *testing.T) {

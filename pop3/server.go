@@ -25,6 +25,10 @@ const (
 	DefaultMaxAuthFailures  = 3
 	DefaultAuthFailureDelay = time.Second
 	DefaultWriteTimeout     = time.Minute
+	DefaultLoginTimeout     = time.Minute
+	// A proxy sends its header as soon as it has connected; a person at
+	// a telnet prompt on a trusted host waits this long for the greeting.
+	DefaultProxyWait = 300 * time.Millisecond
 	// How long a client may take to finish a TLS handshake.
 	tlsHandshakeTimeout = 30 * time.Second
 	// A SASL response line may be longer than a command (RFC 5034 §4 only
@@ -61,9 +65,17 @@ type Server struct {
 	// further failure in the session doubles it.
 	AuthFailureDelay time.Duration
 	// MaxConns and MaxConnsPerIP bound the sessions served at once, overall
-	// and from one client address; zero means no limit.
+	// and from one client address (IPv6 by /64, AddrKey); zero means no
+	// limit. A connection counts from the moment it is accepted; one
+	// refused is told so with -ERR [SYS/TEMP] before anything else.
 	MaxConns      int
 	MaxConnsPerIP int
+	// LoginTimeout closes a session that has not logged in this long
+	// after it connected, whatever it sends meanwhile. Zero means none.
+	LoginTimeout time.Duration
+	// ProxyWait is how long a connection from TrustedProxies may take to
+	// start its PROXY header before it is greeted as a plain client.
+	ProxyWait time.Duration
 
 	// TrustedProxies are the networks whose PROXY protocol headers (v1 or
 	// v2) are honoured on plaintext listeners: the header's client address
@@ -84,6 +96,7 @@ type Server struct {
 	traceMu   sync.Mutex
 	nextID    atomic.Uint64
 	bytesSent atomic.Int64
+	refused   [numRefusals]atomic.Int64
 
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
@@ -112,6 +125,8 @@ func NewServer(be Backend) *Server {
 		MaxErrors:        DefaultMaxErrors,
 		MaxAuthFailures:  DefaultMaxAuthFailures,
 		AuthFailureDelay: DefaultAuthFailureDelay,
+		LoginTimeout:     DefaultLoginTimeout,
+		ProxyWait:        DefaultProxyWait,
 		Logger:           slog.Default(),
 	}
 }
@@ -235,43 +250,84 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 	return true
 }
 
-// admit counts a new session from ip against MaxConns (if total) and
-// MaxConnsPerIP (if ip is not empty) and reports whether it may go on;
-// release undoes it. A connection from a trusted proxy is counted in two
-// steps: the total at accept, its client's address once the PROXY header
-// has named it.
-func (s *Server) admit(ip string, total bool) (ok bool, why string) {
+// Why a connection was refused or cut short, for Refused.
+const (
+	RefusedFull         = iota // MaxConns
+	RefusedPerAddress          // MaxConnsPerIP
+	RefusedProxy               // a PROXY header from an untrusted address, or a bad one
+	RefusedLoginTimeout        // no login within LoginTimeout
+	numRefusals
+)
+
+// Refused is how many connections were refused (or closed) for reason,
+// one of the Refused constants.
+func (s *Server) Refused(reason int) int64 { return s.refused[reason].Load() }
+
+// admit counts a session at accept: against MaxConns and, under key,
+// against MaxConnsPerIP. With check false (a trusted proxy's connection,
+// whose client is not known yet) the per-address count is taken but not
+// checked: checkKey or move decides once the header is read or not sent.
+func (s *Server) admit(key string, check bool) (ok bool, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.perIP == nil {
 		s.perIP = make(map[string]int)
 	}
-	if total && s.MaxConns > 0 && s.total >= s.MaxConns {
+	if s.MaxConns > 0 && s.total >= s.MaxConns {
+		s.refused[RefusedFull].Add(1)
 		return false, "the server is full"
 	}
-	if ip != "" && s.MaxConnsPerIP > 0 && s.perIP[ip] >= s.MaxConnsPerIP {
+	if check && s.MaxConnsPerIP > 0 && s.perIP[key] >= s.MaxConnsPerIP {
+		s.refused[RefusedPerAddress].Add(1)
 		return false, "too many connections from your address"
 	}
-	if ip != "" {
-		s.perIP[ip]++
-	}
-	if total {
-		s.total++
+	s.perIP[key]++
+	s.total++
+	return true, ""
+}
+
+// checkKey reports whether a session already counted under key is within
+// MaxConnsPerIP.
+func (s *Server) checkKey(key string) (ok bool, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.MaxConnsPerIP > 0 && s.perIP[key] > s.MaxConnsPerIP {
+		s.refused[RefusedPerAddress].Add(1)
+		return false, "too many connections from your address"
 	}
 	return true, ""
 }
 
-func (s *Server) release(ip string, total bool) {
+// move counts a session under to instead of from (the client a PROXY
+// header named), if to has room.
+func (s *Server) move(from, to string) (ok bool, why string) {
+	if from == to {
+		return s.checkKey(to)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.MaxConnsPerIP > 0 && s.perIP[to] >= s.MaxConnsPerIP {
+		s.refused[RefusedPerAddress].Add(1)
+		return false, "too many connections from your address"
+	}
+	s.perIP[to]++
+	s.releaseLocked(from, false)
+	return true, ""
+}
+
+// release undoes admit for a session counted under key.
+func (s *Server) release(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseLocked(key, true)
+}
+
+func (s *Server) releaseLocked(key string, total bool) {
 	if total {
 		s.total--
 	}
-	if ip == "" {
-		return
-	}
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
+	if s.perIP[key]--; s.perIP[key] <= 0 {
+		delete(s.perIP, key)
 	}
 }
 

@@ -345,8 +345,57 @@ func TestTooManyErrorsInARow(t *testing.T) {
 	c.body()
 	c.expect("NOPE", "-ERR")
 	c.expect("NOPE", "-ERR")
-	c.expect("NOPE", `-ERR unknown command "NOPE": log in with USER then PASS; that is 3 errors in a row, closing the connection`)
+	c.expect("NOPE", `-ERR unknown command "NOPE": log in with USER then PASS; that is 3 lines in a row that were not commands, closing the connection`)
 	c.expectClosed()
+}
+
+// A student clearing a mail bomb who overshoots (DELE 1 … DELE 20 on
+// fewer messages) gets an -ERR for each number past the end, but those
+// are commands, not junk: the session stays and QUIT deletes what was
+// marked.
+func TestOutOfRangeNumbersDoNotEndTheSession(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.MaxErrors = 3 })
+	c := env.authenticated(t)
+	const n = 7 // guest's maildrop
+	for i := 1; i <= n+10; i++ {
+		if i <= n {
+			c.expect(fmt.Sprintf("DELE %d", i), "+OK")
+		} else {
+			c.expect(fmt.Sprintf("DELE %d", i), "-ERR no message")
+		}
+	}
+	c.expect("QUIT", "+OK")
+	c.expectClosed()
+	if left := len(env.be.sb.Messages("guest")); left != 0 {
+		t.Errorf("%d messages left after QUIT; want all %d deleted", left, n)
+	}
+}
+
+// When junk does end a session, the reply says that marks were not applied.
+func TestJunkStreakSaysMarksStay(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.MaxErrors = 2 })
+	c := env.authenticated(t)
+	c.expect("DELE 1", "+OK")
+	c.expect("XYZZY", "-ERR unknown command")
+	c.expect("XYZZY", "-ERR unknown command \"XYZZY\": try STAT, LIST, RETR, TOP, UIDL, DELE, RSET, NOOP or QUIT; that is 2 lines in a row that were not commands, closing the connection without QUIT: the 1 message marked for deletion stay")
+	c.expectClosed()
+}
+
+func TestEmptyLineSaysWhatWouldBeRight(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	c.expect("", "-ERR empty command: type a command such as CAPA, or USER and your name")
+	c.expect("USER guest", "+OK")
+	c.expect("", "-ERR empty command: send PASS and the password for guest")
+	c.expect("PASS visitor", "+OK")
+	c.expect("", "-ERR empty command: you are logged in; try STAT, LIST")
+}
+
+// C1 controls and the characters that reorder text are never echoed raw.
+func TestEchoEscapesC1AndBidi(t *testing.T) {
+	env := testServer(t)
+	c := env.greeted(t)
+	c.expect("USER evil\u202egnp.exe\u0090x\u2066y", `+OK now send the password for evil\u202Egnp.exe?x\u2066y with PASS`)
 }
 
 func TestFailedLogins(t *testing.T) {
@@ -615,4 +664,37 @@ func TestSessionSummaryLogged(t *testing.T) {
 			t.Errorf("summary lacks %s: %s", want, line)
 		}
 	}
+}
+
+// A session that never logs in is closed after LoginTimeout, however
+// busy it keeps itself.
+func TestLoginTimeoutClosesACapaLoop(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.LoginTimeout = 300 * time.Millisecond })
+	c := env.greeted(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c.send("CAPA")
+		line := c.readLine()
+		if strings.HasPrefix(line, "-ERR [SYS/TEMP] no login within 300ms") {
+			c.expectClosed()
+			if env.srv.Refused(pop3.RefusedLoginTimeout) != 1 {
+				t.Error("the login timeout was not counted")
+			}
+			return
+		}
+		if line != "+OK" && !strings.HasPrefix(line, "+OK ") {
+			t.Fatalf("CAPA: %q", line)
+		}
+		c.body()
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("a session looping on CAPA was never closed")
+}
+
+// Once logged in, the login timeout no longer applies.
+func TestLoginTimeoutSparesLoggedInSessions(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.LoginTimeout = 200 * time.Millisecond })
+	c := env.authenticated(t)
+	time.Sleep(400 * time.Millisecond)
+	c.expect("NOOP", "+OK")
 }
