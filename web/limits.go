@@ -34,6 +34,52 @@ var (
 type connBudget struct {
 	max, reserve int64
 	open         atomic.Int64
+
+	// idle are the connections waiting for a request (new or kept
+	// alive), by when they started waiting: at the limit the oldest is
+	// closed to make room, so idle connections cannot lock anyone out.
+	mu   sync.Mutex
+	idle map[*budgetConn]time.Time
+}
+
+// evictIdle closes the connection idle longest, if any.
+func (b *connBudget) evictIdle() bool {
+	b.mu.Lock()
+	var oldest *budgetConn
+	var since time.Time
+	for c, t := range b.idle {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	delete(b.idle, oldest)
+	b.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	oldest.Close()
+	return true
+}
+
+// ConnState tells the budget which connections wait for a request; set
+// it as http.Server.ConnState with Listener.
+func (s *Server) ConnState(c net.Conn, st http.ConnState) {
+	bc, ok := c.(*budgetConn)
+	if !ok {
+		return
+	}
+	b := &s.budget
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch st {
+	case http.StateNew, http.StateIdle:
+		if b.idle == nil {
+			b.idle = make(map[*budgetConn]time.Time)
+		}
+		b.idle[bc] = time.Now()
+	default:
+		delete(b.idle, bc)
+	}
 }
 
 // DefaultReserve is how many connections are kept for health checks,
@@ -64,9 +110,11 @@ func (b *connBudget) release() {
 }
 
 // Listener wraps the HTTP listener so that every connection it accepts is
-// counted against Config.MaxConns until closed. Past MaxConns a connection
-// is answered 503 and closed at once, before any request is read: it never
-// waits, and the descriptors below the limit stay for the reserve.
+// counted against Config.MaxConns until closed. At MaxConns the connection
+// idle longest is closed to make room; if none is idle, the new one is
+// answered 503 and closed at once, before any request is read. The process
+// never reaches its descriptor limit, so accept never fails. Set
+// ConnState on the http.Server too.
 func (s *Server) Listener(l net.Listener) net.Listener {
 	if s.budget.max <= 0 {
 		return l
@@ -90,7 +138,7 @@ func (l *budgetListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.b.open.Add(1) > l.b.max {
+		if l.b.open.Add(1) > l.b.max && !l.b.evictIdle() {
 			l.b.open.Add(-1)
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			c.Write([]byte(overload))
@@ -108,7 +156,12 @@ type budgetConn struct {
 }
 
 func (c *budgetConn) Close() error {
-	c.once.Do(func() { c.b.open.Add(-1) })
+	c.once.Do(func() {
+		c.b.open.Add(-1)
+		c.b.mu.Lock()
+		delete(c.b.idle, c)
+		c.b.mu.Unlock()
+	})
 	return c.Conn.Close()
 }
 
@@ -119,9 +172,9 @@ func essential(r *http.Request) bool {
 	return p == "/healthz" || p == "/readyz" || p == "/metrics" || p == "/admin" || strings.HasPrefix(p, "/admin/")
 }
 
-// bodyTimeout bounds reading a request body: a client trickling a body
-// keeps a connection for no longer than this.
-const bodyTimeout = 10 * time.Second
+// DefaultBodyTimeout bounds reading a request body: a client trickling a
+// body keeps a connection for no longer than this.
+const DefaultBodyTimeout = 10 * time.Second
 
 // guard is the first middleware: it refuses ordinary requests when the
 // connection budget is spent, requests with a foreign Host where state
@@ -147,7 +200,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		if r.ContentLength != 0 && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 		}
 		next.ServeHTTP(w, r)
 	})

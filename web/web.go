@@ -80,6 +80,8 @@ type Config struct {
 	// /metrics and /admin. Zero means no limit.
 	MaxConns int
 	Reserve  int
+	// BodyTimeout bounds reading a request's body.
+	BodyTimeout time.Duration
 	// Hosts are the host names (patterns as in path.Match) the playground
 	// answers to where state can change; address literals, localhost and
 	// PublicHost always are. Others get 421 (DNS rebinding).
@@ -153,6 +155,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Reserve == 0 {
 		cfg.Reserve = DefaultReserve
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	s := &Server{
 		cfg:         cfg,

@@ -7,7 +7,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -52,6 +54,9 @@ type config struct {
 	idleTimeout      time.Duration
 	tlsCert, tlsKey  string
 	trace            string
+	traceMaxBytes    int64
+	loginTimeout     time.Duration
+	unusedTTL        time.Duration
 	maxConns         int
 	trustedProxies   prefixList
 	maxConnsPerIP    int
@@ -72,6 +77,7 @@ type config struct {
 	bulletins        string
 	adminToken       string
 	tokenGenerated   bool // adminToken was made at start: print it
+	httpConns        int  // the web side's share of the descriptors
 	check            bool
 	probe            string
 }
@@ -84,19 +90,26 @@ func envName(flagName string) string {
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	return parseConfigBudget(args, getenv, stderr, newBudget(raiseFileLimit()))
+}
+
+// parseConfigBudget is parseConfig with the descriptor budget the
+// defaults are derived from.
+func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writer, b budget) (*config, error) {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	cfg := &config{}
+	cfg := &config{httpConns: b.httpConns}
 	fs := flag.NewFlagSet("pop3playground", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.pop3Addr, "pop3-addr", "localhost:65000", "TCP `address` of the POP3 listener (STLS available)")
 	fs.StringVar(&cfg.httpAddr, "http-addr", "localhost:8080", "TCP `address` of the web playground; off if empty")
 	fs.StringVar(&cfg.publicHost, "public-host", "", "host `name` the page tells people to use from other clients; the --http-addr host (or localhost) if empty")
 	fs.DurationVar(&cfg.visitorTTL, "visitor-ttl", sessions.DefaultVisitorTTL, "forget a web visitor and their sandbox after this long idle")
-	fs.IntVar(&cfg.maxVisitors, "max-visitors", 5000, "most web visitors (each with a sandbox) at once; 0 for no limit")
-	fs.IntVar(&cfg.maxVisitorsPerIP, "max-visitors-per-ip", 200, "most web visitors from one address at once (a classroom shares one); 0 for no limit")
+	fs.DurationVar(&cfg.unusedTTL, "unused-visitor-ttl", sessions.DefaultUnusedTTL, "forget a web visitor who never opened a terminal after this long")
+	fs.IntVar(&cfg.maxVisitors, "max-visitors", b.maxVisitors, fmt.Sprintf("most web visitors (each with a sandbox) at once; 0 for no limit (default from the descriptor limit %d: %d each)", b.files, descriptorsPerVisitor))
+	fs.IntVar(&cfg.maxVisitorsPerIP, "max-visitors-per-ip", 200, "most web visitors from one address (IPv6: one /64) at once (a classroom shares one); 0 for no limit")
 	fs.IntVar(&cfg.maxTerminals, "max-terminals", web.DefaultMaxBridges, "most browser terminals one visitor may have open at once")
 	fs.StringVar(&cfg.lessons, "lessons", "", "`directory` of the organiser's lesson files (*.md), shown after the built-in ones; one named like a built-in lesson replaces it")
 	fs.StringVar(&cfg.bulletins, "bulletins", "", "`directory` of message files delivered once into every maildrop at its next login (UCB popper's -b); more can be posted from /admin")
@@ -112,10 +125,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate `file` for STLS and POP3S; a self-signed one for --hostname if empty")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` for --tls-cert")
 	fs.StringVar(&cfg.trace, "trace", "", "append every line exchanged to this `file` as JSON lines, secrets masked")
+	fs.Int64Var(&cfg.traceMaxBytes, "trace-max-bytes", 100<<20, "rotate the --trace file to FILE.1 when it would grow past this many `octets`; 0 for no limit")
+	fs.DurationVar(&cfg.loginTimeout, "login-timeout", pop3.DefaultLoginTimeout, "close a POP3 session that has not logged in this long after connecting; 0 for never")
 	cfg.trustedProxies = prefixList{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated `networks` whose PROXY protocol headers the POP3 listener honours (the web bridge's, HAProxy's); \"none\" for none")
-	fs.IntVar(&cfg.maxConns, "max-conns", 1000, "most POP3 sessions at once; 0 for no limit")
-	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 100, "most POP3 sessions at once from one client address (a classroom behind NAT shares one); 0 for no limit")
+	fs.IntVar(&cfg.maxConns, "max-conns", b.maxConns, fmt.Sprintf("most POP3 sessions at once; 0 for no limit (default from the descriptor limit %d)", b.files))
+	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 400, "most POP3 sessions at once from one client address (IPv6: one /64); a classroom behind NAT shares one, and each of --max-visitors-per-ip may open two terminals; 0 for no limit")
 	fs.IntVar(&cfg.maxLineLength, "max-line-length", pop3.DefaultMaxLineLength, "longest command line in octets, CRLF included (RFC 2449: 255)")
 	fs.IntVar(&cfg.maxErrors, "max-errors", pop3.DefaultMaxErrors, "close a session after this many -ERR replies in a row")
 	fs.IntVar(&cfg.maxAuthFailures, "max-auth-failures", pop3.DefaultMaxAuthFailures, "close a session after this many failed logins")
@@ -200,6 +215,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	visitors := sessions.NewVisitors(world)
 	visitors.Lessons = lessons
 	visitors.TTL = cfg.visitorTTL
+	visitors.UnusedTTL = cfg.unusedTTL
 	visitors.Max = cfg.maxVisitors
 	visitors.MaxPerIP = cfg.maxVisitorsPerIP
 
@@ -219,11 +235,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv.MaxAuthFailures = cfg.maxAuthFailures
 	srv.AuthFailureDelay = cfg.authFailureDelay
 	srv.TrustedProxies = cfg.trustedProxies
+	srv.LoginTimeout = cfg.loginTimeout
 	if srv.TLSConfig, err = tlsConfig(cfg); err != nil {
 		return err
 	}
 	if cfg.trace != "" {
-		f, err := os.OpenFile(cfg.trace, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err := openRotating(cfg.trace, cfg.traceMaxBytes)
 		if err != nil {
 			return err
 		}
@@ -282,6 +299,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			MaxBridges:     cfg.maxTerminals,
 			Logger:         logger,
 			AdminToken:     cfg.adminToken,
+			CookieKey:      cookieKey(cfg.adminToken),
+			Hosts:          []string{hostOf(cfg.httpAddr)},
+			MaxConns:       cfg.httpConns,
 			Metrics:        registry,
 			POP3Conns:      srv.ActiveConns,
 			Ready: func() error {
@@ -293,6 +313,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		})
 		httpSrv = &http.Server{
 			Handler:           webSrv,
+			ConnState:         webSrv.ConnState,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    16 << 10,
@@ -300,7 +321,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		httpSrv.RegisterOnShutdown(webSrv.CloseStreams)
 		go func() {
-			if err := httpSrv.Serve(lh); !errors.Is(err, http.ErrServerClosed) {
+			if err := httpSrv.Serve(webSrv.Listener(lh)); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()
@@ -345,6 +366,22 @@ func dialable(a net.Addr) string {
 		return a.String()
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+}
+
+// cookieKey signs visitor cookies: derived from the admin token, so that
+// with --admin-token set a visitor's cookie survives a restart.
+func cookieKey(adminToken string) []byte {
+	m := hmac.New(sha256.New, []byte(adminToken))
+	m.Write([]byte("pop3playground visitor cookie"))
+	return m.Sum(nil)
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 // publicHost is the host name the page shows.

@@ -36,6 +36,18 @@ func newMetrics(srv *pop3.Server, be *sessions.Backend, visitors *sessions.Visit
 			Help: "Failed logins (USER/PASS, APOP, AUTH) with a wrong name or password.",
 		}),
 	}
+	for reason, name := range map[int]string{
+		pop3.RefusedFull:         "full",
+		pop3.RefusedPerAddress:   "per-address",
+		pop3.RefusedProxy:        "proxy",
+		pop3.RefusedLoginTimeout: "login-timeout",
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "pop3pg_pop3_refused_total",
+			Help:        "POP3 connections refused or closed by a limit, by reason: full (--max-conns), per-address (--max-conns-per-ip), proxy (an untrusted or bad PROXY header), login-timeout.",
+			ConstLabels: prometheus.Labels{"reason": name},
+		}, func() float64 { return float64(srv.Refused(reason)) }))
+	}
 	reg.MustRegister(
 		m.conns, m.commands, m.authFailures,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
