@@ -155,11 +155,12 @@ func (b *Board) deliver(account string, seen int) ([]*Message, int) {
 
 // bulletinCopy is bul addressed to account: its To: fields replaced by one
 // naming the account, its Status: fields (a mail client's read marks)
-// removed, the body untouched.
+// removed, the body untouched and shared with every other copy: a
+// bulletin costs its body once, and a header per account.
 func bulletinCopy(bul *Bulletin, account string) *Message {
 	head, body, _ := bytes.Cut(bul.data, []byte("\r\n\r\n"))
 	var out bytes.Buffer
-	out.Grow(len(bul.data) + len(account) + 8)
+	out.Grow(len(head) + len(account) + 12)
 	out.WriteString("To: " + account + "\r\n")
 	drop := false
 	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
@@ -179,10 +180,10 @@ func bulletinCopy(bul *Bulletin, account string) *Message {
 		}
 	}
 	out.WriteString("\r\n")
-	out.Write(body)
 	sum := sha256.Sum256(bul.data)
 	return &Message{
-		data:    out.Bytes(),
+		head:    slices.Clip(out.Bytes()),
+		data:    body,
 		uid:     "bulletin." + strconv.Itoa(bul.ID) + "." + hex.EncodeToString(sum[:6]),
 		Subject: bul.Subject,
 		Source:  bul.Source,

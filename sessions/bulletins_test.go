@@ -1,6 +1,8 @@
 package sessions
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -136,5 +138,35 @@ func TestResetAll(t *testing.T) {
 		if e, _, _ := v.Events.Since(0); len(e) != 1 || e[0].Type != EntryReset {
 			t.Errorf("the visitor's page was not told: %+v", e)
 		}
+	}
+}
+
+// A bulletin's body is held once, whatever the number of accounts: each
+// account's copy adds only its rewritten header.
+func TestBulletinBodiesAreShared(t *testing.T) {
+	var b Board
+	body := strings.Repeat("All work and no play makes a long bulletin.\n", 5000) // ~220 KB
+	if _, err := b.Post("Organiser <org@example.org>", "Big news", body); err != nil {
+		t.Fatal(err)
+	}
+	before := heapInUse()
+	var copies []*Message
+	for i := range 100 {
+		msgs, _ := b.deliver(fmt.Sprintf("student%d", i), 0)
+		copies = append(copies, msgs...)
+	}
+	grew := heapInUse() - before
+	if len(copies) != 100 {
+		t.Fatalf("%d copies", len(copies))
+	}
+	if &copies[0].data[0] != &copies[99].data[0] {
+		t.Error("two accounts' copies hold the body twice")
+	}
+	if grew > 200<<10 { // 100 headers, not 100 bodies of 220 KB
+		t.Errorf("100 copies of a 220 KB bulletin took %d KB of heap", grew>>10)
+	}
+	got, _ := io.ReadAll(copies[42].Reader())
+	if !bytes.HasPrefix(got, []byte("To: student42\r\n")) || !bytes.HasSuffix(got, []byte("long bulletin.\r\n")) || int64(len(got)) != copies[42].Size() {
+		t.Errorf("copy 42 reads %d octets (size %d), starting %.40q", len(got), copies[42].Size(), got)
 	}
 }

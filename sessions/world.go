@@ -25,6 +25,10 @@ import (
 // A Message is one message of the world: read once, CRLF line ends,
 // immutable, shared by every sandbox.
 type Message struct {
+	// The content is head followed by data. head is nil but for a
+	// bulletin's copy, whose own header goes before a body (data) shared
+	// with every other copy.
+	head    []byte
 	data    []byte
 	uid     string
 	Subject string // decoded (RFC 2047), for display
@@ -33,13 +37,18 @@ type Message struct {
 }
 
 // Size is the message's size in octets, as RETR sends it before dot-stuffing.
-func (m *Message) Size() int64 { return int64(len(m.data)) }
+func (m *Message) Size() int64 { return int64(len(m.head) + len(m.data)) }
 
 // UID is the message's unique-id (UIDL): stable across sessions and restarts.
 func (m *Message) UID() string { return m.uid }
 
 // Reader returns the message's content.
-func (m *Message) Reader() *bytes.Reader { return bytes.NewReader(m.data) }
+func (m *Message) Reader() io.Reader {
+	if m.head == nil {
+		return bytes.NewReader(m.data)
+	}
+	return io.MultiReader(bytes.NewReader(m.head), bytes.NewReader(m.data))
+}
 
 // An Account is a user of the world and their pristine maildrop.
 type Account struct {
