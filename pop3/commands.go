@@ -313,7 +313,7 @@ func (c *conn) loggedIn(user string, md Maildrop, err error) error {
 		return errorf("IN-USE", "%s's maildrop is locked by another session, and only one may hold it: QUIT that session first", printable(user))
 	case errors.Is(err, ErrAuthFailed):
 		c.authFailures++
-		c.srv.Logger.Info("pop3: login failed", "conn", c.info.ID, "remote", c.info.RemoteAddr.String(), "user", user)
+		c.srv.Logger.Info("pop3: login failed", "conn", c.info.ID, "remote", c.info.RemoteAddr.String(), "user", c.logUser(user))
 		if !c.authDelay() {
 			return &connError{errShutdown}
 		}
@@ -324,7 +324,7 @@ func (c *conn) loggedIn(user string, md Maildrop, err error) error {
 	case errors.As(err, &le):
 		return errorf(le.Code, "%s", le.Text)
 	default:
-		c.srv.Logger.Error("pop3: opening maildrop", "conn", c.info.ID, "user", user, "err", err)
+		c.srv.Logger.Error("pop3: opening maildrop", "conn", c.info.ID, "user", c.logUser(user), "err", err)
 		return errorf("SYS/TEMP", "cannot open %s's maildrop right now; try again later", printable(user))
 	}
 }
@@ -510,12 +510,12 @@ func (c *conn) handleQuit(arg string) error {
 		err = c.md.Delete(marked)
 	}
 	if cerr := c.md.Close(); cerr != nil {
-		c.srv.Logger.Error("pop3: releasing maildrop", "conn", c.info.ID, "user", c.user, "err", cerr)
+		c.srv.Logger.Error("pop3: releasing maildrop", "conn", c.info.ID, "user", c.logUser(c.user), "err", cerr)
 	}
 	c.md = nil
 	if err != nil {
 		c.emit(Event{Kind: EventLockReleased, User: c.user})
-		c.srv.Logger.Error("pop3: removing messages", "conn", c.info.ID, "user", c.user, "err", err)
+		c.srv.Logger.Error("pop3: removing messages", "conn", c.info.ID, "user", c.logUser(c.user), "err", err)
 		return errorf("SYS/TEMP", "some messages marked for deletion were not removed")
 	}
 	c.removed = len(marked)
@@ -626,7 +626,7 @@ func (c *conn) handleTop(arg string) error {
 func (c *conn) sendMessage(i int, status string, copyBody func(io.Writer, io.Reader) error) error {
 	r, err := c.md.Open(i)
 	if err != nil {
-		c.srv.Logger.Error("pop3: opening message", "conn", c.info.ID, "user", c.user, "msg", i+1, "err", err)
+		c.srv.Logger.Error("pop3: opening message", "conn", c.info.ID, "user", c.logUser(c.user), "msg", i+1, "err", err)
 		return errorf("SYS/TEMP", "cannot read message %d right now; try again later", i+1)
 	}
 	defer r.Close()
@@ -635,7 +635,7 @@ func (c *conn) sendMessage(i int, status string, copyBody func(io.Writer, io.Rea
 	if err := copyBody(dw, r); err != nil {
 		// The +OK is out: a broken body cannot be followed by -ERR.
 		if c.out.err == nil {
-			c.srv.Logger.Error("pop3: reading message", "conn", c.info.ID, "user", c.user, "msg", i+1, "err", err)
+			c.srv.Logger.Error("pop3: reading message", "conn", c.info.ID, "user", c.logUser(c.user), "msg", i+1, "err", err)
 		}
 		return &connError{err}
 	}

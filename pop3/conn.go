@@ -417,7 +417,7 @@ func (c *conn) result(err error) {
 	}
 	var re *replyError
 	if !errors.As(err, &re) {
-		c.srv.Logger.Error("pop3: command failed", "conn", c.info.ID, "user", c.user, "err", err)
+		c.srv.Logger.Error("pop3: command failed", "conn", c.info.ID, "user", c.logUser(c.user), "err", err)
 		re = &replyError{code: "SYS/TEMP", text: "the server failed to do that; try again later"}
 	}
 	if re.junk {
@@ -443,6 +443,14 @@ func (c *conn) result(err error) {
 	} else {
 		c.reply("-ERR " + text)
 	}
+}
+
+// logUser is how the log names user (Server.LogUser).
+func (c *conn) logUser(user string) string {
+	if c.srv.LogUser == nil || user == "" {
+		return user
+	}
+	return c.srv.LogUser(user)
 }
 
 // marked is how many messages the session has marked for deletion.
@@ -481,7 +489,7 @@ func (c *conn) ok(format string, args ...any) {
 func (c *conn) finish() {
 	if c.md != nil {
 		if err := c.md.Close(); err != nil {
-			c.srv.Logger.Error("pop3: releasing maildrop", "conn", c.info.ID, "user", c.user, "err", err)
+			c.srv.Logger.Error("pop3: releasing maildrop", "conn", c.info.ID, "user", c.logUser(c.user), "err", err)
 		}
 		c.md = nil
 		c.emit(Event{Kind: EventLockReleased, User: c.user})
@@ -492,7 +500,7 @@ func (c *conn) finish() {
 		user = ""
 	}
 	c.srv.Logger.Info("pop3 session",
-		"conn", c.info.ID, "remote", c.info.RemoteAddr.String(), "user", user,
+		"conn", c.info.ID, "remote", c.info.RemoteAddr.String(), "user", c.logUser(user),
 		"tls", c.info.TLS != nil, "commands", c.commands, "retrieved", c.retrieved,
 		"deleted", c.removed, "bytes_in", c.in.n, "bytes_out", c.out.n,
 		"duration", time.Since(c.start).Round(time.Millisecond), "end", c.end)

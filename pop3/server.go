@@ -89,6 +89,9 @@ type Server struct {
 
 	// Logger receives the one-line summary of every session and errors.
 	Logger *slog.Logger
+	// LogUser, if set, is how the log names a user: a name that is a
+	// credential in part (a personal login) can be logged as a pseudonym.
+	LogUser func(user string) string
 	// Trace, if set, receives every line exchanged as JSON lines, with
 	// passwords and SASL responses masked.
 	Trace io.Writer

@@ -698,3 +698,19 @@ func TestLoginTimeoutSparesLoggedInSessions(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	c.expect("NOOP", "+OK")
 }
+
+// LogUser names users in the log: a personal login never appears raw.
+func TestLogUserNamesUsersInTheLog(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) {
+		s.LogUser = func(u string) string { return "masked(" + strings.ToUpper(u) + ")" }
+	})
+	c := env.greeted(t)
+	c.expect("USER secret.k7m2xq9dab", "+OK")
+	c.expect("PASS wrong", "-ERR [AUTH]")
+	c.expect("QUIT", "+OK")
+	c.expectClosed()
+	waitFor(t, func() bool { return strings.Contains(env.log.String(), "pop3 session") })
+	if log := env.log.String(); strings.Contains(log, "k7m2xq9dab") || !strings.Contains(log, "masked(SECRET.K7M2XQ9DAB)") {
+		t.Errorf("log:\n%s", log)
+	}
+}

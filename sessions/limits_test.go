@@ -129,3 +129,20 @@ func heapInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// The log names a personal login by its account and the visitor's
+// pseudonym, never by the ID that logs in to the sandbox.
+func TestLogNameHidesPersonalLogins(t *testing.T) {
+	vs := NewVisitors(loadDefault(t))
+	v, _ := vs.New("192.0.2.1")
+	for user, want := range map[string]string{
+		"guest":                   "guest",
+		v.PersonalLogin("guest"):  "guest (" + v.Name() + ")",
+		"guest.abcdefghij":        "guest.(unknown)",
+		"someone.with.dots.in.it": "someone.with.dots.in.it",
+	} {
+		if got := vs.LogName(user); got != want {
+			t.Errorf("LogName(%q) = %q, want %q", user, got, want)
+		}
+	}
+}

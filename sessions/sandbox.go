@@ -45,13 +45,15 @@ func (sb *Sandbox) InUse() bool {
 	return len(sb.locked) > 0
 }
 
-// Reset makes the sandbox pristine again. A session holding a maildrop keeps
-// its lock; what it deletes at QUIT no longer applies. Bulletins already
-// delivered are not delivered again.
+// Reset makes the sandbox as a new visitor's: the world's messages, and
+// the bulletins posted so far at the next login. A session holding a
+// maildrop keeps its lock and its view; what it deletes at QUIT no longer
+// applies.
 func (sb *Sandbox) Reset() {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	clear(sb.changed)
+	clear(sb.seen)
 	sb.gen++
 	sb.fresh = time.Now()
 }

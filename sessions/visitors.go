@@ -323,6 +323,20 @@ func (vs *Visitors) Run(ctx context.Context) {
 	}
 }
 
+// LogName is how the log names a login (pop3.Server.LogUser): a personal
+// login as its account and the visitor's pseudonym, so that the log never
+// holds what logs in to someone's sandbox.
+func (vs *Visitors) LogName(user string) string {
+	account, id, ok := splitPersonal(user)
+	if !ok {
+		return user
+	}
+	if v := vs.ByID(id); v != nil {
+		return account + " (" + v.Name() + ")"
+	}
+	return account + ".(unknown)"
+}
+
 // splitPersonal splits a personal login "account.ID" at its last dot.
 func splitPersonal(user string) (account, id string, ok bool) {
 	i := strings.LastIndexByte(user, '.')

@@ -236,6 +236,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv.AuthFailureDelay = cfg.authFailureDelay
 	srv.TrustedProxies = cfg.trustedProxies
 	srv.LoginTimeout = cfg.loginTimeout
+	srv.LogUser = visitors.LogName
 	if srv.TLSConfig, err = tlsConfig(cfg); err != nil {
 		return err
 	}
