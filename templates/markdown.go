@@ -114,9 +114,23 @@ func inline(s string) string {
 	return b.String()
 }
 
+// text renders plain text with links, bold and emphasis. Bold and
+// emphasis apply around and inside a link's text, never to its address (a
+// "*" in a URL must stay a "*").
 func text(s string) string {
 	s = html.EscapeString(s)
-	s = linkRe.ReplaceAllString(s, `<a href="$2" rel="noopener noreferrer" target="_blank">$1</a>`)
+	var b strings.Builder
+	last := 0
+	for _, m := range linkRe.FindAllStringSubmatchIndex(s, -1) {
+		b.WriteString(emphasis(s[last:m[0]]))
+		b.WriteString(`<a href="` + s[m[4]:m[5]] + `" rel="noopener noreferrer" target="_blank">` + emphasis(s[m[2]:m[3]]) + "</a>")
+		last = m[1]
+	}
+	b.WriteString(emphasis(s[last:]))
+	return b.String()
+}
+
+func emphasis(s string) string {
 	s = boldRe.ReplaceAllString(s, "<strong>$1</strong>")
 	return emRe.ReplaceAllString(s, "<em>$1</em>")
 }
