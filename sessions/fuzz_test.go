@@ -64,4 +64,3 @@ func FuzzParseUsers(f *testing.F) {
 		}
 	})
 }
-
