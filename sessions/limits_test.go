@@ -146,3 +146,48 @@ func TestLogNameHidesPersonalLogins(t *testing.T) {
 		}
 	}
 }
+
+// At a cap, visitors who never opened a terminal make room: someone who
+// only asks for sessions cannot lock out the people behind their address.
+func TestUnusedVisitorsMakeRoomAtTheCaps(t *testing.T) {
+	vs := NewVisitors(loadDefault(t))
+	vs.MaxPerIP, vs.Max = 3, 5
+	var hoarded []*Visitor
+	for range 3 {
+		v, err := vs.New("203.0.113.5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hoarded = append(hoarded, v)
+	}
+	if _, err := vs.New("203.0.113.5"); !errors.Is(err, ErrIPTooMany) {
+		t.Fatalf("at the cap with fresh visitors: %v, want ErrIPTooMany (they have a grace period)", err)
+	}
+	hoarded[0].Use() // a real student: never evicted
+	for _, v := range hoarded {
+		v.Created = v.Created.Add(-time.Minute)
+	}
+	student, err := vs.New("203.0.113.5")
+	if err != nil {
+		t.Fatalf("a student behind the hoarder's address: %v", err)
+	}
+	if vs.Get(hoarded[0].Token) == nil || vs.Len() != 3 {
+		t.Errorf("the used visitor was evicted, or %d visitors held", vs.Len())
+	}
+	// The same holds for the global cap.
+	vs.New("198.51.100.1")
+	vs.New("198.51.100.2")
+	if err := vs.Admits("198.51.100.3"); err != nil {
+		t.Errorf("full, with an old unused visitor: %v", err)
+	}
+	if _, err := vs.New("198.51.100.3"); err != nil {
+		t.Errorf("full, with an old unused visitor to evict: %v", err)
+	}
+	student.Use()
+	for _, v := range vs.All() {
+		v.Use()
+	}
+	if _, err := vs.New("198.51.100.4"); !errors.Is(err, ErrFull) {
+		t.Errorf("full of used visitors: %v, want ErrFull", err)
+	}
+}

@@ -187,12 +187,17 @@ func (vs *Visitors) Create(token, ip string) (*Visitor, error) {
 		v.Touch()
 		return v, nil
 	}
-	switch {
-	case vs.Max > 0 && len(vs.byToken) >= vs.Max:
-		return nil, ErrFull
-	case vs.MaxPerIP > 0 && vs.perIP[key] >= vs.MaxPerIP:
+	now := time.Now()
+	// At a cap, a visitor who never opened a terminal or event stream
+	// makes room: someone who only asked for sessions cannot lock out
+	// the people behind the same address, or everyone.
+	if vs.MaxPerIP > 0 && vs.perIP[key] >= vs.MaxPerIP && !vs.evictUnusedLocked(key, now) {
 		return nil, ErrIPTooMany
-	case !vs.Rate.Allow(key, time.Now()):
+	}
+	if vs.Max > 0 && len(vs.byToken) >= vs.Max && !vs.evictUnusedLocked("", now) {
+		return nil, ErrFull
+	}
+	if !vs.Rate.Allow(key, now) {
 		return nil, ErrTooFast
 	}
 	var handle [5]byte
@@ -213,17 +218,53 @@ func (vs *Visitors) Create(token, ip string) (*Visitor, error) {
 	return v, nil
 }
 
+// unusedGrace is how long a new visitor's page has to open its terminal
+// or event stream before the visitor may be evicted to make room.
+const unusedGrace = 30 * time.Second
+
+// evictUnusedLocked forgets the least recently seen visitor (from the
+// address key, or from anywhere if key is empty) who never opened a
+// terminal or event stream and is older than unusedGrace, and reports
+// whether there was one. vs.mu is held.
+func (vs *Visitors) evictUnusedLocked(key string, now time.Time) bool {
+	var victim *Visitor
+	for _, v := range vs.byToken {
+		if v.Used() || key != "" && v.IP != key || now.Sub(v.Created) < unusedGrace || v.Sandbox.InUse() {
+			continue
+		}
+		if victim == nil || v.LastSeen().Before(victim.LastSeen()) {
+			victim = v
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	vs.removeLocked(victim)
+	return true
+}
+
+// hasUnusedLocked reports whether evictUnusedLocked would find a visitor.
+func (vs *Visitors) hasUnusedLocked(key string, now time.Time) bool {
+	for _, v := range vs.byToken {
+		if !v.Used() && (key == "" || v.IP == key) && now.Sub(v.Created) >= unusedGrace && !v.Sandbox.InUse() {
+			return true
+		}
+	}
+	return false
+}
+
 // Admits reports, without making anything, whether a visitor from ip
 // could be made now: nil, or the error Create would return.
 func (vs *Visitors) Admits(ip string) error {
 	key := pop3.AddrKey(ip)
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
+	now := time.Now()
 	switch {
-	case vs.Max > 0 && len(vs.byToken) >= vs.Max:
-		return ErrFull
-	case vs.MaxPerIP > 0 && vs.perIP[key] >= vs.MaxPerIP:
+	case vs.MaxPerIP > 0 && vs.perIP[key] >= vs.MaxPerIP && !vs.hasUnusedLocked(key, now):
 		return ErrIPTooMany
+	case vs.Max > 0 && len(vs.byToken) >= vs.Max && !vs.hasUnusedLocked("", now):
+		return ErrFull
 	}
 	return nil
 }
