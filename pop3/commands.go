@@ -566,8 +566,8 @@ func (c *conn) scanListing(verb, arg string, value func(i int) string) error {
 		}
 		for i := range c.msgs {
 			if !c.deleted[i] {
-				c.bw.WriteString(strconv.Itoa(i + 1))
-				c.bw.WriteByte(' ')
+				c.writer().WriteString(strconv.Itoa(i + 1))
+				c.writer().WriteByte(' ')
 				c.writeLine(value(i))
 			}
 		}
@@ -631,7 +631,7 @@ func (c *conn) sendMessage(i int, status string, copyBody func(io.Writer, io.Rea
 	}
 	defer r.Close()
 	c.ok("%s", status)
-	dw := newDotWriter(c.bw)
+	dw := newDotWriter(c.writer())
 	if err := copyBody(dw, r); err != nil {
 		// The +OK is out: a broken body cannot be followed by -ERR.
 		if c.out.err == nil {

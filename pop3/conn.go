@@ -13,6 +13,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -123,7 +124,6 @@ func newConn(s *Server, rw net.Conn) *conn {
 		c.out.trace = c.traceServer
 	}
 	c.br = bufio.NewReaderSize(&c.in, 4096)
-	c.bw = bufio.NewWriterSize(&c.out, 16<<10)
 	return c
 }
 
@@ -144,6 +144,7 @@ func (c *conn) interrupt() { c.raw.SetReadDeadline(time.Now()) }
 func (c *conn) serve() {
 	defer c.srv.trackConn(c, false)
 	defer c.lingeringClose()
+	defer c.releaseWriter()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c.ctx = ctx
@@ -214,6 +215,7 @@ func (c *conn) serve() {
 				c.end = "write failed: " + err.Error()
 				return
 			}
+			c.releaseWriter()
 		}
 		line, err := c.readLine(c.srv.MaxLineLength)
 		c.raw.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
@@ -234,7 +236,7 @@ func (c *conn) serve() {
 func (c *conn) refuse(ok bool, why string) bool {
 	if !ok {
 		c.writeLine("-ERR [SYS/TEMP] " + why + "; try again later")
-		c.bw.Flush()
+		c.flush()
 		c.end = "refused: " + why
 	}
 	return ok
@@ -257,7 +259,7 @@ func (c *conn) proxyResult(err error) bool {
 	default:
 		c.readFailed(err)
 	}
-	c.bw.Flush()
+	c.flush()
 	return false
 }
 
@@ -308,10 +310,35 @@ func (c *conn) hasPipelinedLine() bool {
 }
 
 func (c *conn) flush() error {
-	if err := c.bw.Flush(); err != nil {
-		return err
+	if c.bw != nil {
+		if err := c.bw.Flush(); err != nil {
+			return err
+		}
 	}
 	return c.out.err
+}
+
+// writerPool holds the sessions' write buffers: a session holds one only
+// while it has replies to write, not while it waits for its client, so an
+// idle session costs no write buffer.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
+
+// writer is the session's write buffer, taken from the pool if needed.
+func (c *conn) writer() *bufio.Writer {
+	if c.bw == nil {
+		c.bw = writerPool.Get().(*bufio.Writer)
+		c.bw.Reset(&c.out)
+	}
+	return c.bw
+}
+
+// releaseWriter gives the write buffer back once it is flushed.
+func (c *conn) releaseWriter() {
+	if c.bw != nil && c.bw.Buffered() == 0 {
+		c.bw.Reset(nil)
+		writerPool.Put(c.bw)
+		c.bw = nil
+	}
 }
 
 // readLine reads one line of at most limit octets, line end included, and
@@ -465,8 +492,9 @@ func (c *conn) marked() int {
 }
 
 func (c *conn) writeLine(s string) {
-	c.bw.WriteString(s)
-	c.bw.WriteString("\r\n")
+	w := c.writer()
+	w.WriteString(s)
+	w.WriteString("\r\n")
 }
 
 // reply writes a status line and reports it to the Observer.

@@ -150,7 +150,10 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 	go func() {
 		defer wg.Done()
 		defer cancel()
-		buf := make([]byte, 32<<10)
+		// A terminal waiting for its user holds a small buffer; a burst
+		// (RETR) borrows a large one from the pool while it lasts.
+		small := make([]byte, smallRead)
+		buf := small
 		for {
 			n, err := b.tcp.Read(buf)
 			if n > 0 {
@@ -158,7 +161,17 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 					return
 				}
 			}
+			switch {
+			case n == len(buf) && len(buf) == smallRead:
+				buf = bigReads.Get().([]byte)
+			case n < len(buf)/2 && len(buf) > smallRead:
+				bigReads.Put(buf)
+				buf = small
+			}
 			if err != nil {
+				if len(buf) > smallRead {
+					bigReads.Put(buf)
+				}
 				if errors.Is(err, io.EOF) {
 					b.ws.Close(CloseForeignHost, "Connection closed by foreign host.")
 				}
@@ -220,6 +233,12 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 	b.ws.Close(websocket.StatusNormalClosure, "")
 	wg.Wait()
 }
+
+// The POP3 → browser read buffers: smallRead octets while a terminal is
+// quiet (a status line fits), bigReads while a reply streams.
+const smallRead = 1 << 10
+
+var bigReads = sync.Pool{New: func() any { return make([]byte, 32<<10) }}
 
 // track registers a bridge so that Close can end it.
 func (s *Server) track(b *bridge) (context.Context, bool) {
