@@ -57,7 +57,10 @@ type Server struct {
 	WriteTimeout time.Duration
 	// MaxLineLength bounds a command line, CRLF included.
 	MaxLineLength int
-	// MaxErrors is how many -ERR replies in a row close the session.
+	// MaxErrors is how many lines in a row that are not commands (unknown
+	// verbs, control characters, overlong lines) close the session. A
+	// well-formed command refused (a message number out of range, the
+	// wrong state) breaks no streak: a student overshooting is no attack.
 	MaxErrors int
 	// MaxAuthFailures is how many failed logins close the session.
 	MaxAuthFailures int

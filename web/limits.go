@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -109,6 +110,11 @@ func (b *connBudget) release() {
 	}
 }
 
+// DefaultMaxConnsPerIP bounds the HTTP connections from one address: a
+// classroom of 200 behind one NAT, each with a page, a terminal and an
+// event stream, and some to spare.
+const DefaultMaxConnsPerIP = 800
+
 // Listener wraps the HTTP listener so that every connection it accepts is
 // counted against Config.MaxConns until closed. At MaxConns the connection
 // idle longest is closed to make room; if none is idle, the new one is
@@ -116,21 +122,62 @@ func (b *connBudget) release() {
 // never reaches its descriptor limit, so accept never fails. Set
 // ConnState on the http.Server too.
 func (s *Server) Listener(l net.Listener) net.Listener {
-	if s.budget.max <= 0 {
+	if s.budget.max <= 0 && s.cfg.MaxConnsPerIP <= 0 {
 		return l
 	}
-	return &budgetListener{Listener: l, b: &s.budget}
+	return &budgetListener{Listener: l, b: &s.budget, s: s}
 }
 
 type budgetListener struct {
 	net.Listener
 	b *connBudget
+	s *Server
+
+	mu     sync.Mutex
+	perKey map[string]int
+}
+
+// admitAddr counts a connection from addr against Config.MaxConnsPerIP
+// (not for trusted proxies, whose connections are many clients'); it
+// returns the key to release, or false.
+func (l *budgetListener) admitAddr(addr net.Addr) (string, bool) {
+	max := l.s.cfg.MaxConnsPerIP
+	ap, err := netip.ParseAddrPort(addr.String())
+	if max <= 0 || err != nil || l.s.trusted(ap.Addr().Unmap()) {
+		return "", true
+	}
+	key := pop3.AddrKey(ap.Addr().Unmap().String())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perKey[key] >= max {
+		return "", false
+	}
+	if l.perKey == nil {
+		l.perKey = make(map[string]int)
+	}
+	l.perKey[key]++
+	return key, true
+}
+
+func (l *budgetListener) releaseAddr(key string) {
+	if key == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perKey[key]--; l.perKey[key] <= 0 {
+		delete(l.perKey, key)
+	}
 }
 
 // overload is the whole reply to a connection past the budget.
-const overload = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-	"Retry-After: 30\r\nConnection: close\r\nContent-Length: 60\r\n\r\n" +
-	"The playground is out of connections: try again in a minute"
+var overload = plain503("The playground is out of connections: try again in a minute")
+
+// plain503 is a whole HTTP 503 response with this text.
+func plain503(text string) string {
+	return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+		"Retry-After: 30\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(text)) + "\r\n\r\n" + text
+}
 
 func (l *budgetListener) Accept() (net.Conn, error) {
 	for {
@@ -138,25 +185,46 @@ func (l *budgetListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.b.open.Add(1) > l.b.max && !l.b.evictIdle() {
-			l.b.open.Add(-1)
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			c.Write([]byte(overload))
-			c.Close()
+		key, ok := l.admitAddr(c.RemoteAddr())
+		if !ok {
+			l.s.refused("connection", errIPConns)
+			refuseConn(c, overloadAddr)
 			continue
 		}
-		return &budgetConn{Conn: c, b: l.b}, nil
+		if l.b.open.Add(1) > l.b.max && l.b.max > 0 && !l.b.evictIdle() {
+			l.b.open.Add(-1)
+			l.releaseAddr(key)
+			l.s.refused("connection", errDescriptors)
+			refuseConn(c, overload)
+			continue
+		}
+		return &budgetConn{Conn: c, b: l.b, release: func() { l.releaseAddr(key) }}, nil
 	}
 }
 
+// refuseConn answers a connection it cannot take with a whole HTTP
+// response, and closes it.
+func refuseConn(c net.Conn, reply string) {
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Write([]byte(reply))
+	c.Close()
+}
+
+// overloadAddr is the whole reply to a connection past MaxConnsPerIP.
+var overloadAddr = plain503("Too many connections from your address: close some, then try again")
+
+var errIPConns = errors.New("too many connections from one address")
+
 type budgetConn struct {
 	net.Conn
-	b    *connBudget
-	once sync.Once
+	b       *connBudget
+	release func()
+	once    sync.Once
 }
 
 func (c *budgetConn) Close() error {
 	c.once.Do(func() {
+		c.release()
 		c.b.open.Add(-1)
 		c.b.mu.Lock()
 		delete(c.b.idle, c)

@@ -343,3 +343,33 @@ func TestTrickledBodyIsCutOff(t *testing.T) {
 	c.Close()
 	<-done
 }
+
+// One address holds at most MaxConnsPerIP connections; the next is told
+// so in a whole 503 response, and others still get in.
+func TestConnectionsPerAddressAreCapped(t *testing.T) {
+	e := newEnv(t)
+	ws := web.New(web.Config{POP3Addr: e.pop3Addr, Visitors: e.visitors, MaxConnsPerIP: 3,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewUnstartedServer(ws)
+	srv.Listener = ws.Listener(srv.Listener)
+	srv.Config.ConnState = ws.ConnState
+	srv.Start()
+	t.Cleanup(func() { srv.Close(); ws.Close() })
+	for range 3 {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	time.Sleep(50 * time.Millisecond)
+	resp, err := http.Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "Too many connections from your address") {
+		t.Errorf("the fourth connection from one address: %s %q", resp.Status, body)
+	}
+}

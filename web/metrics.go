@@ -22,7 +22,7 @@ func (s *Server) registerMetrics(reg prometheus.Registerer) {
 	}
 	s.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pop3pg_http_refused_total",
-		Help: "Requests refused by a limit, by what was refused (visitor, terminal, stream, request, admin) and why.",
+		Help: "Requests refused by a limit, by what was refused (visitor, terminal, stream, request, connection, admin) and why.",
 	}, []string{"what", "reason"})
 	reg.MustRegister(
 		s.bridgeErrors, s.refusals,
@@ -66,6 +66,8 @@ func (s *Server) refused(what string, err error) {
 		reason = "rate"
 	case errors.Is(err, errDescriptors):
 		reason = "descriptors"
+	case errors.Is(err, errIPConns):
+		reason = "per-address"
 	case errors.Is(err, errAuthLimited):
 		reason = "auth-failures"
 	}

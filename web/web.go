@@ -80,6 +80,10 @@ type Config struct {
 	// /metrics and /admin. Zero means no limit.
 	MaxConns int
 	Reserve  int
+	// MaxConnsPerIP bounds the HTTP connections (through Listener) from
+	// one address, IPv6 by /64; trusted proxies are not counted. Zero
+	// means DefaultMaxConnsPerIP; negative, no limit.
+	MaxConnsPerIP int
 	// BodyTimeout bounds reading a request's body.
 	BodyTimeout time.Duration
 	// Hosts are the host names (patterns as in path.Match) the playground
@@ -155,6 +159,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Reserve == 0 {
 		cfg.Reserve = DefaultReserve
+	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
 	if cfg.BodyTimeout == 0 {
 		cfg.BodyTimeout = DefaultBodyTimeout

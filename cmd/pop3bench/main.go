@@ -7,6 +7,7 @@
 //
 //	pop3bench -addr localhost:65000 -user guest -c 16 -d 10s
 //	pop3bench -addr 127.0.0.1:11110 -user 'user%d' -users 100 -c 16 -d 10s
+//	pop3bench -web http://localhost:8080 -token TOKEN -visitors 5000 [-open]
 package main
 
 import (
@@ -65,8 +66,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.retr, "retr", "all", "messages each session retrieves: all, none, or a message `number`")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-session deadline")
 	fs.StringVar(&cfg.label, "label", "", "name printed with the results")
+	var vc visitorsConfig
+	fs.StringVar(&vc.web, "web", "", "the playground's `URL`: measure what visitors cost it (with -visitors) instead of POP3 sessions")
+	fs.StringVar(&vc.token, "token", "", "the playground's admin `token`, to read its /metrics")
+	fs.IntVar(&vc.visitors, "visitors", 1000, "with -web: how many visitors to make")
+	fs.BoolVar(&vc.open, "open", false, "with -web: open a terminal and an event stream for each visitor")
+	fs.DurationVar(&vc.settle, "settle", 150*time.Second, "with -web: how long to wait for the server's next garbage collection before reading its heap (the runtime runs one at least every 2 minutes)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if vc.web != "" {
+		return runVisitors(ctx, vc, stdout)
 	}
 	if cfg.conc < 1 || cfg.users < 1 {
 		return errors.New("-c and -users must be at least 1")

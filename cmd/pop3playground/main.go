@@ -57,6 +57,8 @@ type config struct {
 	traceMaxBytes    int64
 	loginTimeout     time.Duration
 	unusedTTL        time.Duration
+	visitorRate      float64
+	visitorBurst     int
 	maxConns         int
 	trustedProxies   prefixList
 	maxConnsPerIP    int
@@ -110,6 +112,8 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.DurationVar(&cfg.unusedTTL, "unused-visitor-ttl", sessions.DefaultUnusedTTL, "forget a web visitor who never opened a terminal after this long")
 	fs.IntVar(&cfg.maxVisitors, "max-visitors", b.maxVisitors, fmt.Sprintf("most web visitors (each with a sandbox) at once; 0 for no limit (default from the descriptor limit %d: %d each)", b.files, descriptorsPerVisitor))
 	fs.IntVar(&cfg.maxVisitorsPerIP, "max-visitors-per-ip", 200, "most web visitors from one address (IPv6: one /64) at once (a classroom shares one); 0 for no limit")
+	fs.Float64Var(&cfg.visitorRate, "visitor-rate", sessions.DefaultVisitorRate, "new web visitors a second from one address (IPv6: one /64), after a burst of --visitor-burst; 0 for no limit")
+	fs.IntVar(&cfg.visitorBurst, "visitor-burst", sessions.DefaultVisitorBurst, "new web visitors one address may make at once (a classroom behind NAT arriving together)")
 	fs.IntVar(&cfg.maxTerminals, "max-terminals", web.DefaultMaxBridges, "most browser terminals one visitor may have open at once")
 	fs.StringVar(&cfg.lessons, "lessons", "", "`directory` of the organiser's lesson files (*.md), shown after the built-in ones; one named like a built-in lesson replaces it")
 	fs.StringVar(&cfg.bulletins, "bulletins", "", "`directory` of message files delivered once into every maildrop at its next login (UCB popper's -b); more can be posted from /admin")
@@ -132,7 +136,7 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.IntVar(&cfg.maxConns, "max-conns", b.maxConns, fmt.Sprintf("most POP3 sessions at once; 0 for no limit (default from the descriptor limit %d)", b.files))
 	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 400, "most POP3 sessions at once from one client address (IPv6: one /64); a classroom behind NAT shares one, and each of --max-visitors-per-ip may open two terminals; 0 for no limit")
 	fs.IntVar(&cfg.maxLineLength, "max-line-length", pop3.DefaultMaxLineLength, "longest command line in octets, CRLF included (RFC 2449: 255)")
-	fs.IntVar(&cfg.maxErrors, "max-errors", pop3.DefaultMaxErrors, "close a session after this many -ERR replies in a row")
+	fs.IntVar(&cfg.maxErrors, "max-errors", pop3.DefaultMaxErrors, "close a session after this many lines in a row that are not commands (unknown verbs, junk, control characters)")
 	fs.IntVar(&cfg.maxAuthFailures, "max-auth-failures", pop3.DefaultMaxAuthFailures, "close a session after this many failed logins")
 	fs.DurationVar(&cfg.authFailureDelay, "auth-failure-delay", pop3.DefaultAuthFailureDelay, "delay of the reply to a failed login, doubled for each further failure")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT or SIGTERM, how long to let sessions finish")
@@ -216,6 +220,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	visitors.Lessons = lessons
 	visitors.TTL = cfg.visitorTTL
 	visitors.UnusedTTL = cfg.unusedTTL
+	visitors.Rate = pop3.RateLimiter{Rate: cfg.visitorRate, Burst: cfg.visitorBurst}
 	visitors.Max = cfg.maxVisitors
 	visitors.MaxPerIP = cfg.maxVisitorsPerIP
 
@@ -303,6 +308,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			CookieKey:      cookieKey(cfg.adminToken),
 			Hosts:          []string{hostOf(cfg.httpAddr)},
 			MaxConns:       cfg.httpConns,
+			MaxConnsPerIP:  httpConnsPerIP(cfg.maxVisitorsPerIP),
 			Metrics:        registry,
 			POP3Conns:      srv.ActiveConns,
 			Ready: func() error {
@@ -367,6 +373,16 @@ func dialable(a net.Addr) string {
 		return a.String()
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+}
+
+// httpConnsPerIP bounds the web connections from one address: four for
+// each visitor an address may have (the page, a terminal, an event
+// stream, one to spare); none without a per-address visitor limit.
+func httpConnsPerIP(visitorsPerIP int) int {
+	if visitorsPerIP <= 0 {
+		return -1
+	}
+	return 4 * visitorsPerIP
 }
 
 // cookieKey signs visitor cookies: derived from the admin token, so that
