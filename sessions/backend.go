@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"errors"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -91,9 +92,11 @@ func (b *Backend) LoginAPOP(ctx context.Context, c *pop3.ConnInfo, user, timesta
 }
 
 // opened finishes a login: a personal login's events go to its visitor
-// from now on (a failed guess at someone's login tells them nothing).
+// from now on, once the password was right, even if the maildrop was
+// locked ([IN-USE] is part of a lesson); a failed guess at someone's
+// login tells them nothing.
 func (b *Backend) opened(c *pop3.ConnInfo, personal *Visitor, md *Maildrop, err error, direct bool) (pop3.Maildrop, error) {
-	if err == nil && personal != nil {
+	if personal != nil && (err == nil || errors.Is(err, pop3.ErrMaildropInUse)) {
 		b.Visitors.bindConn(c.ID, personal)
 	}
 	if err != nil {

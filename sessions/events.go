@@ -145,34 +145,133 @@ type Progress struct {
 	Steps  int    `json:"steps"`
 }
 
-// advance ticks the steps e completes for v, one per lesson at most, and
-// logs the progress.
-func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
-	lessons := vs.Lessons
-	v.mu.Lock()
-	var args []string
-	if e.Kind == pop3.EventReply { // the arguments of the command it answers
-		_, rest, _ := strings.Cut(v.lastLine[e.Conn], " ")
-		args = strings.Fields(rest)
+// A lessonRun is where a visitor is in one lesson beyond the steps done:
+// which connection did each step, and the newest connection when the last
+// step was done (or the lesson started), for "conn: new".
+type lessonRun struct {
+	mark  uint64
+	conns []uint64
+}
+
+// currentLocked is the lesson v is doing: the one they started, else the
+// first not finished. v.mu is held.
+func (vs *Visitors) currentLocked(v *Visitor) *Lesson {
+	var first *Lesson
+	for _, l := range vs.Lessons {
+		if l.ID == v.current {
+			return l
+		}
+		if first == nil && v.progress[l.ID] < len(l.Steps) {
+			first = l
+		}
 	}
-	var ticked []Progress
-	for _, l := range lessons {
+	return first
+}
+
+// runLocked is v's run of lesson l, made if needed. v.mu is held.
+func (v *Visitor) runLocked(l *Lesson) *lessonRun {
+	if v.runs == nil {
+		v.runs = make(map[string]*lessonRun)
+	}
+	r := v.runs[l.ID]
+	if r == nil {
+		r = &lessonRun{}
+		v.runs[l.ID] = r
+	}
+	return r
+}
+
+// advance ticks the step e completes in the lesson v is doing, if any,
+// and logs the progress. Only that lesson moves: an event never ticks a
+// lesson the student is not doing.
+func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
+	v.mu.Lock()
+	if e.Conn > v.newestConn {
+		v.newestConn = e.Conn
+	}
+	l := vs.currentLocked(v)
+	var ticked *Progress
+	if l != nil {
 		done := v.progress[l.ID]
-		if done < len(l.Steps) && l.Steps[done].Check.Match(e, args) {
+		st := &l.Steps[done]
+		var args []string
+		if e.Kind == pop3.EventReply { // the arguments of the command it answers
+			_, rest, _ := strings.Cut(v.lastLine[e.Conn], " ")
+			args = strings.Fields(rest)
+		}
+		run := v.runLocked(l)
+		if st.Check.Match(e, args) && v.whereOK(st, run, done, e) {
 			if v.progress == nil {
 				v.progress = make(map[string]int)
 			}
 			v.progress[l.ID] = done + 1
-			ticked = append(ticked, Progress{Lesson: l.ID, Done: done + 1, Steps: len(l.Steps)})
+			run.conns = append(run.conns[:done], e.Conn)
+			run.mark = v.newestConn
+			ticked = &Progress{Lesson: l.ID, Done: done + 1, Steps: len(l.Steps)}
+			if done+1 == len(l.Steps) { // on to the next one not finished
+				v.current = ""
+				if next := vs.currentLocked(v); next != nil {
+					v.current = next.ID
+					v.runLocked(next).mark = v.newestConn
+				}
+			}
 		}
 	}
 	v.mu.Unlock()
-	for _, p := range ticked {
-		v.Events.Append(Entry{Type: EntryLesson, Lesson: &p})
-		if p.Done == p.Steps {
-			vs.completions.Add(p.Lesson, 1)
+	if ticked != nil {
+		v.Events.Append(Entry{Type: EntryLesson, Lesson: ticked})
+		if ticked.Done == ticked.Steps {
+			vs.completions.Add(ticked.Lesson, 1)
 		}
 	}
+}
+
+// whereOK reports whether e happened where step st (the done-th, from 0)
+// must happen: on the right connection, in the right state. v.mu is held.
+func (v *Visitor) whereOK(st *Step, run *lessonRun, done int, e pop3.Event) bool {
+	if e.Conn == 0 { // not a connection's event (a reset)
+		return st.Conn == "" && st.In == ""
+	}
+	if st.In != "" && v.conns[e.Conn].state != st.In {
+		return false
+	}
+	prev := func(i int) uint64 {
+		if i < len(run.conns) {
+			return run.conns[i]
+		}
+		return 0
+	}
+	switch st.Conn {
+	case "new":
+		return e.Conn > run.mark
+	case "same":
+		return e.Conn == prev(done-1)
+	case "other":
+		return e.Conn != prev(done-1)
+	case "step":
+		return e.Conn == prev(st.StepConn-1)
+	}
+	return true
+}
+
+// StartLesson records that the visitor is doing lesson l now: only its
+// steps tick, and its first step's "conn: new" means a connection opened
+// from now on.
+func (vs *Visitors) StartLesson(v *Visitor, l *Lesson) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.current = l.ID
+	v.runLocked(l).mark = v.newestConn
+}
+
+// CurrentLesson is the ID of the lesson the visitor is doing, or "".
+func (vs *Visitors) CurrentLesson(v *Visitor) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if l := vs.currentLocked(v); l != nil {
+		return l.ID
+	}
+	return ""
 }
 
 // Progress is how many steps of each lesson the visitor has done.
@@ -182,10 +281,14 @@ func (v *Visitor) Progress() map[string]int {
 	return maps.Clone(v.progress)
 }
 
-// RestartLesson starts the lesson with this ID over.
+// RestartLesson starts the lesson with this ID over: no step done, and it
+// is the lesson the visitor is doing.
 func (v *Visitor) RestartLesson(l *Lesson) {
 	v.mu.Lock()
 	delete(v.progress, l.ID)
+	v.current = l.ID
+	r := v.runLocked(l)
+	r.conns, r.mark = nil, v.newestConn
 	v.mu.Unlock()
 	v.Events.Append(Entry{Type: EntryLesson, Lesson: &Progress{Lesson: l.ID, Steps: len(l.Steps)}})
 }

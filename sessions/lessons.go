@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pop3playground/pop3playground/pop3"
@@ -42,8 +43,18 @@ import (
 //	event KIND           an event: marked, unmarked, update, lock-taken,
 //	                     lock-refused, lock-released, connected, closed, reset
 //
-// Steps tick in order: a step counts only what happens after the one before
-// it was done.
+// After the check, two lines may say where it must happen:
+//
+//	conn: new       on a connection opened after the step before was done
+//	                (for the first step: after the lesson was started)
+//	conn: same      on the connection the step before was done on
+//	conn: other     on another connection than the step before's
+//	conn: step N    on the connection step N was done on
+//	in: STATE       on a connection in AUTHORIZATION or TRANSACTION
+//
+// Steps tick in order, and only in the lesson the visitor is doing: the
+// one they opened or started, else the first one not finished. A step
+// counts only what happens after the one before it was done.
 type Lesson struct {
 	ID      string // the file name without ".md"
 	Title   string
@@ -57,6 +68,12 @@ type Step struct {
 	Title string
 	Text  string // Markdown
 	Check Check
+	// Conn says which connection the check must happen on: "" (any),
+	// "new", "same", "other", or "step N" (StepConn is then N).
+	Conn     string
+	StepConn int
+	// In is the state the connection must be in, or "".
+	In string
 }
 
 // A Check is what completes a step: any of its alternatives.
@@ -202,6 +219,26 @@ func LoadLessons(fsys fs.FS, base []*Lesson) ([]*Lesson, error) {
 	return lessons, nil
 }
 
+// parseConn parses a step's conn: line; index is the step's, from 0.
+func (st *Step) parseConn(v string, index int) error {
+	switch f := strings.Fields(v); {
+	case len(f) == 1 && (f[0] == "new" || f[0] == "same" || f[0] == "other"):
+		if f[0] != "new" && index == 0 {
+			return fmt.Errorf("conn: %s: the first step has no step before it", f[0])
+		}
+		st.Conn = f[0]
+	case len(f) == 2 && f[0] == "step":
+		n, err := strconv.Atoi(f[1])
+		if err != nil || n < 1 || n > index {
+			return fmt.Errorf("conn: %q: want the number of a step before this one (1–%d)", v, index)
+		}
+		st.Conn, st.StepConn = "step", n
+	default:
+		return fmt.Errorf("conn: %q: want new, same, other or step N", v)
+	}
+	return nil
+}
+
 // ParseLesson parses a lesson file; errors start with the line number.
 func ParseLesson(id, src string) (*Lesson, error) {
 	l := &Lesson{ID: id}
@@ -283,6 +320,18 @@ func ParseLesson(id, src string) (*Lesson, error) {
 			}
 			step = &Step{Title: strings.TrimSpace(line[3:])}
 			checkLine = n
+			continue
+		case !fence && step != nil && step.Check.alts != nil && strings.HasPrefix(line, "conn:"):
+			if err := step.parseConn(strings.TrimSpace(strings.TrimPrefix(line, "conn:")), len(l.Steps)); err != nil {
+				return nil, fail("%v", err)
+			}
+			continue
+		case !fence && step != nil && step.Check.alts != nil && strings.HasPrefix(line, "in:"):
+			st := strings.ToUpper(strings.TrimSpace(strings.TrimPrefix(line, "in:")))
+			if st != "AUTHORIZATION" && st != "TRANSACTION" {
+				return nil, fail("in: %q: want AUTHORIZATION or TRANSACTION", st)
+			}
+			step.In = st
 			continue
 		case !fence && step != nil && strings.HasPrefix(line, "check:"):
 			if step.Check.alts != nil {

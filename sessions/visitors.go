@@ -42,12 +42,15 @@ type Visitor struct {
 	// 40 random bits, unrelated to Token and ID.
 	Handle string
 
-	mu       sync.Mutex
-	progress map[string]int // lesson ID → steps done
-	conns    map[uint64]connStatus
-	newest   uint64            // the connection that last changed state
-	lastLine map[uint64]string // each connection's last command line, masked
-	status   Status
+	mu         sync.Mutex
+	progress   map[string]int // lesson ID → steps done
+	current    string         // the lesson started; "" for the first not finished
+	runs       map[string]*lessonRun
+	newestConn uint64 // the newest connection seen in the visitor's sandbox
+	conns      map[uint64]connStatus
+	newest     uint64            // the connection that last changed state
+	lastLine   map[uint64]string // each connection's last command line, masked
+	status     Status
 }
 
 // Touch records activity: the visitor's idle timer starts again.

@@ -10,7 +10,19 @@ export class Lessons {
     }
     for (const l of root.querySelectorAll(".lesson")) {
       this.show(l, Number(l.querySelector("[data-progress]").textContent.split("/")[0]), false);
+      // Opening a lesson says it is the one under way: only its steps
+      // tick from now on.
+      l.addEventListener("toggle", () => { if (l.open) this.start(l); });
     }
+  }
+
+  async start(l) {
+    try {
+      await fetch(`/api/lessons/${encodeURIComponent(l.dataset.lesson)}/start`, {
+        method: "POST",
+        headers: { Accept: "application/json" },
+      });
+    } catch { /* offline: the server keeps the lesson it had */ }
   }
 
   // progress takes a lesson entry: {lesson, done, steps}.

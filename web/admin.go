@@ -190,11 +190,12 @@ func (s *Server) adminState() templates.AdminState {
 			Conns: vst.Conns, Bridges: v.Bridges(), LastSeen: v.LastSeen(),
 			LastCommand: vst.LastCommand, Watchers: vst.Watchers,
 		}
+		current := vs.CurrentLesson(v)
 		for _, l := range vs.Lessons {
 			switch done := p[l.ID]; {
 			case done >= len(l.Steps):
 				row.LessonsDone++
-			case done > 0 && row.Lesson == "":
+			case l.ID == current:
 				row.Lesson = fmt.Sprintf("%s: %d/%d", l.Title, done, len(l.Steps))
 			}
 		}

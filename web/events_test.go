@@ -207,7 +207,9 @@ func TestEventsNameTheirPageAndTickLessons(t *testing.T) {
 	alice.reset()
 	for ev := next(); ev.name != "reset"; ev = next() {
 	}
-	if p := e.visitors.All()[0].Progress(); p["01-lab-sheet"] != 4 || p["04-lock"] != 1 {
+	// Only the lesson under way moved: the lab sheet, then lesson 2's
+	// last step (the reset) cannot tick before its first.
+	if p := e.visitors.All()[0].Progress(); p["01-lab-sheet"] != 4 || p["04-lock"] != 0 || p["02-dele-rset-update"] != 0 {
 		t.Errorf("progress %v", p)
 	}
 }
@@ -220,9 +222,10 @@ func TestLessonsAPI(t *testing.T) {
 	waitFor(t, func() bool { return e.visitors.All()[0].Progress()["01-lab-sheet"] == 1 })
 
 	get := func() []struct {
-		ID    string
-		Steps []string
-		Done  int
+		ID      string
+		Steps   []string
+		Done    int
+		Current bool
 	} {
 		t.Helper()
 		resp, err := b.client.Get(e.http.URL + "/api/lessons")
@@ -231,9 +234,10 @@ func TestLessonsAPI(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		var list []struct {
-			ID    string
-			Steps []string
-			Done  int
+			ID      string
+			Steps   []string
+			Done    int
+			Current bool
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET /api/lessons: %s, %v", resp.Status, err)
@@ -266,8 +270,20 @@ func TestLessonsAPI(t *testing.T) {
 	if code := post("/api/lessons/01-lab-sheet/restart", e.http.URL); code != http.StatusOK {
 		t.Errorf("restart: %d", code)
 	}
-	if list := get(); list[0].Done != 0 || list[3].Done != 1 {
+	if list := get(); list[0].Done != 0 || list[3].Done != 0 {
 		t.Errorf("after restarting lesson 1: %+v", list)
+	}
+	// Starting lesson 4 makes it the one that ticks: a login now is its
+	// first step, not the lab sheet's.
+	if code := post("/api/lessons/04-lock/start", e.http.URL); code != http.StatusOK {
+		t.Errorf("start: %d", code)
+	}
+	tm.cmd("QUIT", "+OK")
+	tm = b.terminal()
+	tm.login()
+	waitFor(t, func() bool { return e.visitors.All()[0].Progress()["04-lock"] == 1 })
+	if list := get(); list[0].Done != 0 || !list[3].Current {
+		t.Errorf("after starting lesson 4 and logging in: %+v", list)
 	}
 
 	resp, err := http.Get(e.http.URL + "/api/lessons")

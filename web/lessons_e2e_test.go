@@ -122,7 +122,14 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 	typeLine(t, ctx, "UIDL")
 	waitLesson(t, ctx, "03-peeking", 3)
 
-	// Lesson 4: the lock, with a second tab of the same browser.
+	// Lesson 4: the lock, with a second tab of the same browser. Its
+	// first step is a new login, as the lesson says.
+	typeLine(t, ctx, "QUIT")
+	waitTerm(t, ctx, "Connection closed by foreign host.", 3)
+	typeLine(t, ctx, "")
+	waitTerm(t, ctx, "+OK POP3 server ready", 4)
+	typeLine(t, ctx, "USER guest")
+	typeLine(t, ctx, "PASS visitor")
 	waitLesson(t, ctx, "04-lock", 1)
 	tab2, cancel := chromedp.NewContext(ctx)
 	defer cancel()
@@ -151,9 +158,9 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 
 	// Lesson 5: APOP with the page's helper, which took the timestamp
 	// from the greeting.
-	waitTerm(t, ctx, "Connection closed by foreign host.", 3)
+	waitTerm(t, ctx, "Connection closed by foreign host.", 4)
 	typeLine(t, ctx, "")
-	waitTerm(t, ctx, "+OK POP3 server ready", 4)
+	waitTerm(t, ctx, "+OK POP3 server ready", 5)
 	waitLesson(t, ctx, "05-apop", 1)
 	err := chromedp.Run(ctx,
 		chromedp.Click(`#apop summary`, chromedp.ByQuery),
@@ -180,9 +187,9 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 
 	// Lesson 6: CAPA and STLS; the terminal cannot speak TLS.
 	typeLine(t, ctx, "QUIT")
-	waitTerm(t, ctx, "Connection closed by foreign host.", 4)
+	waitTerm(t, ctx, "Connection closed by foreign host.", 5)
 	typeLine(t, ctx, "")
-	waitTerm(t, ctx, "+OK POP3 server ready", 5)
+	waitTerm(t, ctx, "+OK POP3 server ready", 6)
 	typeLine(t, ctx, "CAPA")
 	typeLine(t, ctx, "AUTH")
 	typeLine(t, ctx, "STLS")

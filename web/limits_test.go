@@ -82,8 +82,11 @@ func TestConnectionBudgetKeepsAReserve(t *testing.T) {
 			break
 		}
 	}
-	if streams != 7 || refused != 1 {
-		t.Fatalf("%d streams, %d refused; want 7 (12 less the reserve of 4, less the one refused) and then 503", streams, refused)
+	// 12 less the reserve of 4 is 8 connections for ordinary work: 7
+	// streams and the one refused (6 if the page's connection is still
+	// closing).
+	if streams < 6 || streams > 7 || refused != 1 {
+		t.Fatalf("%d streams, %d refused; want 7 and then 503", streams, refused)
 	}
 	for path, want := range map[string]string{"/healthz": " 200 ", "/readyz": " 200 ", "/": " 503 ", "/api/session": " 503 "} {
 		c, status := rawGet(t, addr, path, "Connection: close")
@@ -362,14 +365,15 @@ func TestConnectionsPerAddressAreCapped(t *testing.T) {
 		}
 		defer c.Close()
 	}
-	time.Sleep(50 * time.Millisecond)
-	resp, err := http.Get(srv.URL + "/healthz")
+	// The fourth is answered at once, before it sends anything.
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "Too many connections from your address") {
-		t.Errorf("the fourth connection from one address: %s %q", resp.Status, body)
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	reply, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(reply), "HTTP/1.1 503 ") || !strings.HasSuffix(string(reply), "Too many connections from your address: close some, then try again") {
+		t.Errorf("the fourth connection from one address: %q", reply)
 	}
 }

@@ -194,6 +194,7 @@ func New(cfg Config) *Server {
 	r.Post("/reset", s.handleReset)
 	r.Get("/api/lessons", s.handleLessons)
 	r.Post("/api/lessons/{id}/restart", s.handleRestartLesson)
+	r.Post("/api/lessons/{id}/start", s.handleStartLesson)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -415,6 +416,7 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 	c := s.connection(nil)
 	if v != nil {
 		teaching.Progress = v.Progress()
+		teaching.Current = s.cfg.Visitors.CurrentLesson(v)
 		c = s.connection(v)
 	}
 	templates.Playground(c, teaching).Render(r.Context(), w)
@@ -511,6 +513,7 @@ type lessonInfo struct {
 	Summary string   `json:"summary"`
 	Steps   []string `json:"steps"`
 	Done    int      `json:"done"`
+	Current bool     `json:"current"` // the lesson the visitor is doing
 }
 
 // handleLessons lists the lessons and the visitor's progress in them.
@@ -521,9 +524,10 @@ func (s *Server) handleLessons(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	progress := v.Progress()
+	current := s.cfg.Visitors.CurrentLesson(v)
 	list := []lessonInfo{}
 	for _, l := range s.cfg.Visitors.Lessons {
-		li := lessonInfo{ID: l.ID, Title: l.Title, Summary: l.Summary, Done: progress[l.ID]}
+		li := lessonInfo{ID: l.ID, Title: l.Title, Summary: l.Summary, Done: progress[l.ID], Current: l.ID == current}
 		for _, st := range l.Steps {
 			li.Steps = append(li.Steps, st.Title)
 		}
@@ -545,6 +549,25 @@ func (s *Server) handleRestartLesson(w http.ResponseWriter, r *http.Request) {
 		if l.ID == id {
 			v.RestartLesson(l)
 			writeJSON(w, http.StatusOK, map[string]any{"lesson": l.ID, "done": 0, "steps": len(l.Steps)})
+			return
+		}
+	}
+	jsonError(w, http.StatusNotFound, "no lesson "+strconv.Quote(id))
+}
+
+// handleStartLesson records that the visitor is doing this lesson now
+// (they opened it): from now on only its steps tick.
+func (s *Server) handleStartLesson(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+		return
+	}
+	id := chi.URLParam(r, "id")
+	for _, l := range s.cfg.Visitors.Lessons {
+		if l.ID == id {
+			s.cfg.Visitors.StartLesson(v, l)
+			writeJSON(w, http.StatusOK, map[string]any{"lesson": l.ID, "done": v.Progress()[l.ID], "steps": len(l.Steps)})
 			return
 		}
 	}
