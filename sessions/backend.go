@@ -1,10 +1,10 @@
 package sessions
 
 import (
-	"errors"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"sync/atomic"
 
 	"github.com/pop3playground/pop3playground/pop3"
