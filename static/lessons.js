@@ -5,6 +5,9 @@ export class Lessons {
   constructor(root, live) {
     this.root = root;
     this.live = live; // a status element that announces ticks
+    this.bar = document.getElementById("current-step");
+    // The lesson under way: the one open on the page.
+    this.current = root.querySelector(".lesson[open]") || root.querySelector(".lesson:not(.complete)");
     for (const btn of root.querySelectorAll(".lesson-restart")) {
       btn.addEventListener("click", () => this.restart(btn.closest(".lesson")));
     }
@@ -12,7 +15,50 @@ export class Lessons {
       this.show(l, Number(l.querySelector("[data-progress]").textContent.split("/")[0]), false);
       // Opening a lesson says it is the one under way: only its steps
       // tick from now on.
-      l.addEventListener("toggle", () => { if (l.open) this.start(l); });
+      l.addEventListener("toggle", () => {
+        if (!l.open) return;
+        this.current = l;
+        this.showStep();
+        this.start(l);
+      });
+    }
+    this.showStep();
+  }
+
+  // showStep puts the current lesson's next step beside the terminal: its
+  // title and the commands it asks for, as buttons that type them.
+  showStep() {
+    const l = this.current;
+    if (!this.bar || !l) return;
+    const steps = [...l.querySelectorAll(".lesson-steps > li")];
+    const done = steps.filter((li) => li.classList.contains("done")).length;
+    const title = l.querySelector(".lesson-title").textContent;
+    const $ = (id) => document.getElementById(id);
+    this.bar.hidden = false;
+    $("step-lesson").textContent = title;
+    const cmds = $("step-cmds");
+    cmds.replaceChildren();
+    if (done >= steps.length) {
+      this.bar.classList.add("done");
+      $("step-count").textContent = "· complete";
+      $("step-title").textContent = "Lesson complete: open the next one in Lessons.";
+      return;
+    }
+    this.bar.classList.remove("done");
+    $("step-count").textContent = `· step ${done + 1} of ${steps.length}`;
+    const step = steps[done];
+    $("step-title").textContent = step.querySelector("strong").textContent;
+    const seen = new Set();
+    for (const c of step.querySelectorAll(".md [data-cmd]")) {
+      if (seen.has(c.dataset.cmd) || seen.size >= 3) continue;
+      seen.add(c.dataset.cmd);
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "chip";
+      b.dataset.cmd = c.dataset.cmd;
+      b.textContent = c.dataset.cmd;
+      b.title = "Put it on the terminal's input line";
+      cmds.append(b);
     }
   }
 
@@ -39,6 +85,7 @@ export class Lessons {
       li.querySelector(".step-state").textContent = i < done ? "done:" : "to do:";
     });
     l.querySelector("[data-progress]").textContent = `${done}/${steps.length}`;
+    if (l === this.current) this.showStep();
     const complete = done >= steps.length;
     l.classList.toggle("complete", complete);
     const title = l.querySelector(".lesson-title").textContent;
@@ -51,7 +98,7 @@ export class Lessons {
         const next = this.root.querySelector(".lesson:not(.complete)");
         if (next) {
           l.open = false;
-          next.open = true;
+          next.open = true; // its toggle makes it current
         }
       }
     }
