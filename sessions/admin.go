@@ -4,6 +4,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pop3playground/pop3playground/pop3"
 )
@@ -23,6 +25,49 @@ func (v *Visitor) Name() string {
 	h := v.Handle
 	b := func(i int) int { return int(h[i%len(h)]) }
 	return nameAdjectives[b(0)%16] + " " + nameAnimals[b(1)%16] + " " + string(rune('1'+b(2)%9)) + string(rune('0'+b(3)%10))
+}
+
+// MaxDisplayName bounds the name a visitor gives the organiser, in
+// characters.
+const MaxDisplayName = 40
+
+// SetDisplayName sets the name the visitor gives the organiser, shown
+// beside their pseudonym: trimmed, spaces collapsed, controls and
+// characters that reorder text dropped, at most MaxDisplayName
+// characters. It returns the name kept ("" clears it).
+func (v *Visitor) SetDisplayName(name string) string {
+	var b strings.Builder
+	n, space := 0, false
+	for _, r := range strings.TrimSpace(name) {
+		switch {
+		case unicode.IsSpace(r):
+			space = true
+			continue
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError || unicode.In(r, unicode.Cf):
+			continue
+		}
+		if n >= MaxDisplayName {
+			break
+		}
+		if space && n > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		space = false
+		b.WriteRune(r)
+		n++
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.display = b.String()
+	return v.display
+}
+
+// DisplayName is the name the visitor gave the organiser, or "".
+func (v *Visitor) DisplayName() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.display
 }
 
 // A Status is what a visitor is doing, as the organiser sees it.

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/pop3playground/pop3playground/pop3"
 )
@@ -96,6 +98,13 @@ func (b *Backend) LoginAPOP(ctx context.Context, c *pop3.ConnInfo, user, timesta
 // locked ([IN-USE] is part of a lesson); a failed guess at someone's
 // login tells them nothing.
 func (b *Backend) opened(c *pop3.ConnInfo, personal *Visitor, md *Maildrop, err error, direct bool) (pop3.Maildrop, error) {
+	if personal != nil && errors.Is(err, pop3.ErrAuthFailed) && b.Visitors != nil {
+		// Not on the visitor's page (it may be a stranger's guess), but
+		// where the organiser looks when a student says "it says wrong
+		// password".
+		b.Visitors.errors.add(ErrorNote{Time: time.Now(), Visitor: personal.Name(),
+			Command: "personal login from " + remoteHost(c), Reply: "-ERR [AUTH] wrong user name or password"})
+	}
 	if personal != nil && (err == nil || errors.Is(err, pop3.ErrMaildropInUse)) {
 		b.Visitors.bindConn(c.ID, personal)
 	}
@@ -140,4 +149,16 @@ func (a *Account) CheckPassword(password string) bool { return passwordsEqual(pa
 func passwordsEqual(a, b string) bool {
 	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
 	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
+}
+
+// remoteHost is the client's address without its port.
+func remoteHost(c *pop3.ConnInfo) string {
+	if c == nil || c.RemoteAddr == nil {
+		return "?"
+	}
+	h, _, err := net.SplitHostPort(c.RemoteAddr.String())
+	if err != nil {
+		return c.RemoteAddr.String()
+	}
+	return h
 }

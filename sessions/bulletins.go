@@ -31,7 +31,10 @@ type Bulletin struct {
 	Subject string
 	Source  string // the file, or "posted"
 	Posted  time.Time
-	data    []byte // CRLF line ends; the header checked
+	// Withdrawn bulletins are delivered no more; copies already in a
+	// maildrop stay there, as mail does.
+	Withdrawn bool
+	data      []byte // CRLF line ends; the header checked
 }
 
 // A Board holds the bulletins. Each account of each sandbox gets a copy of
@@ -55,11 +58,31 @@ func (b *Board) Bulletins() []*Bulletin {
 	return slices.Clone(b.list)
 }
 
-// Len is how many bulletins the board holds.
+// Len is how many bulletins the board holds, withdrawn ones left out.
 func (b *Board) Len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.list)
+	n := 0
+	for _, bul := range b.list {
+		if !bul.Withdrawn {
+			n++
+		}
+	}
+	return n
+}
+
+// Withdraw stops delivering the bulletin with this ID; it reports
+// whether there was one still on the board.
+func (b *Board) Withdraw(id int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if id < 1 || id > len(b.list) || b.list[id-1].Withdrawn {
+		return false
+	}
+	withdrawn := *b.list[id-1]
+	withdrawn.Withdrawn = true
+	b.list[id-1] = &withdrawn // readers of Bulletins keep their copy
+	return true
 }
 
 var errBoardFull = fmt.Errorf("the board holds %d bulletins, as many as it may", MaxBulletins)
@@ -139,6 +162,9 @@ func (b *Board) deliver(account string, seen int) ([]*Message, int) {
 	defer b.mu.Unlock()
 	var msgs []*Message
 	for _, bul := range b.list[min(seen, len(b.list)):] {
+		if bul.Withdrawn {
+			continue
+		}
 		k := copyKey{bul.ID, account}
 		m := b.copies[k]
 		if m == nil {

@@ -47,6 +47,7 @@ type Visitor struct {
 	current    string         // the lesson started; "" for the first not finished
 	runs       map[string]*lessonRun
 	newestConn uint64 // the newest connection seen in the visitor's sandbox
+	display    string // the name the visitor gave the organiser
 	conns      map[uint64]connStatus
 	newest     uint64            // the connection that last changed state
 	lastLine   map[uint64]string // each connection's last command line, masked

@@ -29,8 +29,12 @@ function row(p, lessons) {
   const watch = el("button", { type: "button", className: "btn small quiet", textContent: p.watchers ? "Watching" : "Watch" });
   watch.dataset.watch = p.handle;
   watch.dataset.name = p.name;
+  const who = el("td", {});
+  who.dataset.label = "Visitor";
+  if (p.display_name) who.append(el("strong", { textContent: p.display_name }), el("br"));
+  who.append(p.name + " ", el("span", { className: "small handle", textContent: p.handle }));
   const tr = el("tr", {},
-    el("td", { textContent: p.name }),
+    who,
     el("td", {}, ...state),
     el("td", {}, el("code", { textContent: p.last_command })),
     el("td", {}, `${p.lessons_done}/${lessons} done`, el("span", { className: "small", textContent: p.lesson ? " " + p.lesson : "" })),
@@ -53,13 +57,30 @@ async function refresh() {
   $("n-pop3").textContent = st.pop3_connections;
   $("n-terminals").textContent = st.terminals;
   $("n-bulletins").textContent = (st.bulletins || []).length;
+  // Rows are redrawn in a stable order; the focused control keeps its
+  // focus (by its row's handle and its kind), so a keyboard user is not
+  // thrown back to the top every 3 seconds.
+  const focused = document.activeElement?.closest?.("tr[data-handle]");
+  const kind = focused && (document.activeElement.dataset.watch ? "[data-watch]" : "form button");
+  const handle = focused?.dataset.handle;
   $("people").tBodies[0].replaceChildren(...(st.people || []).map((p) => row(p, st.lessons)));
+  if (handle) {
+    $("people").querySelector(`tr[data-handle="${CSS.escape(handle)}"] ${kind}`)?.focus({ preventScroll: true });
+  }
+  $("summary").replaceChildren(...(st.summary || []).map((l) => el("li", {}, `${l.title}: `,
+    el("strong", { textContent: `${l.finished}/${l.of}` }), " finished",
+    el("span", { className: "small", textContent: `, ${l.started} under way` }))));
   $("nobody")?.toggleAttribute("hidden", (st.people || []).length > 0);
   $("errors").replaceChildren(...(st.errors || []).map((e) => el("li", {},
     el("span", { className: "small", textContent: `${new Date(e.time).toTimeString().slice(0, 8)} ${e.visitor} ` }),
     el("code", { textContent: e.command }), " → ", el("code", { textContent: e.reply }))));
-  $("bulletins").replaceChildren(...(st.bulletins || []).map((b) => el("li", {}, b.subject + " ",
-    el("span", { className: "small", textContent: b.source }))));
+  $("bulletins").replaceChildren(...(st.bulletins || []).map((b) => {
+    if (b.withdrawn) return el("li", {}, el("s", { textContent: b.subject }), " ", el("span", { className: "small", textContent: "withdrawn" }));
+    const form = el("form", { method: "post", action: `/admin/bulletins/${b.id}/withdraw`, className: "inline" },
+      el("button", { type: "submit", className: "btn small quiet", textContent: "Withdraw" }));
+    form.dataset.confirm = `Withdraw “${b.subject}”? Maildrops that have it keep it; no one else gets it.`;
+    return el("li", {}, b.subject + " ", el("span", { className: "small", textContent: b.source }), " ", form);
+  }));
 }
 
 async function post(form) {
@@ -73,58 +94,64 @@ async function post(form) {
   return body;
 }
 
-document.addEventListener("submit", async (e) => {
-  const form = e.target;
-  if (!form.action.includes("/admin/") || form.action.endsWith("/logout") || form.action.endsWith("/login")) return;
-  e.preventDefault();
-  if (form.dataset.confirm && !confirm(form.dataset.confirm)) return;
-  const status = form.id === "bulletin-form" ? $("bulletin-status") : null;
-  try {
-    const res = await post(form);
-    if (status) {
-      status.textContent = `Posted: “${res.subject}”.`;
-      form.reset();
-    }
-  } catch (err) {
-    if (status) status.textContent = "Not posted: " + err.message;
-    else alert(err.message);
-  }
-  refresh();
-});
+let watching = null; // the watched visitor's event stream
 
-// Watching one visitor's terminal.
-let watching = null;
-function stopWatching() {
-  if (watching) watching.close();
-  watching = null;
-  $("watch").hidden = true;
-}
-document.addEventListener("click", (e) => {
-  const b = e.target.closest("[data-watch]");
-  if (!b) return;
-  stopWatching();
-  const out = $("watch-out");
-  out.textContent = "";
-  $("watch-title").textContent = `Watching ${b.dataset.name} (read-only)`;
-  $("watch").hidden = false;
-  watching = new EventSource(`/admin/visitors/${encodeURIComponent(b.dataset.watch)}/watch`);
-  watching.addEventListener("line", (m) => {
-    const l = JSON.parse(m.data);
-    const line = el("div", { className: "ln " + { C: "cli", S: "srv", "*": "sys" }[l.who] });
-    if (l.who === "S") {
-      const ok = l.text.startsWith("+OK");
-      line.append(el("span", { className: ok ? "ok" : "err", textContent: ok ? "+OK" : "-ERR" }), visible(l.text.replace(/^(\+OK|-ERR)/, "")));
-    } else {
-      line.textContent = visible(l.text);
+// The sign-in page shares this script but has nothing to wire.
+if ($("people")) start();
+
+function start() {
+  document.addEventListener("submit", async (e) => {
+    const form = e.target;
+    if (!form.action.includes("/admin/") || form.action.endsWith("/logout") || form.action.endsWith("/login")) return;
+    e.preventDefault();
+    if (form.dataset.confirm && !confirm(form.dataset.confirm)) return;
+    const status = form.id === "bulletin-form" ? $("bulletin-status") : null;
+    try {
+      const res = await post(form);
+      if (status) {
+        status.textContent = `Posted: “${res.subject}”.`;
+        form.reset();
+      }
+    } catch (err) {
+      if (status) status.textContent = "Not posted: " + err.message;
+      else alert(err.message);
     }
-    out.append(line);
-    out.parentElement.scrollTop = out.parentElement.scrollHeight;
+    refresh();
   });
-  refresh();
-});
-$("watch-stop").addEventListener("click", () => {
-  stopWatching();
-  refresh();
-});
 
-setInterval(refresh, 3000);
+  // Watching one visitor's terminal.
+  function stopWatching() {
+    if (watching) watching.close();
+    watching = null;
+    $("watch").hidden = true;
+  }
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("[data-watch]");
+    if (!b) return;
+    stopWatching();
+    const out = $("watch-out");
+    out.textContent = "";
+    $("watch-title").textContent = `Watching ${b.dataset.name} (read-only)`;
+    $("watch").hidden = false;
+    watching = new EventSource(`/admin/visitors/${encodeURIComponent(b.dataset.watch)}/watch`);
+    watching.addEventListener("line", (m) => {
+      const l = JSON.parse(m.data);
+      const line = el("div", { className: "ln " + { C: "cli", S: "srv", "*": "sys" }[l.who] });
+      if (l.who === "S") {
+        const ok = l.text.startsWith("+OK");
+        line.append(el("span", { className: ok ? "ok" : "err", textContent: ok ? "+OK" : "-ERR" }), visible(l.text.replace(/^(\+OK|-ERR)/, "")));
+      } else {
+        line.textContent = visible(l.text);
+      }
+      out.append(line);
+      out.parentElement.scrollTop = out.parentElement.scrollHeight;
+    });
+    refresh();
+  });
+  $("watch-stop").addEventListener("click", () => {
+    stopWatching();
+    refresh();
+  });
+
+  setInterval(refresh, 3000);
+}

@@ -25,6 +25,7 @@ async function session() {
     for (const el of document.querySelectorAll("[data-personal]")) {
       el.textContent = el.dataset.personal === "id" ? info.id : info.login;
     }
+    showWho(info);
     return true;
   } catch (err) {
     $("term-status").textContent = err.message;
@@ -36,8 +37,38 @@ async function session() {
   }
 }
 
+// showWho names the visitor as the organiser's page does.
+function showWho(info) {
+  $("who-name").textContent = info.pseudonym;
+  $("who-handle").textContent = info.handle;
+  $("who-display").textContent = info.display_name ? `, “${info.display_name}”` : "";
+  if (document.activeElement !== $("display-name")) $("display-name").value = info.display_name || "";
+}
+
+function nameForm() {
+  const form = $("name-form");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const status = $("name-status");
+    try {
+      const r = await fetch("/api/name", {
+        method: "POST",
+        headers: { Accept: "application/json" },
+        body: new URLSearchParams(new FormData(form)),
+      });
+      const info = await r.json();
+      if (!r.ok) throw new Error(info.error || r.statusText);
+      showWho(info);
+      status.textContent = info.display_name ? "Saved: the organiser sees it beside your pseudonym." : "Cleared.";
+    } catch (err) {
+      status.textContent = "Not saved: " + err.message;
+    }
+  });
+}
+
 async function start() {
   if (!(await session())) return;
+  nameForm();
   const tab = pageTab();
   const el = $("term");
   const proto = location.protocol === "https:" ? "wss:" : "ws:";

@@ -3,11 +3,13 @@ package web
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +39,8 @@ func (s *Server) adminRoutes(r chi.Router) {
 		r.Use(s.requireAdmin)
 		r.Get("/admin/api/state", s.handleAdminState)
 		r.Post("/admin/bulletins", s.handlePostBulletin)
+		r.Post("/admin/bulletins/{id}/withdraw", s.handleWithdrawBulletin)
+		r.Get("/admin/progress.csv", s.handleProgressCSV)
 		r.Post("/admin/reset-all", s.handleResetAll)
 		r.Post("/admin/visitors/{handle}/end", s.handleEndVisitor)
 		r.Get("/admin/visitors/{handle}/watch", s.handleWatch)
@@ -180,13 +184,35 @@ func (s *Server) adminState() templates.AdminState {
 		st.POP3Conns = s.cfg.POP3Conns()
 	}
 	all := vs.All()
-	slices.SortFunc(all, func(a, b *sessions.Visitor) int { return b.LastSeen().Compare(a.LastSeen()) })
+	// A stable order, so that rows do not move under the cursor: by the
+	// name the organiser sees, then the handle.
+	slices.SortFunc(all, func(a, b *sessions.Visitor) int {
+		if c := strings.Compare(strings.ToLower(shownName(a)), strings.ToLower(shownName(b))); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Handle, b.Handle)
+	})
+	st.Summary = make([]templates.AdminLesson, len(vs.Lessons))
+	for i, l := range vs.Lessons {
+		st.Summary[i] = templates.AdminLesson{ID: l.ID, Title: l.Title, Steps: len(l.Steps), Of: len(all)}
+	}
+	for _, v := range all {
+		p := v.Progress()
+		for i, l := range vs.Lessons {
+			switch done := p[l.ID]; {
+			case done >= len(l.Steps):
+				st.Summary[i].Finished++
+			case done > 0:
+				st.Summary[i].Started++
+			}
+		}
+	}
 	const shown = 500
 	for _, v := range all[:min(len(all), shown)] {
 		vst := v.Status()
 		p := v.Progress()
 		row := templates.AdminVisitor{
-			Handle: v.Handle, Name: v.Name(), State: vst.State, User: vst.User,
+			Handle: v.Handle, Name: v.Name(), DisplayName: v.DisplayName(), State: vst.State, User: vst.User,
 			Conns: vst.Conns, Bridges: v.Bridges(), LastSeen: v.LastSeen(),
 			LastCommand: vst.LastCommand, Watchers: vst.Watchers,
 		}
@@ -205,7 +231,7 @@ func (s *Server) adminState() templates.AdminState {
 		st.Errors = append(st.Errors, templates.AdminError{Time: e.Time, Visitor: e.Visitor, Command: e.Command, Reply: e.Reply})
 	}
 	for _, b := range vs.World().Bulletins.Bulletins() {
-		st.Bulletins = append(st.Bulletins, templates.AdminBulletin{ID: b.ID, Subject: b.Subject, Source: b.Source, Posted: b.Posted})
+		st.Bulletins = append(st.Bulletins, templates.AdminBulletin{ID: b.ID, Subject: b.Subject, Source: b.Source, Posted: b.Posted, Withdrawn: b.Withdrawn})
 	}
 	return st
 }
@@ -237,6 +263,61 @@ func (s *Server) handlePostBulletin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Logger.Info("web: bulletin posted", "id", b.ID, "subject", b.Subject)
 	adminDone(w, r, map[string]any{"bulletin": b.ID, "subject": b.Subject})
+}
+
+// handleWithdrawBulletin stops delivering a bulletin; copies already
+// delivered stay in their maildrops, as mail does.
+func (s *Server) handleWithdrawBulletin(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.Atoi(chi.URLParam(r, "id"))
+	if err != nil || !s.cfg.Visitors.World().Bulletins.Withdraw(id) {
+		jsonError(w, http.StatusNotFound, "no such bulletin on the board")
+		return
+	}
+	s.cfg.Logger.Info("web: bulletin withdrawn", "id", id)
+	adminDone(w, r, map[string]any{"withdrawn": id})
+}
+
+// handleProgressCSV exports every visitor's progress: handle, pseudonym,
+// the name they gave, the steps done in each lesson, last activity.
+func (s *Server) handleProgressCSV(w http.ResponseWriter, r *http.Request) {
+	vs := s.cfg.Visitors
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="progress.csv"`)
+	w.Header().Set("Cache-Control", "no-store")
+	cw := csv.NewWriter(w)
+	head := []string{"handle", "pseudonym", "name"}
+	for _, l := range vs.Lessons {
+		head = append(head, l.ID+" ("+strconv.Itoa(len(l.Steps))+" steps)")
+	}
+	cw.Write(append(head, "last_activity"))
+	all := vs.All()
+	slices.SortFunc(all, func(a, b *sessions.Visitor) int { return strings.Compare(a.Handle, b.Handle) })
+	for _, v := range all {
+		p := v.Progress()
+		rec := []string{v.Handle, v.Name(), csvSafe(v.DisplayName())}
+		for _, l := range vs.Lessons {
+			rec = append(rec, strconv.Itoa(p[l.ID]))
+		}
+		cw.Write(append(rec, v.LastSeen().UTC().Format(time.RFC3339)))
+	}
+	cw.Flush()
+}
+
+// csvSafe keeps a student's text from being read as a formula by a
+// spreadsheet (CSV injection).
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// shownName is how the organiser's page names a visitor.
+func shownName(v *sessions.Visitor) string {
+	if n := v.DisplayName(); n != "" {
+		return n
+	}
+	return v.Name()
 }
 
 func (s *Server) handleResetAll(w http.ResponseWriter, r *http.Request) {

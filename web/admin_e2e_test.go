@@ -1,11 +1,16 @@
 package web_test
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -60,5 +65,92 @@ func TestBrowserOrganiserWatchesAStudent(t *testing.T) {
 	}
 	waitFor(t, func() bool {
 		return evalString(t, ctx, `String(document.getElementById("watched").hidden)`) == "true"
+	})
+}
+
+// The student's page shows the handle the organiser's page lists, and a
+// name the student gives appears beside it; the organiser's page keeps
+// focus across refreshes, works at 390 px, and logs no error, signed in
+// or not.
+func TestBrowserOrganiserFindsTheStudentByHandle(t *testing.T) {
+	ctx := browserContext(t)
+	e := newEnvWorld(t, freshWorld(t), withAdmin(prometheus.NewRegistry()))
+	shots := screenshotDir(t)
+	openPage(t, ctx, e.http.URL+"/")
+	waitFor(t, func() bool { return evalString(t, ctx, `document.getElementById("who-handle").textContent`) != "…" })
+	handle := evalString(t, ctx, `document.getElementById("who-handle").textContent`)
+	pseudonym := evalString(t, ctx, `document.getElementById("who-name").textContent`)
+	if v := e.visitors.ByHandle(handle); v == nil || v.Name() != pseudonym {
+		t.Fatalf("the page shows %q (%s), which names no visitor", pseudonym, handle)
+	}
+	err := chromedp.Run(ctx,
+		chromedp.SendKeys("#display-name", "Ada <b>L</b>\r", chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(evalString(t, ctx, `document.querySelector("[data-testid=visitor-handle]").textContent`), "“Ada <b>L</b>”")
+	})
+
+	org, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	var errs []string
+	listenConsole(org, &errs)
+	err = chromedp.Run(org,
+		emulation.SetDeviceMetricsOverride(390, 844, 1, true),
+		chromedp.Navigate(e.http.URL+"/admin"),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Run(org,
+		chromedp.SendKeys("#token", adminToken+"\r", chromedp.ByID),
+		chromedp.WaitVisible(`#people tbody tr`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := evalString(t, org, `document.querySelector("#people tbody tr").textContent`)
+	if !strings.Contains(row, handle) || !strings.Contains(row, pseudonym) || !strings.Contains(row, "Ada <b>L</b>") {
+		t.Errorf("the admin row %q lacks the handle, pseudonym or name", row)
+	}
+	if evalString(t, org, `String(document.querySelectorAll("#people b").length)`) != "0" {
+		t.Error("the student's name was rendered as HTML")
+	}
+	// Focus stays on the Watch button across the 3-second refresh.
+	if err := chromedp.Run(org, chromedp.Focus(`#people [data-watch]`, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3500 * time.Millisecond) // one refresh redraws the rows
+	waitFor(t, func() bool {
+		return evalString(t, org, `document.querySelector("#people [data-watch]") !== null && document.activeElement === document.querySelector("#people [data-watch]") && document.activeElement.isConnected ? "yes" : "no"`) == "yes" &&
+			evalString(t, org, `String(document.querySelector("#people tbody tr") !== null)`) == "true"
+	})
+	if overflow := evalString(t, org, `String(document.documentElement.scrollWidth > window.innerWidth)`); overflow != "false" {
+		t.Error("the admin page scrolls sideways at 390 px")
+	}
+	screenshot(t, org, filepath.Join(shots, "admin-phone.png"))
+	if len(errs) > 0 {
+		t.Errorf("console errors on /admin: %q", errs)
+	}
+}
+
+// listenConsole collects the page's console errors and uncaught
+// exceptions into errs.
+func listenConsole(ctx context.Context, errs *[]string) {
+	var mu sync.Mutex
+	chromedp.ListenTarget(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			*errs = append(*errs, ev.ExceptionDetails.Text+" "+fmt.Sprint(ev.ExceptionDetails.Exception.Description))
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.APITypeError {
+				*errs = append(*errs, "console.error")
+			}
+		}
 	})
 }

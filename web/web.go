@@ -195,6 +195,7 @@ func New(cfg Config) *Server {
 	r.Get("/api/lessons", s.handleLessons)
 	r.Post("/api/lessons/{id}/restart", s.handleRestartLesson)
 	r.Post("/api/lessons/{id}/start", s.handleStartLesson)
+	r.Post("/api/name", s.handleName)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -456,6 +457,11 @@ type sessionInfo struct {
 	SandboxFresh  time.Time `json:"sandbox_fresh"`
 	SandboxAgeSec int64     `json:"sandbox_age_seconds"`
 	Bridges       int       `json:"bridges"`
+	// Handle and Pseudonym name the visitor on the organiser's page;
+	// DisplayName is the name they gave it.
+	Handle      string `json:"handle"`
+	Pseudonym   string `json:"pseudonym"`
+	DisplayName string `json:"display_name"`
 }
 
 func (s *Server) info(v *sessions.Visitor) sessionInfo {
@@ -467,6 +473,7 @@ func (s *Server) info(v *sessions.Visitor) sessionInfo {
 		Host: c.Host, Port: port, Accounts: c.Accounts,
 		Created: v.Created.UTC().Truncate(time.Second), SandboxFresh: fresh.UTC().Truncate(time.Second),
 		SandboxAgeSec: int64(time.Since(fresh).Seconds()), Bridges: v.Bridges(),
+		Handle: v.Handle, Pseudonym: v.Name(), DisplayName: v.DisplayName(),
 	}
 }
 
@@ -553,6 +560,23 @@ func (s *Server) handleRestartLesson(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	jsonError(w, http.StatusNotFound, "no lesson "+strconv.Quote(id))
+}
+
+// handleName sets the name the visitor gives the organiser (form field
+// "name"), shown beside their pseudonym on the admin page.
+func (s *Server) handleName(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
+	if err := r.ParseForm(); err != nil {
+		jsonError(w, http.StatusRequestEntityTooLarge, "a name is at most 40 characters")
+		return
+	}
+	name := v.SetDisplayName(r.PostFormValue("name"))
+	writeJSON(w, http.StatusOK, map[string]string{"display_name": name, "pseudonym": v.Name(), "handle": v.Handle})
 }
 
 // handleStartLesson records that the visitor is doing this lesson now
