@@ -241,15 +241,19 @@ func (v *Visitor) whereOK(st *Step, run *lessonRun, done int, e pop3.Event) bool
 		}
 		return 0
 	}
+	// A step restored from the browser (RestoreProgress) has no known
+	// connection (0): any will do for the steps that refer to it.
 	switch st.Conn {
 	case "new":
 		return e.Conn > run.mark
 	case "same":
-		return e.Conn == prev(done-1)
+		p := prev(done - 1)
+		return p == 0 || e.Conn == p
 	case "other":
 		return e.Conn != prev(done-1)
 	case "step":
-		return e.Conn == prev(st.StepConn-1)
+		p := prev(st.StepConn - 1)
+		return p == 0 || e.Conn == p
 	}
 	return true
 }
@@ -262,6 +266,31 @@ func (vs *Visitors) StartLesson(v *Visitor, l *Lesson) {
 	defer v.mu.Unlock()
 	v.current = l.ID
 	v.runLocked(l).mark = v.newestConn
+}
+
+// RestoreProgress raises the visitor's progress to what their browser
+// remembers (lesson ID → steps done), lesson by lesson, never lowering
+// it and never past a lesson's end; unknown lessons are ignored. It is
+// the student's own progress: a browser can only claim what it could
+// have done.
+func (vs *Visitors) RestoreProgress(v *Visitor, saved map[string]int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, l := range vs.Lessons {
+		n := min(saved[l.ID], len(l.Steps))
+		if n <= v.progress[l.ID] {
+			continue
+		}
+		if v.progress == nil {
+			v.progress = make(map[string]int)
+		}
+		v.progress[l.ID] = n
+		r := v.runLocked(l)
+		r.conns, r.mark = make([]uint64, n), v.newestConn
+	}
+	if l := vs.currentLocked(v); l != nil && v.progress[l.ID] >= len(l.Steps) {
+		v.current = ""
+	}
 }
 
 // CurrentLesson is the ID of the lesson the visitor is doing, or "".

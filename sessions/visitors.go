@@ -48,6 +48,7 @@ type Visitor struct {
 	runs       map[string]*lessonRun
 	newestConn uint64 // the newest connection seen in the visitor's sandbox
 	display    string // the name the visitor gave the organiser
+	gone       chan struct{} // closed when the visitor is forgotten
 	conns      map[uint64]connStatus
 	newest     uint64            // the connection that last changed state
 	lastLine   map[uint64]string // each connection's last command line, masked
@@ -59,6 +60,10 @@ func (v *Visitor) Touch() { v.lastSeen.Store(time.Now().UnixNano()) }
 
 // LastSeen is when the visitor was last active.
 func (v *Visitor) LastSeen() time.Time { return time.Unix(0, v.lastSeen.Load()) }
+
+// Gone is closed when the visitor is forgotten (ended, or expired): their
+// event streams end, and the page makes a new session.
+func (v *Visitor) Gone() <-chan struct{} { return v.gone }
 
 // Use records that the visitor opened a terminal or an event stream: from
 // now on it expires after Visitors.TTL, not UnusedTTL.
@@ -206,7 +211,7 @@ func (vs *Visitors) Create(token, ip string) (*Visitor, error) {
 	}
 	var handle [5]byte
 	rand.Read(handle[:])
-	v := &Visitor{Token: token, Handle: idEncoding.EncodeToString(handle[:]), Sandbox: NewSandbox(vs.world), Created: time.Now(), IP: key}
+	v := &Visitor{Token: token, Handle: idEncoding.EncodeToString(handle[:]), Sandbox: NewSandbox(vs.world), Created: time.Now(), IP: key, gone: make(chan struct{})}
 	v.Touch()
 	for {
 		var id [7]byte // 56 bits drawn, 50 used
@@ -304,6 +309,7 @@ func (vs *Visitors) End(token string) bool {
 }
 
 func (vs *Visitors) removeLocked(v *Visitor) {
+	close(v.gone)
 	delete(vs.byToken, v.Token)
 	delete(vs.byID, v.ID)
 	if vs.perIP[v.IP]--; vs.perIP[v.IP] <= 0 {

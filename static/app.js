@@ -13,6 +13,20 @@ function pageTab() {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+// renewSession gets this page a new session after the server forgot the
+// old one (a restart, or the organiser ended it): GET / sets a new cookie,
+// and /api/session makes the visitor. The event stream is opened anew.
+async function renewSession(reopen) {
+  try {
+    await fetch("/", { headers: { Accept: "text/html" }, cache: "no-store" });
+  } catch {
+    return false;
+  }
+  const ok = await session();
+  if (ok) reopen();
+  return ok;
+}
+
 // session makes sure this page's visitor exists (a bare page load makes
 // none: the server waits for a browser that comes back with its cookie)
 // and fills in the personal login. It returns false, having said why in
@@ -92,6 +106,10 @@ async function start() {
     if (e.type === "state") {
       connectBtn.textContent = e.state === "closed" ? "Connect" : "Disconnect";
       if (e.state === "connecting") explainer.connected();
+      if (e.state === "closed") inspector.terminalClosed();
+      // A session made anew (after a restart, or the organiser's End)
+      // gets the progress this browser remembers.
+      if (e.state === "open") lessons.restore();
     } else if (e.type === "reply") {
       explainer.line(e.el, e.text);
       const ts = /<[^<>\s]+@[^<>\s]+>/.exec(e.text);
@@ -126,17 +144,28 @@ async function start() {
   toggle.addEventListener("change", () => setExplain(toggle.checked));
 
   // The server's events: the inspector, explanations and lessons.
-  const events = new EventSource("/events");
+  let events = null;
   const entry = (type) => (m) => {
     const d = JSON.parse(m.data);
     inspector.handle(type, d);
     if (type === "pop3") explainer.event(d);
     if (type === "lesson") lessons.progress(d);
   };
-  for (const type of ["pop3", "lesson", "reset"]) events.addEventListener(type, entry(type));
-  events.addEventListener("watch", (m) => {
-    $("watched").hidden = !(JSON.parse(m.data).watchers > 0);
-  });
+  const openEvents = () => {
+    if (events && events.readyState !== EventSource.CLOSED) return;
+    events = new EventSource("/events");
+    for (const type of ["pop3", "lesson", "reset"]) events.addEventListener(type, entry(type));
+    events.addEventListener("watch", (m) => {
+      $("watched").hidden = !(JSON.parse(m.data).watchers > 0);
+    });
+  };
+  openEvents();
+  term.onnosession = async () => {
+    inspector.sessionLost("The playground no longer knew this page (it restarted, or your session was ended): here is a fresh session.");
+    const ok = await renewSession(() => { events?.close(); events = null; openEvents(); });
+    return ok;
+  };
+  term.onended = (why) => inspector.sessionLost(why + " Your next connection gets a fresh mailbox; your lesson progress stays.");
 
   const form = $("reset-form");
   form.addEventListener("submit", async (e) => {
@@ -146,8 +175,9 @@ async function start() {
     try {
       const r = await fetch("/reset", { method: "POST", headers: { Accept: "application/json" } });
       if (!r.ok) throw new Error((await r.json()).error || r.statusText);
-      status.textContent = "Every message is back. Log in again to see them.";
-      setTimeout(() => { status.textContent = ""; }, 8000);
+      status.textContent = inspector.loggedIn()
+        ? "Reset: the next login sees every message. The session logged in now keeps the maildrop it had at its login (RFC 1939 §8): QUIT and log in again to see them."
+        : "Reset: every message is back at your next login.";
     } catch (err) {
       status.textContent = "Reset failed: " + err.message;
     }

@@ -34,10 +34,18 @@ export class Inspector {
   // handle takes one entry of the event stream.
   handle(type, d) {
     if (type === "reset") {
-      this.maildrop = {
-        conn: 0, user: "", messages: [], updated: false,
-        note: "The sandbox was reset: every message is back. A session logged in now sees the pristine maildrop.",
-      };
+      const md = this.maildrop;
+      const c = md && this.conns.get(md.conn);
+      if (c && c.open && c.state === "TRANSACTION") {
+        // RFC 1939 §8: a session's maildrop is fixed at its login. The
+        // one logged in keeps its view; only the next login sees it all.
+        md.note = "The sandbox was reset. This session still sees the maildrop it had when it logged in, marks included (RFC 1939 §8), but what it deletes at QUIT no longer applies: QUIT and log in again to see every message back.";
+      } else {
+        this.maildrop = {
+          conn: 0, user: "", messages: [], updated: false,
+          note: "The sandbox was reset: every message is back at your next login.",
+        };
+      }
       this.draw();
       return;
     }
@@ -96,6 +104,32 @@ export class Inspector {
         this.prune();
         break;
     }
+    this.draw();
+  }
+
+  // loggedIn reports whether a session of this sandbox is in TRANSACTION.
+  loggedIn() {
+    return [...this.conns.values()].some((c) => c.open && c.state === "TRANSACTION");
+  }
+
+  // terminalClosed is told when this page's terminal closed: if the
+  // server could not say so (it restarted, the network went), the
+  // session is shown ended all the same.
+  terminalClosed() {
+    const c = this.conns.get(this.mine);
+    if (c && c.open) {
+      c.open = false;
+      c.reason = "the connection was lost";
+      this.draw();
+    }
+  }
+
+  // sessionLost starts afresh: the server forgot this page's sandbox.
+  sessionLost(note) {
+    this.conns.clear();
+    this.locks.clear();
+    this.mine = 0;
+    this.maildrop = { conn: 0, user: "", messages: [], updated: false, note };
     this.draw();
   }
 

@@ -1,6 +1,8 @@
 // lessons.js: the lessons panel. Steps tick when the server says so (a
 // "lesson" entry on the event stream); the page never decides by itself.
 
+const SAVED = "pop3pg.progress";
+
 export class Lessons {
   constructor(root, live) {
     this.root = root;
@@ -71,10 +73,38 @@ export class Lessons {
     } catch { /* offline: the server keeps the lesson it had */ }
   }
 
-  // progress takes a lesson entry: {lesson, done, steps}.
+  // progress takes a lesson entry: {lesson, done, steps}. The page keeps
+  // a copy, so that progress outlives a restart of the server.
   progress(p) {
     const l = this.root.querySelector(`.lesson[data-lesson="${CSS.escape(p.lesson)}"]`);
     if (l) this.show(l, p.done, true);
+    const saved = this.saved();
+    saved[p.lesson] = p.done;
+    try { localStorage.setItem(SAVED, JSON.stringify(saved)); } catch { /* private mode */ }
+  }
+
+  saved() {
+    try { return JSON.parse(localStorage.getItem(SAVED) || "{}") || {}; } catch { return {}; }
+  }
+
+  // restore gives a new session (after a restart, or a reload that lost
+  // it) the progress this browser remembers.
+  async restore() {
+    const saved = this.saved();
+    if (!Object.keys(saved).length) return;
+    try {
+      const r = await fetch("/api/lessons/restore", {
+        method: "POST",
+        headers: { Accept: "application/json", "Content-Type": "application/json" },
+        body: JSON.stringify(saved),
+      });
+      if (!r.ok) return;
+      for (const p of await r.json()) {
+        const l = this.root.querySelector(`.lesson[data-lesson="${CSS.escape(p.id)}"]`);
+        if (l) this.show(l, p.done, false);
+      }
+      this.showStep();
+    } catch { /* offline */ }
   }
 
   show(l, done, announce) {

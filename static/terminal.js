@@ -10,6 +10,9 @@ const MAX_TRANSCRIPT = 20000; // lines kept for the transcript
 const HISTORY = 200;
 const CLOSE_FOREIGN_HOST = 4000;
 const CLOSE_CONNECT_FAILED = 4001;
+const CLOSE_REFUSED = 4002; // the reason says why
+const CLOSE_NO_SESSION = 4003; // the page's session is gone: make one, retry
+const CLOSE_ENDED = 4004; // the organiser ended the session
 
 // visible replaces control characters (other than tab) with caret notation.
 export function visible(s) {
@@ -75,9 +78,22 @@ export class Terminal {
       this.ws = null;
       this.flush();
       this.endPartial();
-      if (e.code === CLOSE_CONNECT_FAILED || !opened && e.code !== 1000) {
-        const why = e.code === CLOSE_CONNECT_FAILED ? e.reason : "the playground refused the connection (reload the page?)";
-        this.system(`telnet: Unable to connect to remote host: ${why}`);
+      if (e.code === CLOSE_NO_SESSION && this.onnosession && !this.retried) {
+        // The server restarted, or forgot this page's session: the page
+        // makes a new one, then this terminal tries once more.
+        this.retried = true;
+        this.setState("closed");
+        this.onnosession().then((ok) => { if (ok) this.connect(); });
+        return;
+      }
+      this.retried = false;
+      if (e.code === CLOSE_CONNECT_FAILED || e.code === CLOSE_REFUSED || e.code === CLOSE_NO_SESSION) {
+        this.system(`telnet: Unable to connect to remote host: ${e.reason || "the playground refused the connection"}`);
+      } else if (e.code === CLOSE_ENDED) {
+        this.system(`Connection closed: ${e.reason}`);
+        this.onended?.(e.reason);
+      } else if (!opened && e.code !== 1000) {
+        this.system("telnet: Unable to connect to remote host: the playground did not answer (is it running?)");
       } else if (e.code === CLOSE_FOREIGN_HOST) {
         this.system("Connection closed by foreign host.");
       } else {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,14 +28,39 @@ const (
 	// CloseForeignHost: the POP3 server closed the connection; the
 	// terminal prints "Connection closed by foreign host."
 	CloseForeignHost websocket.StatusCode = 4000
+	// CloseRefused: the playground would not open this terminal; the
+	// reason says why in words the page shows ("you already have 4
+	// terminals open").
+	CloseRefused websocket.StatusCode = 4002
+	// CloseNoSession: the page's session is gone (a restart, or the
+	// organiser ended it); the page makes a new one and may retry.
+	CloseNoSession websocket.StatusCode = 4003
+	// CloseEnded: the organiser ended the visitor's session.
+	CloseEnded websocket.StatusCode = 4004
 )
+
+// refuseTerminal opens the WebSocket only to close it at once with a
+// reason: a browser cannot read an HTTP error on a WebSocket, and the
+// student should read why, not "reload the page?".
+func (s *Server) refuseTerminal(w http.ResponseWriter, r *http.Request, code websocket.StatusCode, why string) {
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
+	if err != nil {
+		s.bridgeError("handshake")
+		return
+	}
+	if len(why) > 120 { // a close reason is at most 123 octets
+		why = why[:120]
+	}
+	ws.Close(code, why)
+}
 
 // A bridge is one WebSocket piped to one TCP connection to the POP3
 // listener: bytes go both ways untouched, in binary frames (DESIGN §7).
 type bridge struct {
-	ws  *websocket.Conn
-	tcp net.Conn
-	v   *sessions.Visitor
+	ws    *websocket.Conn
+	tcp   net.Conn
+	v     *sessions.Visitor
+	ended atomic.Bool // the organiser ended the visitor's session
 }
 
 // handleBridge upgrades to a WebSocket, dials the POP3 listener, sends a
@@ -43,19 +69,23 @@ type bridge struct {
 func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
 	v, err := s.visitorOrCreate(r)
 	if err != nil {
-		s.refuseVisitor(w, r, err)
+		code := CloseRefused
+		if errors.Is(err, errNoCookie) {
+			code = CloseNoSession
+		}
+		_, why := refusal(err)
+		s.refuseTerminal(w, r, code, why)
 		return
 	}
 	if !v.AcquireBridge(s.cfg.MaxBridges) {
 		s.bridgeError("limit")
-		http.Error(w, fmt.Sprintf("you already have %d terminals open: close one first", s.cfg.MaxBridges), http.StatusTooManyRequests)
+		s.refuseTerminal(w, r, CloseRefused, fmt.Sprintf("you already have %d terminals open: close one (or a tab) first", s.cfg.MaxBridges))
 		return
 	}
 	defer v.ReleaseBridge()
 	if !s.budget.acquire() {
 		s.refused("terminal", errDescriptors)
-		w.Header().Set("Retry-After", "30")
-		http.Error(w, "the playground is out of connections right now: try again in a minute", http.StatusServiceUnavailable)
+		s.refuseTerminal(w, r, CloseRefused, "the playground is out of connections right now: try again in a minute")
 		return
 	}
 	defer s.budget.release()
@@ -230,6 +260,9 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 	// unblocks its reader; the WebSocket is closed (if not already) with
 	// a normal closure, which unblocks its reader too.
 	b.tcp.Close()
+	if b.ended.Load() {
+		b.ws.Close(CloseEnded, "The organiser ended your session. Press Enter for a fresh one.")
+	}
 	b.ws.Close(websocket.StatusNormalClosure, "")
 	wg.Wait()
 }
@@ -270,6 +303,7 @@ func (s *Server) closeBridgesOf(v *sessions.Visitor) {
 	defer s.mu.Unlock()
 	for b, cancel := range s.cancels {
 		if b.v == v {
+			b.ended.Store(true)
 			cancel()
 		}
 	}

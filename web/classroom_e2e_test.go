@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The current lesson step sits beside the terminal: with the input
@@ -75,4 +77,79 @@ func TestCurrentStepBesideTheTerminal(t *testing.T) {
 func jsInView(sel string) string {
 	return fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect();
 		return %q + "=" + (r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth) + "@" + Math.round(r.top) + "-" + Math.round(r.bottom); })()`, sel, sel)
+}
+
+// Reset while logged in, the organiser's End, and a server that forgot
+// the page (as after a restart): the page says what happened, Enter
+// reconnects, and the lesson progress survives.
+func TestBrowserTruthAfterResetEndAndRestart(t *testing.T) {
+	ctx := browserContext(t)
+	e := newEnvWorld(t, freshWorld(t), withAdmin(prometheus.NewRegistry()))
+	shots := screenshotDir(t)
+	openPage(t, ctx, e.http.URL+"/")
+	waitTerm(t, ctx, "+OK POP3 server ready", 1)
+	typeLine(t, ctx, "USER guest")
+	typeLine(t, ctx, "PASS visitor")
+	typeLine(t, ctx, "LIST")
+	waitLesson(t, ctx, "01-lab-sheet", 2)
+	typeLine(t, ctx, "DELE 1")
+	waitTerm(t, ctx, "message 1 marked", 1)
+
+	// Reset while logged in: the session keeps the maildrop it had.
+	if err := chromedp.Run(ctx, chromedp.Click(`#reset-form button`, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(evalString(t, ctx, `document.getElementById("inspector").textContent`), "This session still sees the maildrop it had when it logged in")
+	})
+	if rows := evalString(t, ctx, `String(document.querySelectorAll("#insp-maildrop tbody tr").length)`); rows != "7" {
+		t.Errorf("after a reset while logged in the inspector shows %s messages, want the session's 7", rows)
+	}
+	if s := evalString(t, ctx, `document.getElementById("reset-status").textContent`); !strings.Contains(s, "QUIT and log in again") {
+		t.Errorf("reset status %q", s)
+	}
+	typeLine(t, ctx, "STAT")
+	waitTerm(t, ctx, "+OK 6 ", 1) // the session still has its mark: RFC 1939 §8
+	screenshot(t, ctx, filepath.Join(shots, "reset-logged-in.png"))
+
+	// The organiser ends the session: the page says so, Enter gives a
+	// fresh one, and the lesson progress is still there.
+	v := e.visitors.All()[0]
+	o, _ := e.organiser(t, adminToken)
+	if code, _ := o.post("/admin/visitors/"+v.Handle+"/end", nil); code != 200 {
+		t.Fatalf("end: %d", code)
+	}
+	waitTerm(t, ctx, "The organiser ended your session", 1)
+	typeLine(t, ctx, "")
+	waitTerm(t, ctx, "+OK POP3 server ready", 2)
+	waitFor(t, func() bool {
+		all := e.visitors.All()
+		return len(all) == 1 && all[0] != v && all[0].Progress()["01-lab-sheet"] == 2
+	})
+	waitLesson(t, ctx, "01-lab-sheet", 2)
+
+	// The server forgets the page (its cookie no longer valid, as after a
+	// restart with a new key): Enter still reconnects, with progress.
+	typeLine(t, ctx, "QUIT")
+	waitTerm(t, ctx, "Connection closed by foreign host.", 1)
+	if err := chromedp.Run(ctx, network.ClearBrowserCookies()); err != nil {
+		t.Fatal(err)
+	}
+	typeLine(t, ctx, "")
+	waitTerm(t, ctx, "+OK POP3 server ready", 3)
+	waitFor(t, func() bool {
+		for _, v := range e.visitors.All() {
+			if v.Progress()["01-lab-sheet"] == 2 && v.Bridges() == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if s := evalString(t, ctx, `document.getElementById("term-out").textContent`); strings.Contains(s, "reload") {
+		t.Errorf("the terminal asks to reload: %q", s[max(0, len(s)-300):])
+	}
+	typeLine(t, ctx, "USER guest")
+	typeLine(t, ctx, "PASS visitor")
+	typeLine(t, ctx, "RETR 3")
+	waitLesson(t, ctx, "01-lab-sheet", 3)
 }

@@ -91,6 +91,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, v *sessions.Visi
 			return
 		case <-s.streamsDone:
 			return
+		case <-v.Gone():
+			return // the browser reconnects to the visitor's next life
 		}
 	}
 }

@@ -195,6 +195,7 @@ func New(cfg Config) *Server {
 	r.Get("/api/lessons", s.handleLessons)
 	r.Post("/api/lessons/{id}/restart", s.handleRestartLesson)
 	r.Post("/api/lessons/{id}/start", s.handleStartLesson)
+	r.Post("/api/lessons/restore", s.handleRestoreLessons)
 	r.Post("/api/name", s.handleName)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -577,6 +578,30 @@ func (s *Server) handleName(w http.ResponseWriter, r *http.Request) {
 	}
 	name := v.SetDisplayName(r.PostFormValue("name"))
 	writeJSON(w, http.StatusOK, map[string]string{"display_name": name, "pseudonym": v.Name(), "handle": v.Handle})
+}
+
+// handleRestoreLessons gives the visitor the progress their browser
+// remembers ({"lesson-id": steps done, ...}), where it is ahead of the
+// server's: after a restart the server has forgotten it. It answers the
+// lessons' progress now.
+func (s *Server) handleRestoreLessons(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+		return
+	}
+	var saved map[string]int
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&saved); err != nil {
+		jsonError(w, http.StatusBadRequest, "want a JSON object of lesson IDs and steps done")
+		return
+	}
+	s.cfg.Visitors.RestoreProgress(v, saved)
+	progress := v.Progress()
+	out := []map[string]any{}
+	for _, l := range s.cfg.Visitors.Lessons {
+		out = append(out, map[string]any{"id": l.ID, "done": progress[l.ID], "steps": len(l.Steps)})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // handleStartLesson records that the visitor is doing this lesson now

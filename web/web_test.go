@@ -446,12 +446,29 @@ func TestAllowedOtherOrigin(t *testing.T) {
 	ws.CloseNow()
 }
 
+// refusedWith dials a terminal and returns the close code and reason the
+// page would show: refusals reach the page as words, not an HTTP status
+// a browser's WebSocket cannot read.
+func (b *browser) refusedWith() (websocket.StatusCode, string) {
+	b.t.Helper()
+	ws, _, err := b.dial(b.e.http.URL)
+	if err != nil {
+		b.t.Fatalf("dial: %v", err)
+	}
+	defer ws.CloseNow()
+	_, _, err = ws.Read(context.Background())
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) {
+		b.t.Fatalf("read: %v, want a close", err)
+	}
+	return ce.Code, ce.Reason
+}
+
 func TestBridgeNeedsASession(t *testing.T) {
 	e := newEnv(t)
 	b := &browser{t: t, e: e, client: &http.Client{}}
-	_, resp, err := b.dial(e.http.URL)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("no cookie: %v, %v; want 401", resp, err)
+	if code, why := b.refusedWith(); code != web.CloseNoSession || !strings.Contains(why, "load the page") {
+		t.Fatalf("no cookie: %d %q; want %d and words", code, why, web.CloseNoSession)
 	}
 }
 
@@ -459,9 +476,8 @@ func TestBridgesPerVisitorAreCapped(t *testing.T) {
 	e := newEnv(t, func(_ *pop3.Server, c *web.Config) { c.MaxBridges = 2 })
 	b := e.visit(t)
 	t1, t2 := b.terminal(), b.terminal()
-	_, resp, err := b.dial(e.http.URL)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("third terminal: %v, %v; want 429", resp, err)
+	if code, why := b.refusedWith(); code != web.CloseRefused || why != "you already have 2 terminals open: close one (or a tab) first" {
+		t.Fatalf("third terminal: %d %q", code, why)
 	}
 	// Two tabs show the lock.
 	t1.login()
