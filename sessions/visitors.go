@@ -46,8 +46,8 @@ type Visitor struct {
 	progress   map[string]int // lesson ID → steps done
 	current    string         // the lesson started; "" for the first not finished
 	runs       map[string]*lessonRun
-	newestConn uint64 // the newest connection seen in the visitor's sandbox
-	display    string // the name the visitor gave the organiser
+	newestConn uint64        // the newest connection seen in the visitor's sandbox
+	display    string        // the name the visitor gave the organiser
 	gone       chan struct{} // closed when the visitor is forgotten
 	conns      map[uint64]connStatus
 	newest     uint64            // the connection that last changed state

@@ -39,6 +39,8 @@ const (
 	CloseEnded websocket.StatusCode = 4004
 )
 
+const endedReason = "The organiser ended your session. Press Enter for a fresh one."
+
 // refuseTerminal opens the WebSocket only to close it at once with a
 // reason: a browser cannot read an HTTP error on a WebSocket, and the
 // student should read why, not "reload the page?".
@@ -261,7 +263,7 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 	// a normal closure, which unblocks its reader too.
 	b.tcp.Close()
 	if b.ended.Load() {
-		b.ws.Close(CloseEnded, "The organiser ended your session. Press Enter for a fresh one.")
+		b.ws.Close(CloseEnded, endedReason)
 	}
 	b.ws.Close(websocket.StatusNormalClosure, "")
 	wg.Wait()
@@ -301,10 +303,14 @@ func (s *Server) untrack(b *bridge) {
 func (s *Server) closeBridgesOf(v *sessions.Visitor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for b, cancel := range s.cancels {
+	for b := range s.cancels {
 		if b.v == v {
+			// The close frame with the reason goes out first; the
+			// bridge then ends as for any close from the browser's side.
+			// (Cancelling first would let the read's cancelled context
+			// drop the connection before the frame is sent.)
 			b.ended.Store(true)
-			cancel()
+			go b.ws.Close(CloseEnded, endedReason)
 		}
 	}
 }
