@@ -170,23 +170,23 @@ func (c *conn) serve() {
 	}
 
 	// Every connection counts from accept. A trusted proxy's is counted
-	// under its own address until its PROXY header names the client; it
-	// is greeted only then, so that a refusal is the first thing the
-	// client hears.
+	// per address once its PROXY header names the client (or ProxyWait
+	// passed without one: then under its own address); it is greeted only
+	// then, so that a refusal is the first thing the client hears.
 	_, isTLS := c.raw.(*tls.Conn)
 	trusted := !isTLS && c.srv.trusted(c.raw.RemoteAddr())
-	c.key = AddrKey(c.ip)
-	if !c.refuse(c.srv.admit(c.key, !trusted)) {
+	counted, ok, why := c.srv.admit(AddrKey(c.ip), !trusted)
+	if !c.refuse(ok, why) {
 		return
 	}
+	c.key = counted
 	defer func() { c.srv.release(c.key) }()
 	if trusted {
 		ip, err := c.awaitProxyHeader()
 		if !c.proxyResult(err) {
 			return
 		}
-		ok, why := c.srv.move(c.key, AddrKey(ip))
-		if !c.refuse(ok, why) {
+		if !c.refuse(c.srv.claim(AddrKey(ip))) {
 			return
 		}
 		c.key = AddrKey(ip)

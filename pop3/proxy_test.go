@@ -133,9 +133,10 @@ func TestPerIPLimitCountsTheProxiedClient(t *testing.T) {
 	}
 }
 
-// Silent connections from a trusted network count from accept, under the
-// peer's own address: they cannot fill the server for the browsers whose
-// connections come through the same proxy for other clients.
+// Silent connections from a trusted network count from accept, and under
+// the peer's own address once ProxyWait has passed, first come first
+// served: they cannot fill the server for the browsers whose connections
+// come through the same proxy for other clients.
 func TestSilentTrustedConnectionsCountAtAccept(t *testing.T) {
 	env := testServer(t, trustLoopback, func(s *pop3.Server) {
 		s.MaxConnsPerIP, s.MaxConns = 2, 10

@@ -269,68 +269,57 @@ const (
 // one of the Refused constants.
 func (s *Server) Refused(reason int) int64 { return s.refused[reason].Load() }
 
-// admit counts a session at accept: against MaxConns and, under key,
-// against MaxConnsPerIP. With check false (a trusted proxy's connection,
-// whose client is not known yet) the per-address count is taken but not
-// checked: checkKey or move decides once the header is read or not sent.
-func (s *Server) admit(key string, check bool) (ok bool, why string) {
+// admit counts a session at accept against MaxConns and, if check, under
+// key against MaxConnsPerIP; it returns the key counted ("" if none). A
+// trusted proxy's connection (check false) is counted per address only
+// once its PROXY header names the client, or ProxyWait has passed without
+// one: claim does that, first come, first served.
+func (s *Server) admit(key string, check bool) (counted string, ok bool, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.MaxConns > 0 && s.total >= s.MaxConns {
+		s.refused[RefusedFull].Add(1)
+		return "", false, "the server is full"
+	}
+	if check {
+		if !s.claimLocked(key) {
+			return "", false, "too many connections from your address"
+		}
+		counted = key
+	}
+	s.total++
+	return counted, true, ""
+}
+
+// claim counts an admitted session under key, if key has room.
+func (s *Server) claim(key string) (ok bool, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.claimLocked(key) {
+		return false, "too many connections from your address"
+	}
+	return true, ""
+}
+
+func (s *Server) claimLocked(key string) bool {
 	if s.perIP == nil {
 		s.perIP = make(map[string]int)
 	}
-	if s.MaxConns > 0 && s.total >= s.MaxConns {
-		s.refused[RefusedFull].Add(1)
-		return false, "the server is full"
-	}
-	if check && s.MaxConnsPerIP > 0 && s.perIP[key] >= s.MaxConnsPerIP {
+	if s.MaxConnsPerIP > 0 && s.perIP[key] >= s.MaxConnsPerIP {
 		s.refused[RefusedPerAddress].Add(1)
-		return false, "too many connections from your address"
+		return false
 	}
 	s.perIP[key]++
-	s.total++
-	return true, ""
+	return true
 }
 
-// checkKey reports whether a session already counted under key is within
-// MaxConnsPerIP.
-func (s *Server) checkKey(key string) (ok bool, why string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.MaxConnsPerIP > 0 && s.perIP[key] > s.MaxConnsPerIP {
-		s.refused[RefusedPerAddress].Add(1)
-		return false, "too many connections from your address"
-	}
-	return true, ""
-}
-
-// move counts a session under to instead of from (the client a PROXY
-// header named), if to has room.
-func (s *Server) move(from, to string) (ok bool, why string) {
-	if from == to {
-		return s.checkKey(to)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.MaxConnsPerIP > 0 && s.perIP[to] >= s.MaxConnsPerIP {
-		s.refused[RefusedPerAddress].Add(1)
-		return false, "too many connections from your address"
-	}
-	s.perIP[to]++
-	s.releaseLocked(from, false)
-	return true, ""
-}
-
-// release undoes admit for a session counted under key.
+// release undoes admit, and claim for key if not "".
 func (s *Server) release(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.releaseLocked(key, true)
-}
-
-func (s *Server) releaseLocked(key string, total bool) {
-	if total {
-		s.total--
+	s.total--
+	if key == "" {
+		return
 	}
 	if s.perIP[key]--; s.perIP[key] <= 0 {
 		delete(s.perIP, key)
