@@ -5,6 +5,7 @@ package static
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -16,11 +17,12 @@ import (
 	"time"
 )
 
-//go:embed *.css *.js
+//go:embed *.css *.js *.svg
 var files embed.FS
 
 type asset struct {
 	data  []byte
+	gz    []byte // data gzipped, for clients that accept it
 	hash  string // first 16 hex digits of the SHA-256 of data
 	ctype string
 }
@@ -41,7 +43,11 @@ var assets = func() map[string]*asset {
 		if strings.HasSuffix(e.Name(), ".js") {
 			ctype = "text/javascript; charset=utf-8"
 		}
-		m[e.Name()] = &asset{data: data, hash: hex.EncodeToString(sum[:8]), ctype: ctype}
+		var gz bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+		zw.Write(data)
+		zw.Close()
+		m[e.Name()] = &asset{data: data, gz: gz.Bytes(), hash: hex.EncodeToString(sum[:8]), ctype: ctype}
 	}
 	return m
 }()
@@ -58,23 +64,51 @@ func URL(name string) string {
 
 // Handler serves the assets under /static/. A request with the current
 // hash in v may be cached for a year; any other (an ES module's import of
-// its sibling, say) is revalidated with its ETag.
+// its sibling, say) is revalidated with its ETag. Clients that accept
+// gzip get the asset compressed once at start.
 func Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(r.URL.Path, "/static/")
-		a := assets[name]
-		if a == nil {
-			http.NotFound(w, r)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", a.ctype)
-		h.Set("ETag", `"`+a.hash+`"`)
-		if r.URL.Query().Get("v") == a.hash {
-			h.Set("Cache-Control", "public, max-age=31536000, immutable")
-		} else {
-			h.Set("Cache-Control", "no-cache")
-		}
-		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.data))
+		serve(w, r, strings.TrimPrefix(r.URL.Path, "/static/"))
 	})
+}
+
+// Favicon serves the icon at /favicon.ico, where browsers look for it.
+func Favicon() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, "favicon.svg") })
+}
+
+func serve(w http.ResponseWriter, r *http.Request, name string) {
+	a := assets[name]
+	if a == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.ctype)
+	h.Set("Vary", "Accept-Encoding")
+	if r.URL.Query().Get("v") == a.hash {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	data, etag := a.data, `"`+a.hash+`"`
+	if acceptsGzip(r) && len(a.gz) < len(a.data) {
+		data, etag = a.gz, `"`+a.hash+`-gz"`
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", etag)
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip
+// (and does not refuse it with q=0).
+func acceptsGzip(r *http.Request) bool {
+	for part := range strings.SplitSeq(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			q := strings.ReplaceAll(params, " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
 }

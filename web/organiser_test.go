@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -142,3 +144,42 @@ func TestWithdrawABulletin(t *testing.T) {
 }
 
 func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+// Text assets go out gzipped to clients that accept it, with Vary; the
+// favicon is there.
+func TestAssetsCompressedAndFavicon(t *testing.T) {
+	e := newEnv(t)
+	get := func(path, enc string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", e.http.URL+path, nil)
+		if enc != "" {
+			req.Header.Set("Accept-Encoding", enc)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	plainResp, plain := get("/static/style.css", "identity")
+	gzResp, gz := get("/static/style.css", "br;q=1.0, gzip;q=0.8")
+	if plainResp.Header.Get("Content-Encoding") != "" || gzResp.Header.Get("Content-Encoding") != "gzip" ||
+		gzResp.Header.Get("Vary") != "Accept-Encoding" || len(gz) >= len(plain)/2 {
+		t.Fatalf("style.css: plain %d octets %v, gzip %d octets %v", len(plain), plainResp.Header, len(gz), gzResp.Header)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unz, _ := io.ReadAll(zr)
+	if !bytes.Equal(unz, plain) || plainResp.Header.Get("ETag") == gzResp.Header.Get("ETag") {
+		t.Error("the gzipped asset is not the asset, or shares its ETag")
+	}
+	if resp, _ := get("/static/style.css", "gzip;q=0"); resp.Header.Get("Content-Encoding") != "" {
+		t.Error("gzip;q=0 got gzip")
+	}
+	if resp, body := get("/favicon.ico", ""); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/svg+xml" || !bytes.HasPrefix(body, []byte("<svg")) {
+		t.Errorf("/favicon.ico: %s %v", resp.Status, resp.Header)
+	}
+}

@@ -208,6 +208,7 @@ func New(cfg Config) *Server {
 	}
 	s.adminRoutes(r)
 	r.Handle("/static/*", static.Handler())
+	r.Handle("/favicon.ico", static.Favicon())
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 page not found: the playground is at /", http.StatusNotFound)
 	})
