@@ -10,6 +10,7 @@ const MAX_TRANSCRIPT = 20000; // lines kept for the transcript
 const HISTORY = 200;
 const CLOSE_FOREIGN_HOST = 4000;
 const CLOSE_CONNECT_FAILED = 4001;
+const ANNOUNCED = 10; // body lines of a reply read aloud before a summary
 const CLOSE_REFUSED = 4002; // the reason says why
 const CLOSE_NO_SESSION = 4003; // the page's session is gone: make one, retry
 const CLOSE_ENDED = 4004; // the organiser ended the session
@@ -180,6 +181,7 @@ export class Terminal {
     div.className = "ln srv";
     div.textContent = "";
     const m = /^(\+OK|-ERR)(\b.*)?$/.exec(text);
+    if (complete) this.announce(div, text, !!m);
     if (m) {
       const tag = document.createElement("span");
       tag.className = m[1] === "+OK" ? "ok" : "err";
@@ -194,6 +196,31 @@ export class Terminal {
       this.saslPending = text === "+" || text.startsWith("+ ");
       if (m) this.onevent({ type: "reply", ok: m[1] === "+OK", text, el: div });
     }
+  }
+
+  // announce keeps a long reply from pouring into the screen reader's
+  // live log line by line: the first lines of a multi-line body are read,
+  // the rest are shown but hidden from it, and the terminating "." line
+  // says how long the reply was ("440 lines, 49 KB").
+  announce(div, text, status) {
+    if (status || this.saslPending) {
+      this.body = { lines: 0, bytes: 0 };
+      return;
+    }
+    const b = this.body || (this.body = { lines: 0, bytes: 0 });
+    if (text === ".") {
+      if (b.lines > ANNOUNCED) {
+        const note = document.createElement("span");
+        note.className = "visually-hidden";
+        note.textContent = ` end of the reply: ${b.lines} lines, ${kb(b.bytes)}; the transcript has them all.`;
+        queueMicrotask(() => div.append(note));
+      }
+      this.body = { lines: 0, bytes: 0 };
+      return;
+    }
+    b.lines++;
+    b.bytes += text.length + 2;
+    if (b.lines > ANNOUNCED) div.setAttribute("aria-hidden", "true");
   }
 
   // explain puts an explanation under a reply line: dim, not copied with
@@ -379,4 +406,8 @@ export class Terminal {
 function splitHostPort(addr) {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr || "");
   return m ? [m[1], m[2]] : [addr, ""];
+}
+
+function kb(n) {
+  return n < 1024 ? `${n} octets` : `${Math.round(n / 1024)} KB`;
 }

@@ -9,7 +9,7 @@ import (
 // "<" in its output must begin one of them.
 var allowedTags = []string{
 	"<p>", "</p>", "<ul>", "</ul>", "<ol>", "</ol>", "<li>", "</li>", "<pre>", "</pre>",
-	"<code>", `<code class="cmd" data-cmd="`, "</code>", "<strong>", "</strong>", "<em>", "</em>",
+	"<code>", `<button type="button" class="cmd" data-cmd="`, "</button>", "</code>", "<strong>", "</strong>", "<em>", "</em>",
 	`<a href="http://`, `<a href="https://`, "</a>",
 }
 

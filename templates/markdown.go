@@ -138,7 +138,9 @@ func emphasis(s string) string {
 func codeSpan(s string) string {
 	e := html.EscapeString(s)
 	if isCommand(s) {
-		return `<code class="cmd" data-cmd="` + e + `" title="Put it on the terminal's input line">` + e + `</code>`
+		// A button, so that a keyboard reaches it (Tab) and works it
+		// (Enter, Space) as a mouse does.
+		return `<button type="button" class="cmd" data-cmd="` + e + `" title="Put it on the terminal's input line"><code>` + e + `</code></button>`
 	}
 	return "<code>" + e + "</code>"
 }

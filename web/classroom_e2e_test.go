@@ -57,6 +57,11 @@ func TestCurrentStepBesideTheTerminal(t *testing.T) {
 		if strings.Contains(where, "false") {
 			t.Errorf("%s (%dx%d): %s; want the step and the input in view", size.name, size.width, size.height, where)
 		}
+		if size.width <= 600 { // iOS zooms into inputs under 16 px
+			if fs := evalString(t, ctx, `getComputedStyle(document.getElementById("term-input")).fontSize`); fs != "16px" {
+				t.Errorf("%s: the terminal input is %s, want 16px", size.name, fs)
+			}
+		}
 		screenshot(t, ctx, filepath.Join(shots, "step-"+size.name+".png"))
 	}
 	// The step's button types its command; the step moves on. (Each
@@ -152,4 +157,39 @@ func TestBrowserTruthAfterResetEndAndRestart(t *testing.T) {
 	typeLine(t, ctx, "PASS visitor")
 	typeLine(t, ctx, "RETR 3")
 	waitLesson(t, ctx, "01-lab-sheet", 3)
+}
+
+// A long reply is not read aloud line by line: after the first lines the
+// body is hidden from screen readers, and its end says how long it was.
+// Lesson commands are buttons a keyboard reaches.
+func TestBrowserLongRepliesAndKeyboard(t *testing.T) {
+	ctx := browserContext(t)
+	e := newEnv(t)
+	openPage(t, ctx, e.http.URL+"/")
+	waitTerm(t, ctx, "+OK POP3 server ready", 1)
+	typeLine(t, ctx, "USER guest")
+	typeLine(t, ctx, "PASS visitor")
+	typeLine(t, ctx, "RETR 6")
+	waitFor(t, func() bool {
+		return strings.Contains(evalString(t, ctx, `document.getElementById("term-out").textContent`), "end of the reply:")
+	})
+	hidden := evalString(t, ctx, `String(document.querySelectorAll("#term-out [aria-hidden=true]").length)`)
+	summary := evalString(t, ctx, `[...document.querySelectorAll("#term-out .visually-hidden")].map(s => s.textContent).join("|")`)
+	if hidden == "0" || !strings.Contains(summary, "lines, 48 KB") {
+		t.Errorf("RETR 6: %s lines hidden from screen readers, summary %q", hidden, summary)
+	}
+	// Tab reaches a lesson's command; Enter types it.
+	if tag := evalString(t, ctx, `document.querySelector(".lesson-steps [data-cmd]").tagName`); tag != "BUTTON" {
+		t.Errorf("a lesson command is a %s, want a BUTTON", tag)
+	}
+	err := chromedp.Run(ctx,
+		chromedp.Focus(`.lesson-steps [data-cmd="LIST"]`, chromedp.ByQuery),
+		chromedp.KeyEvent("\r"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := evalString(t, ctx, `document.getElementById("term-input").value`); in != "LIST" {
+		t.Errorf("Enter on a lesson command typed %q", in)
+	}
 }
