@@ -171,10 +171,11 @@ func (b *browser) reset() {
 
 // term is a terminal: a WebSocket to /ws read as POP3 lines.
 type term struct {
-	t  testing.TB
-	ws *websocket.Conn
-	nc net.Conn
-	r  *bufio.Reader
+	t        testing.TB
+	ws       *websocket.Conn
+	nc       net.Conn
+	r        *bufio.Reader
+	greeting string
 }
 
 func (b *browser) dial(origin string) (*websocket.Conn, *http.Response, error) {
@@ -203,7 +204,8 @@ func (b *browser) terminal() *term {
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	tm := &term{t: b.t, ws: ws, nc: nc, r: bufio.NewReader(nc)}
 	b.t.Cleanup(func() { ws.CloseNow() })
-	if g := tm.line(); !strings.HasPrefix(g, "+OK POP3") {
+	if tm.greeting = tm.line(); !strings.HasPrefix(tm.greeting, "+OK POP3") {
+		g := tm.greeting
 		b.t.Fatalf("greeting %q", g)
 	}
 	return tm
