@@ -262,9 +262,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			http.Error(w, "the playground is out of connections right now: try again in a minute", http.StatusServiceUnavailable)
 			return
 		}
-		if changesState(r) && !s.hostOK(r.Host) {
+		if changesState(r) && !s.cfg.AnyHost && !s.hostOK(r.Host) {
 			s.refused("request", errForeignHost)
-			http.Error(w, "421 misdirected request: this playground does not serve the host "+hostOnly(r.Host), http.StatusMisdirectedRequest)
+			http.Error(w, "421 misdirected request: this playground does not serve the host "+hostOnly(r.Host)+
+				" (its organiser can add it with --public-host or --origins)", http.StatusMisdirectedRequest)
 			return
 		}
 		if r.ContentLength != 0 && r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -88,8 +88,13 @@ type Config struct {
 	BodyTimeout time.Duration
 	// Hosts are the host names (patterns as in path.Match) the playground
 	// answers to where state can change; address literals, localhost and
-	// PublicHost always are. Others get 421 (DNS rebinding).
+	// PublicHost always are. Others get 421 (DNS rebinding), unless
+	// AnyHost is set.
 	Hosts []string
+	// AnyHost turns the Host check off: for an instance listening on
+	// every interface with no public host name configured, where the
+	// names people use are not known.
+	AnyHost bool
 	// CookieKey signs the visitor cookie; random if empty (cookies then
 	// do not survive a restart).
 	CookieKey []byte

@@ -200,3 +200,27 @@ func TestTraceRotates(t *testing.T) {
 		t.Error("more than one rotated file kept")
 	}
 }
+
+// The Host check is on whenever the names people use are known: a
+// listener on one host, or a public host or origins configured.
+func TestAnyHostOnlyWhenNothingNamesTheHost(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false}, // localhost:8080
+		{[]string{"--http-addr", ":8080"}, true},
+		{[]string{"--http-addr", "0.0.0.0:8080"}, true},
+		{[]string{"--http-addr", ":8080", "--public-host", "pop.example.org"}, false},
+		{[]string{"--http-addr", "[::]:8080", "--origins", "class.example.org"}, false},
+		{[]string{"--http-addr", "192.0.2.7:8080"}, false},
+	} {
+		cfg, err := parseConfigBudget(tc.args, noEnv, io.Discard, newBudget(1024))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := anyHost(cfg); got != tc.want {
+			t.Errorf("anyHost(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}

@@ -307,6 +307,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			AdminToken:     cfg.adminToken,
 			CookieKey:      cookieKey(cfg.adminToken),
 			Hosts:          []string{hostOf(cfg.httpAddr)},
+			AnyHost:        anyHost(cfg),
 			MaxConns:       cfg.httpConns,
 			MaxConnsPerIP:  httpConnsPerIP(cfg.maxVisitorsPerIP),
 			Metrics:        registry,
@@ -337,6 +338,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer stopSweep()
 	go visitors.Run(sweepCtx)
 	printBanner(stdout, cfg, world, l.Addr(), ls, lh)
+	if lh != nil && anyHost(cfg) {
+		logger.Warn("web: --http-addr listens on every interface and no --public-host is set: any Host name is answered, so DNS rebinding is not guarded against; set --public-host to the name people use")
+	}
 
 	select {
 	case err := <-errc:
@@ -383,6 +387,16 @@ func httpConnsPerIP(visitorsPerIP int) int {
 		return -1
 	}
 	return 4 * visitorsPerIP
+}
+
+// anyHost reports whether the web side should answer any Host: it
+// listens on every interface and no public host name or origin is
+// configured, so the names people use are unknown (a Docker container).
+// Then DNS rebinding is not guarded against, and the start-up log says so.
+func anyHost(cfg *config) bool {
+	h := hostOf(cfg.httpAddr)
+	all := h == "" || net.ParseIP(h) != nil && net.ParseIP(h).IsUnspecified()
+	return all && cfg.publicHost == "" && cfg.origins == ""
 }
 
 // cookieKey signs visitor cookies: derived from the admin token, so that
