@@ -191,7 +191,7 @@ func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
 	}
 	l := vs.currentLocked(v)
 	var ticked *Progress
-	if l != nil {
+	if l != nil && v.progress[l.ID] < len(l.Steps) { // a finished lesson opened again ticks nothing
 		done := v.progress[l.ID]
 		st := &l.Steps[done]
 		var args []string

@@ -244,3 +244,22 @@ func TestCapaLessonWantsAuthorization(t *testing.T) {
 	c.do("STLS", "+OK")
 	settle(t, v, map[string]int{"06-capa-stls": 3})
 }
+
+// Opening a lesson already finished (to read it again) ticks nothing and
+// breaks nothing.
+func TestReopeningAFinishedLesson(t *testing.T) {
+	e := newLessonEnv(t)
+	v, _ := e.vs.New("127.0.0.1")
+	c := e.connect(v)
+	c.login()
+	c.do("LIST", "+OK")
+	c.do("RETR 3", "+OK")
+	c.quit()
+	settle(t, v, map[string]int{"01-lab-sheet": 4})
+	e.vs.StartLesson(v, e.lessons["01-lab-sheet"])
+	c = e.connect(v)
+	c.login()
+	c.do("STAT", "+OK")
+	c.quit()
+	settle(t, v, map[string]int{"01-lab-sheet": 4, "02-dele-rset-update": 0})
+}
