@@ -23,7 +23,7 @@ func TestCurrentStepBesideTheTerminal(t *testing.T) {
 		name          string
 		width, height int64
 		mobile        bool
-	}{{"desktop", 1366, 900, false}, {"tablet", 768, 1024, true}, {"phone", 390, 844, true}} {
+	}{{"desktop", 1366, 900, false}, {"wide", 1920, 1080, false}, {"tablet", 768, 1024, true}, {"phone", 390, 844, true}} {
 		err := chromedp.Run(ctx,
 			emulation.SetDeviceMetricsOverride(size.width, size.height, 1, size.mobile),
 			chromedp.Navigate(e.http.URL+"/"),
