@@ -14,8 +14,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/pop3playground /usr/local/bin/pop3playground
 # Listen on every interface inside the container; the page names the host
 # people use (set POP3PG_PUBLIC_HOST to the workshop's name).
-ENV POP3PG_POP3_ADDR=:65000 POP3PG_HTTP_ADDR=:8080
-EXPOSE 65000 8080
+ENV POP3PG_POP3_ADDR=:65000 POP3PG_HTTP_ADDR=:8080 POP3PG_SMTP_ADDR=:2525
+EXPOSE 65000 8080 2525
 VOLUME ["/world"]
 WORKDIR /world
 USER nonroot:nonroot

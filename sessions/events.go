@@ -19,6 +19,7 @@ const (
 	EntryLesson = "lesson" // Lesson
 	EntryReset  = "reset"  // the sandbox was reset; Event.Kind is EventReset
 	EntryWatch  = "watch"  // Watchers organisers now watch the terminal
+	EntryMail   = "mail"   // Account received mail (SMTP); seen at the next login
 )
 
 // An Entry is what a visitor's log records, numbered.
@@ -35,6 +36,8 @@ type Entry struct {
 	Lesson *Progress
 	// Watchers is how many organisers watch the visitor (EntryWatch).
 	Watchers int
+	// Account received mail (EntryMail).
+	Account string
 }
 
 // Data is what the entry shows the browser.
@@ -50,6 +53,11 @@ func (e Entry) Data() any {
 		return struct {
 			Time time.Time `json:"time"`
 		}{e.Event.Time}
+	case EntryMail:
+		return struct {
+			Account string `json:"account"`
+			Note    string `json:"note"`
+		}{e.Account, "New mail arrived for " + e.Account + "; you will see it when you log in again (RFC 1939: a session's maildrop is fixed at its login)."}
 	}
 	return struct {
 		pop3.Event
@@ -376,4 +384,9 @@ func (c *counters) Get(name string) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m[name]
+}
+
+// NewMail tells the visitor's pages that account received mail.
+func (v *Visitor) NewMail(account string) {
+	v.Events.Append(Entry{Type: EntryMail, Account: account})
 }

@@ -22,6 +22,9 @@ type Sandbox struct {
 	gen     uint64                // bumped by Reset
 	fresh   time.Time             // when it was made or last reset
 	seen    map[string]int        // the newest bulletin each account has had
+	// delivered counts the messages delivered by SMTP since the sandbox
+	// was made or reset (Delivery.MaxDelivered).
+	delivered int
 }
 
 // NewSandbox returns a pristine sandbox of w.
@@ -54,6 +57,7 @@ func (sb *Sandbox) Reset() {
 	defer sb.mu.Unlock()
 	clear(sb.changed)
 	clear(sb.seen)
+	sb.delivered = 0
 	sb.gen++
 	sb.fresh = time.Now()
 }

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 		}
 		ctx, stop := context.WithTimeout(context.Background(), 60*time.Second)
 		defer stop()
-		if err := run(ctx, os.Args[len(os.Args)-4:], noEnv, os.Stdout, os.Stderr); err != nil {
+		if err := run(ctx, os.Args[len(os.Args)-6:], noEnv, os.Stdout, os.Stderr); err != nil {
 			os.Stderr.WriteString("run: " + err.Error() + "\n")
 			os.Exit(1)
 		}
@@ -68,7 +68,7 @@ func TestLowDescriptorLimitRefusesPolitely(t *testing.T) {
 		t.Skip("starts a child process")
 	}
 	const limit = 256 // budget: 32 POP3 sessions, 96 HTTP connections (32 kept in reserve)
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "--pop3-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "--pop3-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), childEnv+"=256")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
@@ -222,5 +222,73 @@ func TestAnyHostOnlyWhenNothingNamesTheHost(t *testing.T) {
 		if got := anyHost(cfg); got != tc.want {
 			t.Errorf("anyHost(%q) = %v, want %v", tc.args, got, tc.want)
 		}
+	}
+}
+
+// The binary's SMTP listener: in the banner, refusing a relay, and
+// bounded in connections per address.
+func TestRunServesSMTP(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--http-addr", "", "--smtp-addr", "127.0.0.1:0", "--mail-domain", "class.example"}, noEnv, pw, io.Discard)
+		pw.Close()
+	}()
+	r := bufio.NewReader(pr)
+	var addr string
+	for addr == "" {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("banner: %v", err)
+		}
+		if m := regexp.MustCompile(`^SMTP on (\S+) delivers to personal addresses NAME\.ID@class\.example`).FindStringSubmatch(line); m != nil {
+			addr = m[1]
+		}
+	}
+	go io.Copy(io.Discard, r)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	cr := bufio.NewReader(c)
+	io.WriteString(c, "HELO me\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<someone@gmail.com>\r\nQUIT\r\n")
+	var replies []string
+	for {
+		l, err := cr.ReadString('\n')
+		if err != nil {
+			break
+		}
+		replies = append(replies, strings.TrimSpace(l))
+	}
+	if len(replies) < 4 || !strings.HasPrefix(replies[0], "220 ") || !strings.HasPrefix(replies[3], "550 5.7.1 someone@gmail.com: this server delivers only to playground addresses") {
+		t.Errorf("SMTP replies %q", replies)
+	}
+	// More than smtpMaxConnsPerIP at once: the next is told 421.
+	var held []net.Conn
+	for range smtpMaxConnsPerIP {
+		h, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		held = append(held, h)
+	}
+	time.Sleep(50 * time.Millisecond)
+	x, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	x.SetDeadline(time.Now().Add(5 * time.Second))
+	if l, _ := bufio.NewReader(x).ReadString('\n'); !strings.HasPrefix(l, "421 4.7.0 too many connections") {
+		t.Errorf("one more SMTP connection: %q", l)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
 	}
 }

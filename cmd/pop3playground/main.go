@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/pop3playground/pop3playground/pop3"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/web"
@@ -69,6 +71,9 @@ type config struct {
 	shutdownTimeout  time.Duration
 
 	httpAddr         string
+	smtpAddr         string
+	mailDomain       string
+	smtpMaxSize      int64
 	publicHost       string
 	visitorTTL       time.Duration
 	maxVisitors      int
@@ -107,6 +112,9 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.pop3Addr, "pop3-addr", "localhost:65000", "TCP `address` of the POP3 listener (STLS available)")
 	fs.StringVar(&cfg.httpAddr, "http-addr", "localhost:8080", "TCP `address` of the web playground; off if empty")
+	fs.StringVar(&cfg.smtpAddr, "smtp-addr", "localhost:2525", "TCP `address` of the SMTP listener that delivers mail to personal addresses (STARTTLS available); off if empty")
+	fs.StringVar(&cfg.mailDomain, "mail-domain", "", "`domain` of the personal addresses (NAME.ID@DOMAIN); the public host if empty")
+	fs.Int64Var(&cfg.smtpMaxSize, "smtp-max-size", 1<<20, "largest message the SMTP listener accepts, in `octets`")
 	fs.StringVar(&cfg.publicHost, "public-host", "", "host `name` the page tells people to use from other clients; the --http-addr host (or localhost) if empty")
 	fs.DurationVar(&cfg.visitorTTL, "visitor-ttl", sessions.DefaultVisitorTTL, "forget a web visitor and their sandbox after this long idle")
 	fs.DurationVar(&cfg.unusedTTL, "unused-visitor-ttl", sessions.DefaultUnusedTTL, "forget a web visitor who never opened a terminal after this long")
@@ -225,8 +233,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	visitors.MaxPerIP = cfg.maxVisitorsPerIP
 
 	backend := &sessions.Backend{World: world, Visitors: visitors}
+	delivery := sessions.NewDelivery(visitors, mailDomain(cfg))
 	srv := pop3.NewServer(backend)
-	registry, pop3m := newMetrics(srv, backend, visitors)
+	registry, pop3m := newMetrics(srv, backend, visitors, delivery)
 	srv.Observer = observers{visitors, pop3m}
 	srv.Hostname = cfg.hostname
 	srv.Greeting = "POP3 Playground ready"
@@ -273,6 +282,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	var lsmtp net.Listener
+	if cfg.smtpAddr != "" {
+		if lsmtp, err = listen("SMTP", cfg.smtpAddr); err != nil {
+			return err
+		}
+	}
 	var ls, lh net.Listener
 	if cfg.pop3sAddr != "" {
 		if ls, err = listen("POP3S", cfg.pop3sAddr); err != nil {
@@ -285,8 +300,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- srv.Serve(l) }()
+	var smtpSrv *smtp.Server
+	if lsmtp != nil {
+		smtpSrv = newSMTPServer(cfg, delivery, srv.TLSConfig, logger)
+		go func() {
+			if err := smtpSrv.Serve(limitConns(lsmtp, smtpMaxConns, smtpMaxConnsPerIP)); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
 	if ls != nil {
 		go func() { errc <- srv.ServeTLS(ls) }()
 	}
@@ -338,6 +362,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer stopSweep()
 	go visitors.Run(sweepCtx)
 	printBanner(stdout, cfg, world, l.Addr(), ls, lh)
+	if lsmtp != nil {
+		fmt.Fprintf(stdout, "SMTP on %s delivers to personal addresses NAME.ID@%s (STARTTLS available)\n", lsmtp.Addr(), mailDomain(cfg))
+	}
 	if lh != nil && anyHost(cfg) {
 		logger.Warn("web: --http-addr listens on every interface and no --public-host is set: any Host name is answered, so DNS rebinding is not guarded against; set --public-host to the name people use")
 	}
@@ -345,6 +372,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	select {
 	case err := <-errc:
 		srv.Close()
+		if smtpSrv != nil {
+			smtpSrv.Close()
+		}
 		if httpSrv != nil {
 			httpSrv.Close()
 			webSrv.Close()
@@ -355,6 +385,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Info("shutting down: letting sessions finish", "timeout", cfg.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
+	if smtpSrv != nil {
+		smtpSrv.Close() // an SMTP transaction cut short is retried by its client
+	}
 	if httpSrv != nil {
 		// Stop taking new visitors and terminals; open terminals stay
 		// bridged while their POP3 sessions drain.

@@ -100,7 +100,7 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	os.WriteFile(filepath.Join(bulletins, "welcome.eml"), []byte("From: org@example.org\nSubject: Welcome to the workshop\n\nHello.\n"), 0o644)
 	var logs syncBuffer
 	go func() {
-		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--lessons", lessons, "--bulletins", bulletins}, noEnv, pw, &logs)
+		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0", "--lessons", lessons, "--bulletins", bulletins}, noEnv, pw, &logs)
 		pw.Close()
 	}()
 	banner := bufio.NewReader(pr)

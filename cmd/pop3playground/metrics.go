@@ -20,7 +20,7 @@ type pop3Metrics struct {
 // newMetrics makes the registry behind /metrics: the POP3 server's
 // counters (as an Observer to chain with the visitors), sandboxes, and the
 // process's own.
-func newMetrics(srv *pop3.Server, be *sessions.Backend, visitors *sessions.Visitors) (*prometheus.Registry, *pop3Metrics) {
+func newMetrics(srv *pop3.Server, be *sessions.Backend, visitors *sessions.Visitors, d *sessions.Delivery) (*prometheus.Registry, *pop3Metrics) {
 	reg := prometheus.NewRegistry()
 	m := &pop3Metrics{
 		conns: prometheus.NewCounter(prometheus.CounterOpts{
@@ -48,6 +48,16 @@ func newMetrics(srv *pop3.Server, be *sessions.Backend, visitors *sessions.Visit
 			ConstLabels: prometheus.Labels{"reason": name},
 		}, func() float64 { return float64(srv.Refused(reason)) }))
 	}
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pop3pg_smtp_delivered_total",
+			Help: "Messages delivered by SMTP into a maildrop (one per recipient).",
+		}, func() float64 { return float64(d.Delivered()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pop3pg_smtp_refused_total",
+			Help: "SMTP recipients and messages refused: not a playground address, a limit, a malformed message.",
+		}, func() float64 { return float64(d.Refused()) }),
+	)
 	reg.MustRegister(
 		m.conns, m.commands, m.authFailures,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
