@@ -40,6 +40,10 @@ async function session() {
       el.textContent = el.dataset.personal === "id" ? info.id : info.login;
     }
     showWho(info);
+    if (info.address) {
+      $("pl-address").textContent = info.address;
+      for (const el of document.querySelectorAll(".mail-only")) el.hidden = false;
+    }
     return true;
   } catch (err) {
     $("term-status").textContent = err.message;
@@ -154,7 +158,7 @@ async function start() {
   const openEvents = () => {
     if (events && events.readyState !== EventSource.CLOSED) return;
     events = new EventSource("/events");
-    for (const type of ["pop3", "lesson", "reset"]) events.addEventListener(type, entry(type));
+    for (const type of ["pop3", "lesson", "reset", "mail"]) events.addEventListener(type, entry(type));
     events.addEventListener("watch", (m) => {
       $("watched").hidden = !(JSON.parse(m.data).watchers > 0);
     });

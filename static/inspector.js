@@ -33,6 +33,13 @@ export class Inspector {
 
   // handle takes one entry of the event stream.
   handle(type, d) {
+    if (type === "mail") {
+      // Delivered by SMTP: a session logged in keeps its maildrop.
+      const md = this.maildrop || (this.maildrop = { conn: 0, user: "", messages: [], updated: false, note: "" });
+      md.note = d.note;
+      this.draw();
+      return;
+    }
     if (type === "reset") {
       const md = this.maildrop;
       const c = md && this.conns.get(md.conn);

@@ -98,6 +98,9 @@ type Config struct {
 	// CookieKey signs the visitor cookie; random if empty (cookies then
 	// do not survive a restart).
 	CookieKey []byte
+	// MailDomain, if set, is the domain of the personal addresses the
+	// SMTP listener delivers to (NAME.ID@MailDomain); the page shows them.
+	MailDomain string
 }
 
 // Defaults for Config's zero fields.
@@ -469,19 +472,25 @@ type sessionInfo struct {
 	Handle      string `json:"handle"`
 	Pseudonym   string `json:"pseudonym"`
 	DisplayName string `json:"display_name"`
+	// Address is the personal mail address, when mail in is on.
+	Address string `json:"address,omitempty"`
 }
 
 func (s *Server) info(v *sessions.Visitor) sessionInfo {
 	c := s.connection(v)
 	port, _ := strconv.Atoi(c.Port)
 	fresh := v.Sandbox.Fresh()
-	return sessionInfo{
+	si := sessionInfo{
 		Login: c.Login, ID: c.ID, Account: c.Account, Password: c.Password,
 		Host: c.Host, Port: port, Accounts: c.Accounts,
 		Created: v.Created.UTC().Truncate(time.Second), SandboxFresh: fresh.UTC().Truncate(time.Second),
 		SandboxAgeSec: int64(time.Since(fresh).Seconds()), Bridges: v.Bridges(),
 		Handle: v.Handle, Pseudonym: v.Name(), DisplayName: v.DisplayName(),
 	}
+	if s.cfg.MailDomain != "" {
+		si.Address = c.Login + "@" + s.cfg.MailDomain
+	}
+	return si
 }
 
 // handleSession describes the visitor's session, making it first if the

@@ -21,6 +21,14 @@ const (
 	smtpMaxConnsPerIP = 20
 )
 
+// smtpDomain is the mail domain when the SMTP listener is on, else "".
+func smtpDomain(cfg *config) string {
+	if cfg.smtpAddr == "" {
+		return ""
+	}
+	return mailDomain(cfg)
+}
+
 // mailDomain is the domain of the personal addresses.
 func mailDomain(cfg *config) string {
 	if cfg.mailDomain != "" {

@@ -1,0 +1,83 @@
+package web_test
+
+import (
+	"io"
+	"net"
+	"net/smtp"
+	"strings"
+	"testing"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/sessions"
+	"github.com/pop3playground/pop3playground/web"
+)
+
+// withMail runs an SMTP listener delivering into the env's visitors and
+// tells the page its domain; it returns the listener's address.
+func withMail(t *testing.T, addr *string) option {
+	return func(_ *pop3.Server, c *web.Config) {
+		c.MailDomain = "play.example"
+		s := gosmtp.NewServer(sessions.NewDelivery(c.Visitors, "play.example"))
+		s.Domain = "play.example"
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Serve(l)
+		t.Cleanup(func() { s.Close() })
+		*addr = l.Addr().String()
+	}
+}
+
+func sendMail(t *testing.T, addr, to, msg string) {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("teacher@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(to); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := c.Data()
+	io.WriteString(w, msg)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+}
+
+// The page shows the personal address; mail sent to it is announced in
+// the inspector as arriving at the next login, and the next login has it.
+func TestBrowserMailArrivesAtTheNextLogin(t *testing.T) {
+	ctx := browserContext(t)
+	var smtpAddr string
+	e := newEnv(t, withMail(t, &smtpAddr))
+	openPage(t, ctx, e.http.URL+"/")
+	waitTerm(t, ctx, "+OK POP3 server ready", 1)
+	waitFor(t, func() bool { return strings.HasSuffix(evalString(t, ctx, `document.getElementById("pl-address").textContent`), "@play.example") })
+	address := evalString(t, ctx, `document.getElementById("pl-address").textContent`)
+	typeLine(t, ctx, "USER guest")
+	typeLine(t, ctx, "PASS visitor")
+	waitTerm(t, ctx, "guest's maildrop has 7 messages", 1)
+	sendMail(t, smtpAddr, address, "Subject: Welcome to SMTP\r\n\r\nHello.\r\n")
+	waitFor(t, func() bool {
+		return strings.Contains(evalString(t, ctx, `document.getElementById("inspector").textContent`), "you will see it when you log in again")
+	})
+	typeLine(t, ctx, "STAT")
+	waitTerm(t, ctx, "+OK 7 ", 1)
+	typeLine(t, ctx, "QUIT")
+	waitTerm(t, ctx, "Connection closed by foreign host.", 1)
+	typeLine(t, ctx, "")
+	waitTerm(t, ctx, "+OK POP3 server ready", 2)
+	typeLine(t, ctx, "USER guest")
+	typeLine(t, ctx, "PASS visitor")
+	waitTerm(t, ctx, "guest's maildrop has 8 messages", 1)
+	typeLine(t, ctx, "TOP 8 0")
+	waitTerm(t, ctx, "by play.example (POP3 Playground) with ESMTP", 1)
+}
