@@ -60,7 +60,9 @@ func TestBrowserMailArrivesAtTheNextLogin(t *testing.T) {
 	e := newEnv(t, withMail(t, &smtpAddr))
 	openPage(t, ctx, e.http.URL+"/")
 	waitTerm(t, ctx, "+OK POP3 server ready", 1)
-	waitFor(t, func() bool { return strings.HasSuffix(evalString(t, ctx, `document.getElementById("pl-address").textContent`), "@play.example") })
+	waitFor(t, func() bool {
+		return strings.HasSuffix(evalString(t, ctx, `document.getElementById("pl-address").textContent`), "@play.example")
+	})
 	address := evalString(t, ctx, `document.getElementById("pl-address").textContent`)
 	typeLine(t, ctx, "USER guest")
 	typeLine(t, ctx, "PASS visitor")
