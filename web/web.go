@@ -562,6 +562,18 @@ func (s *Server) handleLessons(w http.ResponseWriter, r *http.Request) {
 // handleRestartLesson starts one lesson over for the visitor; the page
 // hears of it on the event stream.
 func (s *Server) handleRestartLesson(w http.ResponseWriter, r *http.Request) {
+	s.withLesson(w, r, func(v *sessions.Visitor, l *sessions.Lesson) { v.RestartLesson(l) })
+}
+
+// handleStartLesson records that the visitor is doing this lesson now
+// (they opened it): from now on only its steps tick.
+func (s *Server) handleStartLesson(w http.ResponseWriter, r *http.Request) {
+	s.withLesson(w, r, func(v *sessions.Visitor, l *sessions.Lesson) { s.cfg.Visitors.StartLesson(v, l) })
+}
+
+// withLesson runs do on the request's visitor and the lesson its {id}
+// names, and answers the lesson's progress after it.
+func (s *Server) withLesson(w http.ResponseWriter, r *http.Request, do func(*sessions.Visitor, *sessions.Lesson)) {
 	v := s.visitor(r)
 	if v == nil {
 		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
@@ -570,8 +582,8 @@ func (s *Server) handleRestartLesson(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	for _, l := range s.cfg.Visitors.Lessons {
 		if l.ID == id {
-			v.RestartLesson(l)
-			writeJSON(w, http.StatusOK, map[string]any{"lesson": l.ID, "done": 0, "steps": len(l.Steps)})
+			do(v, l)
+			writeJSON(w, http.StatusOK, map[string]any{"lesson": l.ID, "done": v.Progress()[l.ID], "steps": len(l.Steps)})
 			return
 		}
 	}
@@ -617,25 +629,6 @@ func (s *Server) handleRestoreLessons(w http.ResponseWriter, r *http.Request) {
 		out = append(out, map[string]any{"id": l.ID, "done": progress[l.ID], "steps": len(l.Steps)})
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// handleStartLesson records that the visitor is doing this lesson now
-// (they opened it): from now on only its steps tick.
-func (s *Server) handleStartLesson(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
-	if v == nil {
-		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
-		return
-	}
-	id := chi.URLParam(r, "id")
-	for _, l := range s.cfg.Visitors.Lessons {
-		if l.ID == id {
-			s.cfg.Visitors.StartLesson(v, l)
-			writeJSON(w, http.StatusOK, map[string]any{"lesson": l.ID, "done": v.Progress()[l.ID], "steps": len(l.Steps)})
-			return
-		}
-	}
-	jsonError(w, http.StatusNotFound, "no lesson "+strconv.Quote(id))
 }
 
 // handleReady says whether the playground can serve: its listeners up and
