@@ -210,6 +210,38 @@ async function start() {
 
   term.connect();
   term.input.focus({ preventScroll: true });
+  smtpTerminal(proto, tab);
+}
+
+// smtpTerminal wires the SMTP terminal, when mail in is on: the same
+// bridge, to the playground's SMTP listener (chosen by name on the
+// server), connected when the student asks.
+function smtpTerminal(proto, tab) {
+  const el = $("smtp-term");
+  if (!el) return null;
+  const smtp = new Terminal({
+    out: $("smtp-out"),
+    input: $("smtp-input"),
+    status: $("smtp-status"),
+    url: `${proto}//${location.host}/ws?target=smtp&tab=${tab}`,
+    host: el.dataset.host,
+    port: el.dataset.port,
+    dialed: el.dataset.dialed,
+  });
+  const btn = $("smtp-connect");
+  smtp.onevent = (e) => {
+    if (e.type === "state") btn.textContent = e.state === "closed" ? "Connect" : "Disconnect";
+  };
+  btn.addEventListener("click", () => {
+    if (smtp.state === "closed") smtp.connect();
+    else smtp.disconnect();
+    smtp.input.focus();
+  });
+  $("smtp").addEventListener("toggle", () => {
+    if ($("smtp").open && smtp.state === "closed") smtp.connect();
+  });
+  window.smtpterm = smtp; // for the console and the end-to-end test
+  return smtp;
 }
 
 // apopHelper computes APOP's digest in the page: MD5 of the greeting's

@@ -111,9 +111,15 @@ func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.untrack(b)
 
-	tcp, err := s.dial(ctx, v, pageTab(r), s.clientAddr(r).Addr().AsSlice(), s.clientAddr(r).Port())
+	// The target is chosen by name among our own listeners, never by
+	// the browser's address.
+	target := s.cfg.POP3Addr
+	if r.URL.Query().Get("target") == "smtp" && s.cfg.SMTPAddr != "" {
+		target = s.cfg.SMTPAddr
+	}
+	tcp, err := s.dial(ctx, target, v, pageTab(r), s.clientAddr(r).Addr().AsSlice(), s.clientAddr(r).Port())
 	if err != nil {
-		s.cfg.Logger.Warn("web: bridge cannot reach the POP3 listener", "addr", s.cfg.POP3Addr, "err", err)
+		s.cfg.Logger.Warn("web: bridge cannot reach its listener", "addr", target, "err", err)
 		s.bridgeError("connect")
 		ws.Close(CloseConnectFailed, connectReason(err))
 		return
@@ -135,11 +141,12 @@ func pageTab(r *http.Request) string {
 	return tab
 }
 
-// dial connects to our own POP3 listener and introduces the browser: its
-// address, the visitor's token and the page's tab.
-func (s *Server) dial(ctx context.Context, v *sessions.Visitor, tab string, ip []byte, port uint16) (net.Conn, error) {
+// dial connects to one of our own listeners (POP3, or SMTP for the SMTP
+// terminal) and introduces the browser: its address, the visitor's token
+// and the page's tab.
+func (s *Server) dial(ctx context.Context, addr string, v *sessions.Visitor, tab string, ip []byte, port uint16) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
-	tcp, err := d.DialContext(ctx, "tcp", s.cfg.POP3Addr)
+	tcp, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -6,8 +6,11 @@ import (
 	"net/smtp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
 	gosmtp "github.com/emersion/go-smtp"
+	"github.com/pires/go-proxyproto"
 
 	"github.com/pop3playground/pop3playground/pop3"
 	"github.com/pop3playground/pop3playground/sessions"
@@ -25,9 +28,13 @@ func withMail(t *testing.T, addr *string) option {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go s.Serve(l)
+		// As the binary does: the bridge's PROXY header is honoured.
+		pl := &proxyproto.Listener{Listener: l, ReadHeaderTimeout: 300 * time.Millisecond,
+			ConnPolicy: func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.USE, nil }}
+		go s.Serve(pl)
 		t.Cleanup(func() { s.Close() })
 		*addr = l.Addr().String()
+		c.SMTPAddr, c.SMTPPort = *addr, "2525"
 	}
 }
 
@@ -82,4 +89,42 @@ func TestBrowserMailArrivesAtTheNextLogin(t *testing.T) {
 	waitTerm(t, ctx, "guest's maildrop has 8 messages", 1)
 	typeLine(t, ctx, "TOP 8 0")
 	waitTerm(t, ctx, "by play.example (POP3 Playground) with ESMTP", 1)
+}
+
+// The page's SMTP terminal: the same bridge to the SMTP listener, typed
+// by hand as the lab sheets do with telnet; the message arrives at the
+// next POP3 login with the browser named in its Received field.
+func TestBrowserSMTPTerminal(t *testing.T) {
+	ctx := browserContext(t)
+	var smtpAddr string
+	e := newEnv(t, withMail(t, &smtpAddr))
+	openPage(t, ctx, e.http.URL+"/")
+	waitTerm(t, ctx, "+OK POP3 server ready", 1)
+	waitFor(t, func() bool {
+		return strings.Contains(evalString(t, ctx, `document.getElementById("pl-address").textContent`), "@")
+	})
+	address := evalString(t, ctx, `document.getElementById("pl-address").textContent`)
+	if err := chromedp.Run(ctx, chromedp.Click("#smtp summary", chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	smtpText := func() string { return evalString(t, ctx, `document.getElementById("smtp-out").textContent`) }
+	waitFor(t, func() bool { return strings.Contains(smtpText(), "220 play.example ESMTP") })
+	for _, line := range []string{"EHLO laptop", "MAIL FROM:<me@example.org>", "RCPT TO:<" + address + ">", "DATA",
+		"Subject: typed by hand", "", "Hello from the SMTP terminal.", ".", "QUIT"} {
+		if err := chromedp.Run(ctx, chromedp.SendKeys("#smtp-input", line+"\r", chromedp.ByID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return strings.Contains(smtpText(), "221 ") })
+	if s := smtpText(); !strings.Contains(s, "354 ") || !strings.Contains(s, "250 2.0.0") || strings.Contains(s, "\n500 ") || strings.Contains(s, "\n502 ") {
+		t.Fatalf("the SMTP dialogue:\n%s", s)
+	}
+	typeLine(t, ctx, "USER guest")
+	typeLine(t, ctx, "PASS visitor")
+	waitTerm(t, ctx, "guest's maildrop has 8 messages", 1)
+	typeLine(t, ctx, "TOP 8 0")
+	waitTerm(t, ctx, "Subject: typed by hand", 1)
+	if s := evalString(t, ctx, `document.getElementById("term-out").textContent`); !strings.Contains(s, "Received: from laptop ([127.0.0.1])") {
+		t.Errorf("the Received field does not name the browser: %s", s[max(0, len(s)-600):])
+	}
 }

@@ -101,6 +101,11 @@ type Config struct {
 	// MailDomain, if set, is the domain of the personal addresses the
 	// SMTP listener delivers to (NAME.ID@MailDomain); the page shows them.
 	MailDomain string
+	// SMTPAddr, if set, is the bridge's second fixed target: our own
+	// SMTP listener, for the page's SMTP terminal (/ws?target=smtp);
+	// SMTPPort is the port the page shows for it.
+	SMTPAddr string
+	SMTPPort string
 }
 
 // Defaults for Config's zero fields.
@@ -446,6 +451,8 @@ func (s *Server) connection(v *sessions.Visitor) templates.Connection {
 		Host:     s.cfg.PublicHost,
 		Port:     s.cfg.PublicPort,
 		Dialed:   s.cfg.POP3Addr,
+		SMTPPort: s.cfg.SMTPPort,
+		SMTPDial: s.cfg.SMTPAddr,
 		Accounts: names,
 	}
 	if v != nil {

@@ -306,7 +306,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if lsmtp != nil {
 		smtpSrv = newSMTPServer(cfg, delivery, srv.TLSConfig, logger)
 		go func() {
-			if err := smtpSrv.Serve(limitConns(lsmtp, smtpMaxConns, smtpMaxConnsPerIP)); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+			if err := smtpSrv.Serve(smtpListener(lsmtp, cfg.trustedProxies)); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 				errc <- err
 			}
 		}()
@@ -331,6 +331,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			AdminToken:     cfg.adminToken,
 			CookieKey:      cookieKey(cfg.adminToken),
 			MailDomain:     smtpDomain(cfg),
+			SMTPAddr:       smtpDialable(lsmtp),
+			SMTPPort:       smtpPort(cfg, lsmtp),
 			Hosts:          []string{hostOf(cfg.httpAddr)},
 			AnyHost:        anyHost(cfg),
 			MaxConns:       cfg.httpConns,

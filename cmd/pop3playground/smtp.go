@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/pires/go-proxyproto"
 
 	"github.com/pop3playground/pop3playground/pop3"
 	"github.com/pop3playground/pop3playground/sessions"
@@ -60,20 +63,37 @@ type slogPrintf struct{ l *slog.Logger }
 func (s slogPrintf) Printf(format string, v ...any) { s.l.Warn("smtp: " + fmt.Sprintf(format, v...)) }
 func (s slogPrintf) Println(v ...any)               { s.l.Warn("smtp: " + fmt.Sprint(v...)) }
 
-// limitConns bounds a listener's connections, overall and per address
-// (IPv6 by /64): one past a bound is told so in SMTP's words (421) and
-// closed.
-func limitConns(l net.Listener, max, perIP int) net.Listener {
-	return &connLimiter{Listener: l, max: max, perIP: perIP, per: make(map[string]int)}
+// smtpListener is the SMTP listener as go-smtp sees it: PROXY headers
+// honoured from trusted proxies (the page's bridge: the Received field
+// then names the browser), refused from anyone else; connections bounded
+// overall and per address, trusted proxies counted overall only.
+func smtpListener(l net.Listener, trusted []netip.Prefix) net.Listener {
+	isTrusted := func(a net.Addr) bool {
+		ap, err := netip.ParseAddrPort(a.String())
+		return err == nil && slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(ap.Addr().Unmap()) })
+	}
+	limited := &connLimiter{Listener: l, max: smtpMaxConns, perIP: smtpMaxConnsPerIP, per: make(map[string]int), exempt: isTrusted}
+	return &proxyproto.Listener{
+		Listener: limited,
+		ConnPolicy: func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+			if isTrusted(o.Upstream) {
+				return proxyproto.USE, nil
+			}
+			return proxyproto.REJECT, nil
+		},
+		// A proxy sends its header at once; a person at a telnet prompt
+		// on a trusted host waits this long for the greeting.
+		ReadHeaderTimeout: pop3.DefaultProxyWait,
+	}
 }
 
 type connLimiter struct {
 	net.Listener
 	max, perIP int
-
-	mu    sync.Mutex
-	total int
-	per   map[string]int
+	exempt     func(net.Addr) bool // not counted per address
+	mu         sync.Mutex
+	total      int
+	per        map[string]int
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
@@ -84,11 +104,16 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		}
 		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 		key := pop3.AddrKey(host)
+		if l.exempt != nil && l.exempt(c.RemoteAddr()) {
+			key = "" // a trusted proxy: its clients are many
+		}
 		l.mu.Lock()
-		ok := l.total < l.max && l.per[key] < l.perIP
+		ok := l.total < l.max && (key == "" || l.per[key] < l.perIP)
 		if ok {
 			l.total++
-			l.per[key]++
+			if key != "" {
+				l.per[key]++
+			}
 		}
 		l.mu.Unlock()
 		if !ok {
@@ -101,6 +126,9 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			l.total--
+			if key == "" {
+				return
+			}
 			if l.per[key]--; l.per[key] <= 0 {
 				delete(l.per, key)
 			}
@@ -117,4 +145,20 @@ type limitedConn struct {
 func (c *limitedConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
+}
+
+// smtpDialable is where the bridge dials the SMTP listener, or "".
+func smtpDialable(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return dialable(l.Addr())
+}
+
+// smtpPort is the SMTP port the page shows.
+func smtpPort(cfg *config, l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return portOf(cfg.smtpAddr, l.Addr())
 }
