@@ -241,7 +241,50 @@ function smtpTerminal(proto, tab) {
     if ($("smtp").open && smtp.state === "closed") smtp.connect();
   });
   window.smtpterm = smtp; // for the console and the end-to-end test
+  composePanel(smtp);
   return smtp;
+}
+
+// composePanel sends a message by driving the SMTP terminal: the envelope
+// pipelined, the content only after the server's 354, dot-stuffed as
+// RFC 5321 §4.5.2 asks; the student watches the dialogue it performs.
+function composePanel(smtp) {
+  const form = $("compose");
+  const status = $("compose-status");
+  const from = () => $("pl-address").textContent;
+  $("c-to").value = from();
+  $("smtp").addEventListener("toggle", () => { if (!$("c-to").value) $("c-to").value = from(); });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const to = $("c-to").value.trim().replace(/[<>\s]/g, "");
+    const subject = $("c-subject").value.replace(/[\r\n]+/g, " ");
+    const body = $("c-body").value.split(/\r\n|\r|\n/);
+    status.textContent = "Sending through the SMTP terminal…";
+    if (smtp.state !== "open") {
+      const greeting = smtp.waitLine(/^220 /, 5000);
+      smtp.connect();
+      if (!(await greeting)) {
+        status.textContent = "Not sent: the SMTP listener did not answer.";
+        return;
+      }
+    }
+    const data = smtp.waitLine(/^(354|503|554) /, 5000);
+    smtp.submit(["EHLO browser", `MAIL FROM:<${from()}>`, `RCPT TO:<${to}>`, "DATA"]);
+    const reply = await data;
+    if (!reply || !reply.startsWith("354")) {
+      smtp.submit(["QUIT"]);
+      status.textContent = "Not sent: see the server's replies in the terminal.";
+      return;
+    }
+    const done = smtp.waitLine(/^[245]\d\d /, 5000);
+    smtp.submit([`From: <${from()}>`, `To: <${to}>`, `Subject: ${subject}`, "",
+      ...body.map((l) => (l.startsWith(".") ? "." + l : l)), ".", "QUIT"]);
+    const end = await done;
+    status.textContent = end && end.startsWith("250")
+      ? "Sent: it arrives at the recipient's next POP3 login."
+      : "Not sent: " + (end || "no answer from the server.");
+    if (end && end.startsWith("250")) form.reset(), ($("c-to").value = from());
+  });
 }
 
 // apopHelper computes APOP's digest in the page: MD5 of the greeting's

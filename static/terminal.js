@@ -43,6 +43,7 @@ export class Terminal {
     this.transcript = []; // {time, who: "C" | "S" | "*", text}, secrets masked
     this.saslPending = false; // the server asked for a SASL response
     this.onevent = () => {};
+    this.lineWatchers = new Set(); // called with each complete server line
 
     input.addEventListener("keydown", (e) => this.keydown(e));
     input.addEventListener("paste", (e) => this.paste(e));
@@ -181,7 +182,10 @@ export class Terminal {
     div.className = "ln srv";
     div.textContent = "";
     const m = /^(\+OK|-ERR)(\b.*)?$/.exec(text);
-    if (complete) this.announce(div, text, !!m);
+    if (complete) {
+      this.announce(div, text, !!m);
+      for (const f of this.lineWatchers) f(text);
+    }
     if (m) {
       const tag = document.createElement("span");
       tag.className = m[1] === "+OK" ? "ok" : "err";
@@ -301,6 +305,21 @@ export class Terminal {
   }
 
   // --- input ------------------------------------------------------------
+
+  // waitLine resolves with the next server line matching re, or null
+  // after ms.
+  waitLine(re, ms) {
+    return new Promise((resolve) => {
+      const f = (text) => {
+        if (!re.test(text)) return;
+        this.lineWatchers.delete(f);
+        clearTimeout(timer);
+        resolve(text);
+      };
+      const timer = setTimeout(() => { this.lineWatchers.delete(f); resolve(null); }, ms);
+      this.lineWatchers.add(f);
+    });
+  }
 
   // submit sends lines (each ended by CRLF) in one message, as a pasted
   // block is sent by telnet: the server sees them pipelined.

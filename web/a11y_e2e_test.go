@@ -84,7 +84,8 @@ func TestAccessibility(t *testing.T) {
 
 func accessibility(t *testing.T, src, scheme string) {
 	ctx := browserContext(t)
-	e := newEnvWorld(t, freshWorld(t), withAdmin(prometheus.NewRegistry()))
+	var smtpAddr string // the SMTP terminal and compose panel are checked too
+	e := newEnvWorld(t, freshWorld(t), withAdmin(prometheus.NewRegistry()), withMail(t, &smtpAddr))
 	{
 		err := chromedp.Run(ctx, emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}))
 		if err != nil {

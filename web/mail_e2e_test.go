@@ -128,3 +128,42 @@ func TestBrowserSMTPTerminal(t *testing.T) {
 		t.Errorf("the Received field does not name the browser: %s", s[max(0, len(s)-600):])
 	}
 }
+
+// The compose panel sends by driving the SMTP terminal: the student sees
+// the dialogue, the dot-led line arrives as written, at the next login.
+func TestBrowserComposePanel(t *testing.T) {
+	ctx := browserContext(t)
+	var smtpAddr string
+	e := newEnv(t, withMail(t, &smtpAddr))
+	openPage(t, ctx, e.http.URL+"/")
+	waitTerm(t, ctx, "+OK POP3 server ready", 1)
+	err := chromedp.Run(ctx,
+		chromedp.Click("#smtp summary", chromedp.ByQuery),
+		chromedp.SendKeys("#c-subject", "Composed", chromedp.ByID),
+		chromedp.SendKeys("#c-body", "First line\n.dot line\nLast", chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to := evalString(t, ctx, `document.getElementById("c-to").value`); !strings.HasSuffix(to, "@play.example") {
+		t.Fatalf("To is pre-filled with %q, want the student's own address", to)
+	}
+	if err := chromedp.Run(ctx, chromedp.Click(`#compose button[type=submit]`, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return strings.HasPrefix(evalString(t, ctx, `document.getElementById("compose-status").textContent`), "Sent:")
+	})
+	dialogue := evalString(t, ctx, `document.getElementById("smtp-out").textContent`)
+	for _, want := range []string{"MAIL FROM:<guest.", "RCPT TO:<guest.", "354 ", "..dot line", "250 2.0.0"} {
+		if !strings.Contains(dialogue, want) {
+			t.Errorf("the SMTP terminal lacks %q:\n%s", want, dialogue)
+		}
+	}
+	typeLine(t, ctx, "USER guest")
+	typeLine(t, ctx, "PASS visitor")
+	waitTerm(t, ctx, "guest's maildrop has 8 messages", 1)
+	typeLine(t, ctx, "RETR 8")
+	waitTerm(t, ctx, "Subject: Composed", 1)
+	waitTerm(t, ctx, "..dot line", 1) // on the POP3 wire it is stuffed again
+}
