@@ -187,6 +187,9 @@ async function start() {
     }
   });
 
+  $("view-message").addEventListener("click", () => viewMessage(term));
+  $("mv-close").addEventListener("click", () => { $("mailview").hidden = true; });
+
   const tstatus = $("transcript-status");
   $("transcript-copy").addEventListener("click", async () => {
     try {
@@ -285,6 +288,58 @@ function composePanel(smtp) {
       : "Not sent: " + (end || "no answer from the server.");
     if (end && end.startsWith("250")) form.reset(), ($("c-to").value = from());
   });
+}
+
+// viewMessage shows the last message RETR brought as a mail client does:
+// decoded header, the route drawn as hops, text parts as text, HTML parts
+// in an iframe sandboxed from scripts, forms and this page, attachments
+// listed. Nothing from the message is ever inserted as HTML here.
+async function viewMessage(term) {
+  const status = $("transcript-status");
+  const last = term.lastRetrieved();
+  if (!last) {
+    status.textContent = "No message yet: type RETR and a message number first.";
+    return;
+  }
+  let v;
+  try {
+    const r = await fetch("/api/view", { method: "POST", headers: { Accept: "application/json", "Content-Type": "text/plain" }, body: last.raw });
+    v = await r.json();
+    if (!r.ok) throw new Error(v.error || r.statusText);
+  } catch (err) {
+    status.textContent = "Cannot show it: " + err.message;
+    return;
+  }
+  const el = (tag, props = {}, ...kids) => { const e = document.createElement(tag); Object.assign(e, props); e.append(...kids); return e; };
+  $("mv-title").textContent = `${last.cmd}, as a mail client shows it`;
+  $("mv-head").replaceChildren(...[["From", v.From], ["To", v.To], ["Cc", v.Cc], ["Subject", v.Subject], ["Date", v.Date]]
+    .filter(([, val]) => val).flatMap(([k, val]) => [el("dt", { textContent: k }), el("dd", { textContent: val })]));
+  $("mv-route").replaceChildren(...(v.Route || []).map((h, i) => {
+    const li = el("li", { className: h.Playground ? "hop playground" : "hop" });
+    li.append(el("strong", { textContent: h.By || "?" }), ` received it from ${h.From || "?"}`);
+    if (h.With) li.append(` with ${h.With}`);
+    if (h.Time) li.append(el("span", { className: "small", textContent: ` · ${new Date(h.Time).toUTCString()}` }));
+    if (i > 0 && h.Delay) {
+      const s = Math.round(h.Delay / 1e9);
+      li.append(el("span", { className: "small", textContent: s >= 0 ? ` · ${s} s after the hop before` : ` · its clock is ${-s} s behind the hop before` }));
+    }
+    if (h.Playground) li.append(el("span", { className: "badge st-TRANSACTION", textContent: "this playground" }));
+    return li;
+  }));
+  const body = $("mv-body");
+  body.replaceChildren(...(v.Text || []).map((t) => el("pre", { className: "mv-text", textContent: t })));
+  for (const html of v.HTML || []) {
+    const f = el("iframe", { className: "mv-html", title: "The HTML part, with scripts and remote content blocked" });
+    f.setAttribute("sandbox", ""); // no scripts, no forms, no same-origin
+    f.setAttribute("referrerpolicy", "no-referrer");
+    f.srcdoc = html;
+    body.append(el("p", { className: "small", textContent: "HTML part (scripts and remote images blocked):" }), f);
+  }
+  $("mv-attachments").replaceChildren(...(v.Attachments || []).map((a) =>
+    el("li", { textContent: `Attachment: ${a.Name || "(no name)"}, ${a.Type}, ${a.Size} octets` })));
+  $("mv-notes").textContent = (v.Notes || []).join(" ");
+  $("mailview").hidden = false;
+  $("mailview").scrollIntoView({ block: "nearest" });
 }
 
 // apopHelper computes APOP's digest in the page: MD5 of the greeting's

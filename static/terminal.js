@@ -306,6 +306,26 @@ export class Terminal {
 
   // --- input ------------------------------------------------------------
 
+  // lastRetrieved is the message the last RETR brought, as the server sent
+  // it with the dot-stuffing undone (RFC 1939 §3), or null.
+  lastRetrieved() {
+    const t = this.transcript;
+    for (let i = t.length - 1; i >= 0; i--) {
+      if (t[i].who !== "C" || !/^RETR\s+\d+\s*$/i.test(t[i].text)) continue;
+      const lines = [];
+      let j = i + 1;
+      while (j < t.length && t[j].who !== "S") j++;
+      if (j >= t.length || !t[j].text.startsWith("+OK")) return null;
+      for (j++; j < t.length; j++) {
+        if (t[j].who !== "S") continue;
+        if (t[j].text === ".") return { cmd: t[i].text, raw: lines.join("\r\n") + "\r\n" };
+        lines.push(t[j].text.startsWith(".") ? t[j].text.slice(1) : t[j].text);
+      }
+      return null;
+    }
+    return null;
+  }
+
   // waitLine resolves with the next server line matching re, or null
   // after ms.
   waitLine(re, ms) {

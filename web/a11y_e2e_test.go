@@ -101,6 +101,14 @@ func accessibility(t *testing.T, src, scheme string) {
 		typeLine(t, ctx, "DELE 2")
 		typeLine(t, ctx, "BOGUS")
 		waitTerm(t, ctx, "unknown command", 1)
+		typeLine(t, ctx, "RETR 3")
+		waitTerm(t, ctx, "end of the reply:", 1)
+		if err := chromedp.Run(ctx, chromedp.Click("#view-message", chromedp.ByID)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool {
+			return evalString(t, ctx, `String(document.getElementById("mailview").hidden)`) == "false"
+		})
 		if err := chromedp.Run(ctx, chromedp.Evaluate(`for (const d of document.querySelectorAll("details")) d.open = true`, nil)); err != nil {
 			t.Fatal(err)
 		}

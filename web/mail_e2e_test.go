@@ -167,3 +167,53 @@ func TestBrowserComposePanel(t *testing.T) {
 	waitTerm(t, ctx, "Subject: Composed", 1)
 	waitTerm(t, ctx, "..dot line", 1) // on the POP3 wire it is stuffed again
 }
+
+// "View as a mail client": the route drawn oldest first with the
+// playground's hop marked, the text shown as text, and an HTML part with
+// a script that runs nothing.
+func TestBrowserMailClientView(t *testing.T) {
+	ctx := browserContext(t)
+	var smtpAddr string
+	e := newEnv(t, withMail(t, &smtpAddr))
+	openPage(t, ctx, e.http.URL+"/")
+	waitTerm(t, ctx, "+OK POP3 server ready", 1)
+	waitFor(t, func() bool {
+		return strings.Contains(evalString(t, ctx, `document.getElementById("pl-address").textContent`), "@")
+	})
+	address := evalString(t, ctx, `document.getElementById("pl-address").textContent`)
+	sendMail(t, smtpAddr, address, "Received: from laptop by smtp.example.org with ESMTPSA id y2; Mon, 23 Nov 2026 10:00:00 +0000\r\n"+
+		"From: Ada <ada@example.org>\r\nSubject: =?UTF-8?Q?caf=C3=A9?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n"+
+		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n<b>not bold</b>\r\n"+
+		"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p id=x>hi<script>parent.document.title='pwned';parent.pwned=1</script><img src=http://198.51.100.9/track.png></p>\r\n--b--\r\n")
+	typeLine(t, ctx, "USER guest")
+	typeLine(t, ctx, "PASS visitor")
+	typeLine(t, ctx, "RETR 8")
+	waitTerm(t, ctx, "Subject: =?UTF-8?Q?caf=C3=A9?=", 1)
+	waitTerm(t, ctx, "end of the reply:", 1)
+	if err := chromedp.Run(ctx, chromedp.Click("#view-message", chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return evalString(t, ctx, `String(document.getElementById("mailview").hidden)`) == "false"
+	})
+	view := evalString(t, ctx, `document.getElementById("mailview").textContent`)
+	for _, want := range []string{"Subject", "café", "Ada <ada@example.org>", "smtp.example.org received it from laptop with ESMTPSA",
+		"play.example received it from localhost ([127.0.0.1]) with ESMTP", "this playground", "<b>not bold</b>"} {
+		if !strings.Contains(view, want) {
+			t.Errorf("the view lacks %q:\n%s", want, view)
+		}
+	}
+	if hops := evalString(t, ctx, `[...document.querySelectorAll("#mv-route li")].map(li => li.className).join(",")`); hops != "hop,hop playground" {
+		t.Errorf("hops %q: want the playground's last", hops)
+	}
+	time.Sleep(300 * time.Millisecond) // give a script every chance to run
+	if got := evalString(t, ctx, `String(window.pwned) + " " + document.title`); got != "undefined POP3 Playground" {
+		t.Errorf("the message's script ran: %q", got)
+	}
+	if n := evalString(t, ctx, `String(document.querySelectorAll("#mailview b, #mailview img").length)`); n != "0" {
+		t.Error("the message's markup reached the page outside the sandboxed iframe")
+	}
+	if sb := evalString(t, ctx, `document.querySelector("#mv-body iframe").getAttribute("sandbox")`); sb != "" {
+		t.Errorf("the iframe's sandbox is %q, want empty (everything blocked)", sb)
+	}
+}

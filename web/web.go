@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -210,6 +211,7 @@ func New(cfg Config) *Server {
 	r.Post("/api/lessons/{id}/start", s.handleStartLesson)
 	r.Post("/api/lessons/restore", s.handleRestoreLessons)
 	r.Post("/api/name", s.handleName)
+	r.Post("/api/view", s.handleView)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -595,6 +597,27 @@ func (s *Server) withLesson(w http.ResponseWriter, r *http.Request, do func(*ses
 		}
 	}
 	jsonError(w, http.StatusNotFound, "no lesson "+strconv.Quote(id))
+}
+
+// handleView shows a message as a mail client does: the page sends what
+// RETR brought (dot-unstuffed) and gets the header decoded, its parts and
+// its route. The HTML parts are for a sandboxed iframe only.
+func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
+	if s.visitor(r) == nil {
+		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+		return
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, sessions.MaxViewSize))
+	if err != nil {
+		jsonError(w, http.StatusRequestEntityTooLarge, "the message is too large to view")
+		return
+	}
+	v, err := sessions.ViewMessage(raw)
+	if err != nil {
+		jsonError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // handleName sets the name the visitor gives the organiser (form field
