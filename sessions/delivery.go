@@ -167,7 +167,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 			errs = append(errs, rc.addr+": "+err.Error())
 			continue
 		}
-		rc.v.NewMail(rc.account)
+		d.Visitors.mailArrived(rc.v, rc.account)
 		delivered++
 	}
 	d.delivered.Add(int64(delivered))

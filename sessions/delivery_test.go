@@ -429,3 +429,73 @@ func FuzzSMTPSession(f *testing.F) {
 		}
 	})
 }
+
+// Lesson 7, "Where mail comes from", followed by its own instructions:
+// log in and keep the session, mail yourself, STAT in the open session,
+// log in again, RETR the new message.
+func TestMailLessonTicks(t *testing.T) {
+	e := newMailEnv(t, loadDefault(t))
+	lessons, err := BuiltinLessons()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.vs.Lessons = lessons
+	var mailLesson *Lesson
+	for _, l := range lessons {
+		if l.ID == MailLesson {
+			mailLesson = l
+		}
+	}
+	v, _ := e.vs.New("127.0.0.1")
+	e.vs.StartLesson(v, mailLesson)
+	user := v.PersonalLogin("guest")
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", e.pop3Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
+		return c, r
+	}
+	say := func(c net.Conn, r *bufio.Reader, line, want string) {
+		t.Helper()
+		fmt.Fprintf(c, "%s\r\n", line)
+		got, _ := r.ReadString('\n')
+		if !strings.HasPrefix(got, want) {
+			t.Fatalf("%s: got %q, want %q", line, got, want)
+		}
+	}
+	at := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for v.Progress()[MailLesson] != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("lesson 7 at %d, want %d", v.Progress()[MailLesson], n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	c, r := dial()
+	say(c, r, "USER "+user, "+OK")
+	say(c, r, "PASS visitor", "+OK "+user+"'s maildrop has 7 messages")
+	at(1)
+	if err := e.send("me@example.org", []string{e.address(v)}, "Subject: by hand\r\n\r\nhello\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	at(2)
+	say(c, r, "STAT", "+OK 7 ")
+	at(3)
+	say(c, r, "QUIT", "+OK")
+	c2, r2 := dial()
+	say(c2, r2, "USER "+user, "+OK")
+	say(c2, r2, "PASS visitor", "+OK "+user+"'s maildrop has 8 messages")
+	at(4)
+	say(c2, r2, "RETR 8", "+OK")
+	at(5)
+	if n := e.vs.Completions(MailLesson); n != 1 {
+		t.Errorf("lesson 7 completed %d times", n)
+	}
+}

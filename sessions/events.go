@@ -386,7 +386,9 @@ func (c *counters) Get(name string) uint64 {
 	return c.m[name]
 }
 
-// NewMail tells the visitor's pages that account received mail.
-func (v *Visitor) NewMail(account string) {
+// mailArrived tells the visitor's pages that account received mail, and
+// ticks a lesson step waiting for it.
+func (vs *Visitors) mailArrived(v *Visitor, account string) {
 	v.Events.Append(Entry{Type: EntryMail, Account: account})
+	vs.advance(v, pop3.Event{Kind: EventMail, Time: time.Now()})
 }

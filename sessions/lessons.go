@@ -88,14 +88,27 @@ type predicate struct {
 	value string   // code, state, event
 }
 
-// EventReset is the event a sandbox reset adds to its visitor's log.
-const EventReset pop3.EventKind = "reset"
+// EventReset is the event a sandbox reset adds to its visitor's log;
+// EventMail, mail delivered into the sandbox by SMTP.
+const (
+	EventReset pop3.EventKind = "reset"
+	EventMail  pop3.EventKind = "mail"
+)
+
+// MailLesson is the built-in lesson that needs the SMTP listener.
+const MailLesson = "07-mail-in"
+
+// WithoutMail is lessons less the one that needs the SMTP listener, for
+// a playground that runs none.
+func WithoutMail(lessons []*Lesson) []*Lesson {
+	return slices.DeleteFunc(slices.Clone(lessons), func(l *Lesson) bool { return l.ID == MailLesson })
+}
 
 var eventKinds = []pop3.EventKind{
 	pop3.EventConnected, pop3.EventCommand, pop3.EventReply, pop3.EventState,
 	pop3.EventLockTaken, pop3.EventLockRefused, pop3.EventLockReleased,
 	pop3.EventMarked, pop3.EventUnmarked, pop3.EventUpdate, pop3.EventClosed,
-	EventReset,
+	EventReset, EventMail,
 }
 
 // ParseCheck parses a step's check.

@@ -32,7 +32,7 @@ func TestBuiltinLessons(t *testing.T) {
 			}
 		}
 	}
-	want := "01-lab-sheet 02-dele-rset-update 03-peeking 04-lock 05-apop 06-capa-stls"
+	want := "01-lab-sheet 02-dele-rset-update 03-peeking 04-lock 05-apop 06-capa-stls 07-mail-in"
 	if got := strings.Join(ids, " "); got != want {
 		t.Errorf("lessons %s, want %s", got, want)
 	}

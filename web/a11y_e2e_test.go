@@ -103,7 +103,7 @@ func accessibility(t *testing.T, src, scheme string) {
 		waitTerm(t, ctx, "unknown command", 1)
 		typeLine(t, ctx, "RETR 3")
 		waitTerm(t, ctx, "end of the reply:", 1)
-		if err := chromedp.Run(ctx, chromedp.Click("#view-message", chromedp.ByID)); err != nil {
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`document.getElementById("view-message").click()`, nil)); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, func() bool {

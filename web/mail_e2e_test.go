@@ -22,6 +22,9 @@ import (
 func withMail(t *testing.T, addr *string) option {
 	return func(_ *pop3.Server, c *web.Config) {
 		c.MailDomain = "play.example"
+		if lessons, err := sessions.BuiltinLessons(); err == nil {
+			c.Visitors.Lessons = lessons // the mail lesson too
+		}
 		s := gosmtp.NewServer(sessions.NewDelivery(c.Visitors, "play.example"))
 		s.Domain = "play.example"
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -190,12 +193,16 @@ func TestBrowserMailClientView(t *testing.T) {
 	typeLine(t, ctx, "RETR 8")
 	waitTerm(t, ctx, "Subject: =?UTF-8?Q?caf=C3=A9?=", 1)
 	waitTerm(t, ctx, "end of the reply:", 1)
-	if err := chromedp.Run(ctx, chromedp.Click("#view-message", chromedp.ByID)); err != nil {
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.getElementById("view-message").click()`, nil)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
-		return evalString(t, ctx, `String(document.getElementById("mailview").hidden)`) == "false"
-	})
+	deadline := time.Now().Add(10 * time.Second)
+	for evalString(t, ctx, `String(document.getElementById("mailview").hidden)`) != "false" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the view never opened; the page says %q", evalString(t, ctx, `document.getElementById("transcript-status").textContent`))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	view := evalString(t, ctx, `document.getElementById("mailview").textContent`)
 	for _, want := range []string{"Subject", "café", "Ada <ada@example.org>", "smtp.example.org received it from laptop with ESMTPSA",
 		"play.example received it from localhost ([127.0.0.1]) with ESMTP", "this playground", "<b>not bold</b>"} {

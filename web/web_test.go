@@ -74,7 +74,7 @@ func newEnvWorld(t testing.TB, world *sessions.World, opts ...option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.visitors.Lessons = lessons
+	e.visitors.Lessons = sessions.WithoutMail(lessons) // withMail adds it back
 	e.pop3 = pop3.NewServer(&sessions.Backend{World: world, Visitors: e.visitors})
 	e.pop3.Observer = e.visitors
 	e.pop3.TrustedProxies = loopback

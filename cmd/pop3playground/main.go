@@ -226,6 +226,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	visitors := sessions.NewVisitors(world)
 	visitors.Lessons = lessons
+	if cfg.smtpAddr == "" {
+		visitors.Lessons = sessions.WithoutMail(lessons) // it needs the SMTP listener
+	}
 	visitors.TTL = cfg.visitorTTL
 	visitors.UnusedTTL = cfg.unusedTTL
 	visitors.Rate = pop3.RateLimiter{Rate: cfg.visitorRate, Burst: cfg.visitorBurst}

@@ -218,7 +218,7 @@ func TestCheck(t *testing.T) {
 	if err := run(context.Background(), []string{"--check"}, noEnv, &out, io.Discard); err != nil {
 		t.Fatalf("--check on the default world: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"guest         7   54859    48959", "2 accounts, 9 messages, 55772 octets", "6 lessons: 01-lab-sheet (4 steps)", "No problems found."} {
+	for _, want := range []string{"guest         7   54859    48959", "2 accounts, 9 messages, 55772 octets", "7 lessons: 01-lab-sheet (4 steps)", "No problems found."} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--check output lacks %q:\n%s", want, out.String())
 		}
