@@ -245,6 +245,9 @@ func TestSMTPStudentsMailEachOther(t *testing.T) {
 	if na, nb := len(e.retrieve(a.PersonalLogin("guest"))), len(e.retrieve(b.PersonalLogin("guest"))); na != 7 || nb != 8 {
 		t.Errorf("A has %d messages, B %d; want 7 and 8", na, nb)
 	}
+	if a.MailIn() != 0 || b.MailIn() != 1 {
+		t.Errorf("mail in: A %d, B %d; want 0 and 1 (the organiser's count)", a.MailIn(), b.MailIn())
+	}
 }
 
 func TestSMTPLimits(t *testing.T) {

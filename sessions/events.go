@@ -389,6 +389,7 @@ func (c *counters) Get(name string) uint64 {
 // mailArrived tells the visitor's pages that account received mail, and
 // ticks a lesson step waiting for it.
 func (vs *Visitors) mailArrived(v *Visitor, account string) {
+	v.mailIn.Add(1)
 	v.Events.Append(Entry{Type: EntryMail, Account: account})
 	vs.advance(v, pop3.Event{Kind: EventMail, Time: time.Now()})
 }

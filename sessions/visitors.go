@@ -36,7 +36,8 @@ type Visitor struct {
 
 	lastSeen atomic.Int64 // unix nanoseconds
 	bridges  atomic.Int32
-	used     atomic.Bool // opened a terminal or an event stream
+	used     atomic.Bool  // opened a terminal or an event stream
+	mailIn   atomic.Int64 // messages delivered to the visitor by SMTP
 
 	// Handle names the visitor to the organiser (with Name, a pseudonym):
 	// 40 random bits, unrelated to Token and ID.
@@ -60,6 +61,9 @@ func (v *Visitor) Touch() { v.lastSeen.Store(time.Now().UnixNano()) }
 
 // LastSeen is when the visitor was last active.
 func (v *Visitor) LastSeen() time.Time { return time.Unix(0, v.lastSeen.Load()) }
+
+// MailIn is how many messages SMTP delivered to the visitor.
+func (v *Visitor) MailIn() int64 { return v.mailIn.Load() }
 
 // Gone is closed when the visitor is forgotten (ended, or expired): their
 // event streams end, and the page makes a new session.

@@ -37,7 +37,7 @@ function row(p, lessons) {
     who,
     el("td", {}, ...state),
     el("td", {}, el("code", { textContent: p.last_command })),
-    el("td", {}, `${p.lessons_done}/${lessons} done`, el("span", { className: "small", textContent: p.lesson ? " " + p.lesson : "" })),
+    el("td", {}, `${p.lessons_done}/${lessons} done`, el("span", { className: "small", textContent: (p.lesson ? " " + p.lesson : "") + (p.mail_in ? ` · ${p.mail_in} mail received` : "") })),
     el("td", { textContent: ago(p.last_seen) }),
     el("td", { className: "actions" }, watch, end));
   tr.dataset.handle = p.handle;

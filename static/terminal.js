@@ -184,7 +184,7 @@ export class Terminal {
     const m = /^(\+OK|-ERR)(\b.*)?$/.exec(text);
     if (complete) {
       this.announce(div, text, !!m);
-      for (const f of this.lineWatchers) f(text);
+      for (const f of this.lineWatchers) f(text, div);
     }
     if (m) {
       const tag = document.createElement("span");

@@ -214,7 +214,7 @@ func (s *Server) adminState() templates.AdminState {
 		row := templates.AdminVisitor{
 			Handle: v.Handle, Name: v.Name(), DisplayName: v.DisplayName(), State: vst.State, User: vst.User,
 			Conns: vst.Conns, Bridges: v.Bridges(), LastSeen: v.LastSeen(),
-			LastCommand: vst.LastCommand, Watchers: vst.Watchers,
+			LastCommand: vst.LastCommand, Watchers: vst.Watchers, MailIn: v.MailIn(),
 		}
 		current := vs.CurrentLesson(v)
 		for _, l := range vs.Lessons {

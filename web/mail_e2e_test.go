@@ -119,6 +119,9 @@ func TestBrowserSMTPTerminal(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return strings.Contains(smtpText(), "221 ") })
+	if s := smtpText(); !strings.Contains(s, "Send the message now: header lines") || !strings.Contains(s, "The greeting: the server is ready") {
+		t.Errorf("the SMTP replies are not explained:\n%s", s)
+	}
 	if s := smtpText(); !strings.Contains(s, "354 ") || !strings.Contains(s, "250 2.0.0") || strings.Contains(s, "\n500 ") || strings.Contains(s, "\n502 ") {
 		t.Fatalf("the SMTP dialogue:\n%s", s)
 	}
