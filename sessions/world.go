@@ -342,54 +342,77 @@ func leadingDigits(s string) string {
 // quoting (">From " back to "From ").
 func parseMbox(data []byte, file string) ([]*Message, error) {
 	var msgs []*Message
-	var cur []byte
-	start, lineNo := 0, 0
-	flush := func() error {
-		if start == 0 {
+	// A message is a slice of data, from the line after its "From " line
+	// to the next one: no copy is made until newMessage normalises its
+	// line ends (one allocation of the right size), unless a quoted
+	// ">From " line has to lose a ">".
+	begin, startLine, lineNo, quoted := -1, 0, 0, false
+	pos := 0
+	flush := func(end int) error {
+		if begin < 0 {
 			return nil
 		}
+		cur := data[begin:end]
 		// The blank line before the next "From " belongs to the mbox.
 		cur = bytes.TrimSuffix(cur, []byte("\n"))
 		cur = bytes.TrimSuffix(cur, []byte("\r"))
-		m, err := newMessage(cur, file, start+1)
+		if quoted {
+			cur = unquoteFrom(cur)
+		}
+		m, err := newMessage(cur, file, startLine+1)
 		if err != nil {
 			return err
 		}
-		m.Source = fmt.Sprintf("%s:%d", file, start)
+		m.Source = file + ":" + strconv.Itoa(startLine)
 		msgs = append(msgs, m)
-		cur = nil
 		return nil
 	}
-	for len(data) > 0 {
+	for pos < len(data) {
 		lineNo++
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i+1], data[i+1:]
-		} else {
-			line, data = data, nil
+		end := len(data)
+		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+			end = pos + i + 1
 		}
-		if bytes.HasPrefix(line, []byte("From ")) {
-			if err := flush(); err != nil {
+		line := data[pos:end]
+		switch {
+		case bytes.HasPrefix(line, []byte("From ")):
+			if err := flush(pos); err != nil {
 				return nil, err
 			}
-			start = lineNo
-			continue
-		}
-		if start == 0 {
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
+			begin, startLine, quoted = end, lineNo, false
+		case begin < 0:
+			if len(bytes.TrimSpace(line)) != 0 {
+				return nil, &LoadError{File: file, Line: lineNo, Msg: `not an mbox file: a message must begin with a "From " line`}
 			}
-			return nil, &LoadError{File: file, Line: lineNo, Msg: `not an mbox file: a message must begin with a "From " line`}
+		case line[0] == '>':
+			if q := bytes.TrimLeft(line, ">"); bytes.HasPrefix(q, []byte("From ")) {
+				quoted = true
+			}
 		}
-		if q := bytes.TrimLeft(line, ">"); len(q) < len(line) && bytes.HasPrefix(q, []byte("From ")) {
-			line = line[1:]
-		}
-		cur = append(cur, line...)
+		pos = end
 	}
-	if err := flush(); err != nil {
+	if err := flush(len(data)); err != nil {
 		return nil, err
 	}
 	return msgs, nil
+}
+
+// unquoteFrom removes one ">" from each ">From " line (mboxrd: any
+// number of ">" before "From ").
+func unquoteFrom(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line = b[:i+1]
+		}
+		b = b[len(line):]
+		if q := bytes.TrimLeft(line, ">"); len(q) < len(line) && bytes.HasPrefix(q, []byte("From ")) {
+			line = line[1:]
+		}
+		out = append(out, line...)
+	}
+	return out
 }
 
 // newMessage checks a message's header and normalises its line ends. first

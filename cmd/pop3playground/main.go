@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -220,6 +221,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	// Loading read every file whole; give that memory back to the
+	// system now rather than keep it as the process's high-water mark.
+	debug.FreeOSMemory()
 	for _, w := range world.Warnings {
 		logger.Warn("world: " + w)
 	}
