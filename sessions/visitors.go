@@ -235,11 +235,11 @@ func (vs *Visitors) Create(token, ip string) (*Visitor, error) {
 // or event stream before the visitor may be evicted to make room.
 const unusedGrace = 30 * time.Second
 
-// evictUnusedLocked forgets the least recently seen visitor (from the
-// address key, or from anywhere if key is empty) who never opened a
-// terminal or event stream and is older than unusedGrace, and reports
-// whether there was one. vs.mu is held.
-func (vs *Visitors) evictUnusedLocked(key string, now time.Time) bool {
+// unusedLocked is the visitor an unused one would be evicted to make
+// room: the least recently seen (from the address key, or from anywhere
+// if key is empty) who never opened a terminal or event stream, is older
+// than unusedGrace and holds no maildrop; or nil. vs.mu is held.
+func (vs *Visitors) unusedLocked(key string, now time.Time) *Visitor {
 	var victim *Visitor
 	for _, v := range vs.byToken {
 		if v.Used() || key != "" && v.IP != key || now.Sub(v.Created) < unusedGrace || v.Sandbox.InUse() {
@@ -249,21 +249,17 @@ func (vs *Visitors) evictUnusedLocked(key string, now time.Time) bool {
 			victim = v
 		}
 	}
-	if victim == nil {
-		return false
-	}
-	vs.removeLocked(victim)
-	return true
+	return victim
 }
 
-// hasUnusedLocked reports whether evictUnusedLocked would find a visitor.
-func (vs *Visitors) hasUnusedLocked(key string, now time.Time) bool {
-	for _, v := range vs.byToken {
-		if !v.Used() && (key == "" || v.IP == key) && now.Sub(v.Created) >= unusedGrace && !v.Sandbox.InUse() {
-			return true
-		}
+// evictUnusedLocked forgets unusedLocked's visitor, if any, and reports
+// whether there was one. vs.mu is held.
+func (vs *Visitors) evictUnusedLocked(key string, now time.Time) bool {
+	victim := vs.unusedLocked(key, now)
+	if victim != nil {
+		vs.removeLocked(victim)
 	}
-	return false
+	return victim != nil
 }
 
 // Admits reports, without making anything, whether a visitor from ip
@@ -274,9 +270,9 @@ func (vs *Visitors) Admits(ip string) error {
 	defer vs.mu.Unlock()
 	now := time.Now()
 	switch {
-	case vs.MaxPerIP > 0 && vs.perIP[key] >= vs.MaxPerIP && !vs.hasUnusedLocked(key, now):
+	case vs.MaxPerIP > 0 && vs.perIP[key] >= vs.MaxPerIP && vs.unusedLocked(key, now) == nil:
 		return ErrIPTooMany
-	case vs.Max > 0 && len(vs.byToken) >= vs.Max && !vs.hasUnusedLocked("", now):
+	case vs.Max > 0 && len(vs.byToken) >= vs.Max && vs.unusedLocked("", now) == nil:
 		return ErrFull
 	}
 	return nil

@@ -336,17 +336,28 @@ func fullPage(w http.ResponseWriter, r *http.Request, why string) {
 	templates.Full(why).Render(r.Context(), w)
 }
 
+// refuseJSON answers a script whose visitor could not be made.
+func refuseJSON(w http.ResponseWriter, err error) {
+	code, why := refusal(err)
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "30")
+	}
+	jsonError(w, code, why) // writeJSON sets Cache-Control: no-store
+}
+
 // refuseVisitor answers a request whose visitor could not be made: JSON
 // for scripts, the "full" page for browsers, plain text otherwise.
 func (s *Server) refuseVisitor(w http.ResponseWriter, r *http.Request, err error) {
+	if wantsJSON(r) {
+		refuseJSON(w, err)
+		return
+	}
 	code, why := refusal(err)
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "30")
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	switch {
-	case wantsJSON(r):
-		jsonError(w, code, why)
 	case r.URL.Path == "/" || strings.Contains(r.Header.Get("Accept"), "text/html"):
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(code)
@@ -507,11 +518,7 @@ func (s *Server) info(v *sessions.Visitor) sessionInfo {
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	v, err := s.visitorOrCreate(r)
 	if err != nil {
-		code, why := refusal(err)
-		if code == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "30")
-		}
-		jsonError(w, code, why)
+		refuseJSON(w, err) // an API: JSON whatever the Accept header says
 		return
 	}
 	writeJSON(w, http.StatusOK, s.info(v))
