@@ -307,23 +307,47 @@ export class Terminal {
   // --- input ------------------------------------------------------------
 
   // lastRetrieved is the message the last RETR brought, as the server sent
-  // it with the dot-stuffing undone (RFC 1939 §3), or null.
+  // it with the dot-stuffing undone (RFC 1939 §3), or null. Replies are
+  // paired with commands in order, from the connection's greeting on: a
+  // student may type ahead of the replies (RFC 2449 §6.6 keeps them in
+  // order), so the line after a RETR is not always its reply.
   lastRetrieved() {
     const t = this.transcript;
+    let start = 0;
     for (let i = t.length - 1; i >= 0; i--) {
-      if (t[i].who !== "C" || !/^RETR\s+\d+\s*$/i.test(t[i].text)) continue;
-      const lines = [];
-      let j = i + 1;
-      while (j < t.length && t[j].who !== "S") j++;
-      if (j >= t.length || !t[j].text.startsWith("+OK")) return null;
-      for (j++; j < t.length; j++) {
-        if (t[j].who !== "S") continue;
-        if (t[j].text === ".") return { cmd: t[i].text, raw: lines.join("\r\n") + "\r\n" };
-        lines.push(t[j].text.startsWith(".") ? t[j].text.slice(1) : t[j].text);
-      }
-      return null;
+      if (t[i].who === "*" && t[i].text.startsWith("Connected to")) { start = i + 1; break; }
     }
-    return null;
+    const queue = [""]; // commands waiting for their status line; "" is the greeting
+    let body = null, found = null, sasl = false;
+    for (let i = start; i < t.length; i++) {
+      const e = t[i];
+      if (e.who === "C") {
+        if (sasl) sasl = false; // the answer to a SASL challenge
+        else queue.push(e.text);
+        continue;
+      }
+      if (e.who !== "S") continue;
+      if (body) {
+        if (e.text === ".") {
+          if (body.retr) found = { cmd: body.cmd, raw: body.lines.join("\r\n") + "\r\n" };
+          body = null;
+        } else if (body.retr) {
+          body.lines.push(e.text.startsWith(".") ? e.text.slice(1) : e.text);
+        }
+        continue;
+      }
+      if (e.text === "+" || e.text.startsWith("+ ")) { sasl = true; continue; }
+      const cmd = queue.shift() || "";
+      const words = cmd.trim().split(/\s+/);
+      const verb = words[0].toUpperCase();
+      const ok = e.text.startsWith("+OK");
+      if (verb === "RETR" && !ok) found = null;
+      if (ok && (verb === "RETR" || verb === "TOP" || verb === "CAPA" ||
+          ((verb === "LIST" || verb === "UIDL" || verb === "AUTH") && words.length === 1))) {
+        body = { cmd, retr: verb === "RETR", lines: [] };
+      }
+    }
+    return body && body.retr ? null : found;
   }
 
   // waitLine resolves with the next server line matching re, or null
