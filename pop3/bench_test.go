@@ -2,10 +2,15 @@ package pop3_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -81,36 +86,148 @@ func (c *rawClient) multi(line string) (int, error) {
 
 // BenchmarkSession runs whole client sessions over loopback: USER, PASS,
 // STAT, LIST, UIDL, RETR of all seven messages, QUIT. One op is one session.
+// The server runs as cmd/pop3playground runs it: the visitors' Observer
+// sees every event and every session is logged (to io.Discard, formatted).
+// allocs/command counts the allocations of both ends, dial and accept
+// included, per command; the client allocates next to nothing per command.
 func BenchmarkSession(b *testing.B) {
-	addr := benchServer(b)
+	env := testServer(b, func(s *pop3.Server) {
+		s.Backend = &sessions.Backend{World: testWorld()}
+		s.MaxConns, s.MaxConnsPerIP = 0, 0
+		s.Observer = sessions.NewVisitors(testWorld())
+		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		c := &leanClient{r: bufio.NewReaderSize(nil, 32<<10)}
 		for pb.Next() {
-			if err := benchSession(addr); err != nil {
+			if err := c.session(env.addr); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*len(sessionScript)), "allocs/command")
 }
 
-func benchSession(addr string) error {
-	c, err := dialRaw(addr)
+// sessionScript is BenchmarkSession's session; a true second field means a
+// multi-line reply.
+var sessionScript = []struct {
+	cmd   []byte
+	multi bool
+}{
+	{[]byte("USER guest\r\n"), false}, {[]byte("PASS visitor\r\n"), false}, {[]byte("STAT\r\n"), false},
+	{[]byte("LIST\r\n"), true}, {[]byte("UIDL\r\n"), true},
+	{[]byte("RETR 1\r\n"), true}, {[]byte("RETR 2\r\n"), true}, {[]byte("RETR 3\r\n"), true}, {[]byte("RETR 4\r\n"), true},
+	{[]byte("RETR 5\r\n"), true}, {[]byte("RETR 6\r\n"), true}, {[]byte("RETR 7\r\n"), true},
+	{[]byte("QUIT\r\n"), false},
+}
+
+// leanClient runs sessionScript, reusing its buffer from session to session.
+type leanClient struct{ r *bufio.Reader }
+
+func (c *leanClient) session(addr string) error {
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
-	defer c.conn.Close()
-	for _, cmd := range []string{"USER guest", "PASS visitor", "STAT"} {
-		if err := c.cmd(cmd); err != nil {
+	defer conn.Close()
+	c.r.Reset(conn)
+	if err := c.status(); err != nil {
+		return err
+	}
+	for _, s := range sessionScript {
+		if _, err := conn.Write(s.cmd); err != nil {
 			return err
 		}
-	}
-	for _, cmd := range []string{"LIST", "UIDL", "RETR 1", "RETR 2", "RETR 3", "RETR 4", "RETR 5", "RETR 6", "RETR 7"} {
-		if _, err := c.multi(cmd); err != nil {
+		if err := c.status(); err != nil {
 			return err
 		}
+		for s.multi {
+			l, err := c.r.ReadSlice('\n')
+			if err != nil && err != bufio.ErrBufferFull {
+				return err
+			}
+			if len(l) == 3 && l[0] == '.' {
+				break
+			}
+		}
 	}
-	return c.cmd("QUIT")
+	return nil
+}
+
+func (c *leanClient) status() error {
+	l, err := c.r.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if len(l) < 3 || string(l[:3]) != "+OK" {
+		return errors.New("server said " + strconv.Quote(string(l)))
+	}
+	return nil
+}
+
+// BenchmarkLoginWorldSize logs in to maildrops of 7 and of 100,000
+// messages (USER and PASS; connecting and QUIT are not timed): a login must not
+// cost more for a larger maildrop (target: within 2×).
+func BenchmarkLoginWorldSize(b *testing.B) {
+	for _, n := range []int{7, 100_000} {
+		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
+			w := worldOf(b, n)
+			env := testServer(b, func(s *pop3.Server) {
+				s.Backend = &sessions.Backend{World: w}
+				s.MaxConns, s.MaxConnsPerIP = 0, 0
+				s.Observer = sessions.NewVisitors(w)
+				s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			})
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				c, err := dialRaw(env.addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if err := c.cmd("USER guest"); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.cmd("PASS visitor"); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				c.cmd("QUIT")
+				c.conn.Close()
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// worldOf is a world whose guest has n small messages, loaded from an mbox
+// as an organiser's would be.
+func worldOf(b testing.TB, n int) *sessions.World {
+	dir := b.TempDir()
+	var mbox strings.Builder
+	for i := range n {
+		fmt.Fprintf(&mbox, "From a@example.org Mon Nov 23 10:00:00 2026\nFrom: a@example.org\nSubject: message %d\n\nHello %d.\n\n", i, i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "guest.mbox"), []byte(mbox.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	users := filepath.Join(b.TempDir(), "users")
+	if err := os.WriteFile(users, []byte("guest:visitor\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	w, err := sessions.LoadDir(dir, users)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w
 }
 
 // BenchmarkRETR50K retrieves the default world's 50 KB message again and

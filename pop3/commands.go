@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -144,18 +145,27 @@ func quoteArg(s string) string {
 // "problematic code points") are shown escaped, as \u202E, so that an
 // echo can never hide or reverse what follows it.
 func printable(s string) string {
-	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] >= 0x7f {
+			return string(appendPrintable(nil, s))
+		}
+	}
+	return s // plain ASCII: nothing to change
+}
+
+// appendPrintable appends printable(s) to b.
+func appendPrintable(b []byte, s string) []byte {
 	for _, r := range s {
 		switch {
 		case r < ' ' || r == 0x7f || 0x80 <= r && r <= 0x9f || r == utf8.RuneError:
-			b.WriteByte('?')
+			b = append(b, '?')
 		case bidiControl(r):
-			fmt.Fprintf(&b, "\\u%04X", r)
+			b = fmt.Appendf(b, "\\u%04X", r)
 		default:
-			b.WriteRune(r)
+			b = utf8.AppendRune(b, r)
 		}
 	}
-	return b.String()
+	return b
 }
 
 // bidiControl reports whether r changes the direction of the text around
@@ -210,9 +220,9 @@ func (c *conn) parseMsgNum(verb, s string) (int, error) {
 		return 0, errorf("", "%s is not a message number; e.g. %s 1", quoteArg(s), verb)
 	case n == 0:
 		return 0, errorf("", "no message 0: messages are numbered from 1")
-	case n > len(c.msgs):
-		return 0, errorf("", "no message %d: the maildrop has %s", n, plural(len(c.msgs), "message"))
-	case c.deleted[n-1]:
+	case n > c.count:
+		return 0, errorf("", "no message %d: the maildrop has %s", n, plural(c.count, "message"))
+	case c.marks.has(n - 1):
 		return 0, errorf("", "message %d is marked for deletion; RSET unmarks it", n)
 	}
 	return n - 1, nil
@@ -234,30 +244,53 @@ func parseNumber(s string) (int, bool) {
 }
 
 func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
+	return string(appendPlural(nil, n, word))
+}
+
+func appendPlural(b []byte, n int, word string) []byte {
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, ' ')
+	b = append(b, word...)
+	if n != 1 {
+		b = append(b, 's')
 	}
-	return strconv.Itoa(n) + " " + word + "s"
+	return b
+}
+
+// fields splits a command's arguments at white space, as strings.Fields
+// does, without allocating: the first two, and how many there are.
+func fields(s string) (f [2]string, n int) {
+	for {
+		s = strings.TrimLeftFunc(s, unicode.IsSpace)
+		if s == "" {
+			return f, n
+		}
+		end := strings.IndexFunc(s, unicode.IsSpace)
+		if end < 0 {
+			end = len(s)
+		}
+		if n < len(f) {
+			f[n] = s[:end]
+		}
+		n++
+		s = s[end:]
+	}
 }
 
 // stat counts the messages not marked for deletion and their octets.
 func (c *conn) stat() (count int, size int64) {
-	for i, m := range c.msgs {
-		if !c.deleted[i] {
-			count++
-			size += m.Size
-		}
-	}
-	return count, size
+	return c.count - c.marks.n, c.size - c.marks.octet
 }
 
 func (c *conn) handleUser(arg string) error {
-	args := strings.Fields(arg)
-	if len(args) != 1 {
+	args, n := fields(arg)
+	if n != 1 {
 		return errorf("", "USER needs one user name, e.g. USER guest")
 	}
 	c.user = args[0]
-	c.ok("now send the password for %s with PASS", printable(c.user))
+	b := c.status("+OK now send the password for ")
+	b = appendPrintable(b, c.user)
+	c.send(append(b, " with PASS"...))
 	return nil
 }
 
@@ -298,22 +331,23 @@ func (c *conn) loggedIn(user string, md Maildrop, err error) error {
 	switch {
 	case err == nil:
 		c.md, c.user, c.state = md, user, stateTransaction
-		c.msgs = md.Messages()
-		c.deleted = make([]bool, len(c.msgs))
+		c.count, c.size = md.Stat()
 		c.emit(Event{Kind: EventLockTaken, User: user})
-		c.emit(Event{Kind: EventState, State: stateTransaction.String(), User: user, Messages: c.msgs})
+		c.emit(Event{Kind: EventState, State: stateTransaction.String(), User: user, Count: c.count, Octets: c.size, md: md})
 		if n, ok := md.(Noter); ok {
 			c.note = n.Note()
 		}
-		count, size := c.stat()
-		c.ok("%s's maildrop has %s (%d octets)%s", printable(user), plural(count, "message"), size, c.noteSuffix())
+		b := appendPrintable(c.status("+OK "), user)
+		b = append(b, "'s maildrop has "...)
+		b = c.appendStat(b)
+		c.send(c.appendNote(b))
 		return nil
 	case errors.Is(err, ErrMaildropInUse):
 		c.emit(Event{Kind: EventLockRefused, User: user})
 		return errorf("IN-USE", "%s's maildrop is locked by another session, and only one may hold it: QUIT that session first", printable(user))
 	case errors.Is(err, ErrAuthFailed):
 		c.authFailures++
-		c.srv.Logger.Info("pop3: login failed", "conn", c.info.ID, "remote", c.info.RemoteAddr.String(), "user", c.logUser(user))
+		c.srv.Logger.Info("pop3: login failed", "conn", c.info.ID, "remote", c.remote(), "user", c.logUser(user))
 		if !c.authDelay() {
 			return &connError{errShutdown}
 		}
@@ -329,11 +363,21 @@ func (c *conn) loggedIn(user string, md Maildrop, err error) error {
 	}
 }
 
-func (c *conn) noteSuffix() string {
+// appendStat appends "N messages (M octets)", marked ones left out.
+func (c *conn) appendStat(b []byte) []byte {
+	count, size := c.stat()
+	b = appendPlural(b, count, "message")
+	b = append(b, " ("...)
+	b = strconv.AppendInt(b, size, 10)
+	return append(b, " octets)"...)
+}
+
+// appendNote appends the maildrop's note, if any.
+func (c *conn) appendNote(b []byte) []byte {
 	if c.note == "" {
-		return ""
+		return b
 	}
-	return "; " + c.note
+	return append(append(b, "; "...), c.note...)
 }
 
 // authDelay waits before the reply to a failed login, doubling with each
@@ -500,10 +544,8 @@ func (c *conn) handleQuit(arg string) error {
 	c.state = stateUpdate
 	c.emit(Event{Kind: EventState, State: stateUpdate.String(), User: c.user})
 	var marked []int
-	for i, d := range c.deleted {
-		if d {
-			marked = append(marked, i)
-		}
+	if c.marks.n > 0 {
+		marked = c.marks.list()
 	}
 	var err error
 	if len(marked) > 0 {
@@ -525,12 +567,15 @@ func (c *conn) handleQuit(arg string) error {
 	}
 	c.emit(Event{Kind: EventUpdate, User: c.user, Deleted: nums})
 	c.emit(Event{Kind: EventLockReleased, User: c.user})
-	left := len(c.msgs) - len(marked)
-	if left == 0 {
-		c.ok("signing off: %s deleted, maildrop empty%s", plural(len(marked), "message"), c.noteSuffix())
+	b := appendPlural(c.status("+OK signing off: "), len(marked), "message")
+	if left := c.count - len(marked); left == 0 {
+		b = append(b, " deleted, maildrop empty"...)
 	} else {
-		c.ok("signing off: %s deleted, %d left%s", plural(len(marked), "message"), left, c.noteSuffix())
+		b = append(b, " deleted, "...)
+		b = strconv.AppendInt(b, int64(left), 10)
+		b = append(b, " left"...)
 	}
+	c.send(c.appendNote(b))
 	return nil
 }
 
@@ -540,37 +585,48 @@ func (c *conn) handleStat(arg string) error {
 	}
 	// RFC 1939 §5: exactly "+OK count size", marked messages not counted.
 	count, size := c.stat()
-	c.ok("%d %d", count, size)
+	b := strconv.AppendInt(c.status("+OK "), int64(count), 10)
+	b = append(b, ' ')
+	c.send(strconv.AppendInt(b, size, 10))
 	return nil
 }
 
 // handleList and handleUIDL share their shape: a scan listing of every
 // message not marked, or one line for one message.
-func (c *conn) handleList(arg string) error {
-	return c.scanListing("LIST", arg, func(i int) string { return strconv.FormatInt(c.msgs[i].Size, 10) })
+func (c *conn) handleList(arg string) error { return c.scanListing("LIST", arg) }
+
+func (c *conn) handleUIDL(arg string) error { return c.scanListing("UIDL", arg) }
+
+// appendListing appends message i's line of a LIST or UIDL listing:
+// "number size" or "number unique-id".
+func (c *conn) appendListing(b []byte, verb string, i int) []byte {
+	b = strconv.AppendInt(b, int64(i+1), 10)
+	b = append(b, ' ')
+	m := c.md.Message(i)
+	if verb == "LIST" {
+		return strconv.AppendInt(b, m.Size, 10)
+	}
+	return append(b, m.UID...)
 }
 
-func (c *conn) handleUIDL(arg string) error {
-	return c.scanListing("UIDL", arg, func(i int) string { return c.msgs[i].UID })
-}
-
-func (c *conn) scanListing(verb, arg string, value func(i int) string) error {
-	args := strings.Fields(arg)
-	switch len(args) {
+func (c *conn) scanListing(verb, arg string) error {
+	args, n := fields(arg)
+	switch n {
 	case 0:
-		count, size := c.stat()
 		if verb == "LIST" {
-			c.ok("%s (%d octets)", plural(count, "message"), size)
+			c.send(c.appendStat(c.status("+OK ")))
 		} else {
-			c.ok("unique-id listing follows")
+			c.send(c.status("+OK unique-id listing follows"))
 		}
-		for i := range c.msgs {
-			if !c.deleted[i] {
-				c.writer().WriteString(strconv.Itoa(i + 1))
-				c.writer().WriteByte(' ')
-				c.writeLine(value(i))
+		w := c.writer()
+		line := c.lb[:0]
+		for i := range c.count {
+			if !c.marks.has(i) {
+				line = append(c.appendListing(line[:0], verb, i), '\r', '\n')
+				w.Write(line)
 			}
 		}
+		c.lb = line[:0]
 		c.writeLine(".")
 		return nil
 	case 1:
@@ -578,7 +634,7 @@ func (c *conn) scanListing(verb, arg string, value func(i int) string) error {
 		if err != nil {
 			return err
 		}
-		c.ok("%d %s", i+1, value(i))
+		c.send(c.appendListing(c.status("+OK "), verb, i))
 		return nil
 	default:
 		return errorf("", "%s takes at most one message number, e.g. %s 1", verb, verb)
@@ -586,18 +642,15 @@ func (c *conn) scanListing(verb, arg string, value func(i int) string) error {
 }
 
 func (c *conn) handleRetr(arg string) error {
-	args := strings.Fields(arg)
-	if len(args) != 1 {
+	args, n := fields(arg)
+	if n != 1 {
 		return errorf("", "RETR needs a message number, e.g. RETR 1")
 	}
 	i, err := c.parseMsgNum("RETR", args[0])
 	if err != nil {
 		return err
 	}
-	err = c.sendMessage(i, fmt.Sprintf("%d octets", c.msgs[i].Size), func(w io.Writer, r io.Reader) error {
-		_, err := io.Copy(w, r)
-		return err
-	})
+	err = c.sendMessage(i, -1)
 	if err == nil {
 		c.retrieved++
 	}
@@ -605,58 +658,69 @@ func (c *conn) handleRetr(arg string) error {
 }
 
 func (c *conn) handleTop(arg string) error {
-	args := strings.Fields(arg)
-	if len(args) != 2 {
+	args, n := fields(arg)
+	if n != 2 {
 		return errorf("", "TOP needs a message number and a number of body lines, e.g. TOP 1 10")
 	}
 	i, err := c.parseMsgNum("TOP", args[0])
 	if err != nil {
 		return err
 	}
-	n, ok := parseNumber(args[1])
+	lines, ok := parseNumber(args[1])
 	if !ok {
 		return errorf("", "%s is not a number of lines; e.g. TOP %d 0 for the header alone", quoteArg(args[1]), i+1)
 	}
-	return c.sendMessage(i, "top of message follows", func(w io.Writer, r io.Reader) error {
-		return copyTop(w, r, n)
-	})
+	return c.sendMessage(i, lines)
 }
 
-// sendMessage sends all or part of message i as a multi-line reply.
-func (c *conn) sendMessage(i int, status string, copyBody func(io.Writer, io.Reader) error) error {
+// sendMessage sends message i as a multi-line reply: all of it (RETR,
+// top < 0) or its header and top lines of its body (TOP).
+func (c *conn) sendMessage(i, top int) error {
 	r, err := c.md.Open(i)
 	if err != nil {
 		c.srv.Logger.Error("pop3: opening message", "conn", c.info.ID, "user", c.logUser(c.user), "msg", i+1, "err", err)
 		return errorf("SYS/TEMP", "cannot read message %d right now; try again later", i+1)
 	}
 	defer r.Close()
-	c.ok("%s", status)
-	dw := newDotWriter(c.writer())
-	if err := copyBody(dw, r); err != nil {
+	if top < 0 {
+		b := strconv.AppendInt(c.status("+OK "), c.md.Message(i).Size, 10)
+		c.send(append(b, " octets"...))
+	} else {
+		c.send(c.status("+OK top of message follows"))
+	}
+	c.dw = dotWriter{w: c.writer()}
+	if top < 0 {
+		_, err = io.Copy(&c.dw, r)
+	} else {
+		err = copyTop(&c.dw, r, top)
+	}
+	if err != nil {
 		// The +OK is out: a broken body cannot be followed by -ERR.
 		if c.out.err == nil {
 			c.srv.Logger.Error("pop3: reading message", "conn", c.info.ID, "user", c.logUser(c.user), "msg", i+1, "err", err)
 		}
 		return &connError{err}
 	}
-	if err := dw.Close(); err != nil {
+	if err := c.dw.Close(); err != nil {
 		return &connError{err}
 	}
 	return nil
 }
 
 func (c *conn) handleDele(arg string) error {
-	args := strings.Fields(arg)
-	if len(args) != 1 {
+	args, n := fields(arg)
+	if n != 1 {
 		return errorf("", "DELE needs a message number, e.g. DELE 1")
 	}
 	i, err := c.parseMsgNum("DELE", args[0])
 	if err != nil {
 		return err
 	}
-	c.deleted[i] = true
-	c.emit(Event{Kind: EventMarked, Msg: i + 1})
-	c.ok("message %d marked for deletion; it is removed when you QUIT", i+1)
+	size := c.md.Message(i).Size
+	c.marks.set(i, c.count, size)
+	c.emit(Event{Kind: EventMarked, Msg: i + 1, Octets: size})
+	b := strconv.AppendInt(c.status("+OK message "), int64(i+1), 10)
+	c.send(append(b, " marked for deletion; it is removed when you QUIT"...))
 	return nil
 }
 
@@ -664,14 +728,9 @@ func (c *conn) handleRset(arg string) error {
 	if err := noArgs("RSET", arg); err != nil {
 		return err
 	}
-	for i, d := range c.deleted {
-		if d {
-			c.emit(Event{Kind: EventUnmarked, Msg: i + 1})
-		}
-	}
-	clear(c.deleted)
-	count, size := c.stat()
-	c.ok("maildrop has %s (%d octets)", plural(count, "message"), size)
+	c.marks.each(func(i int) { c.emit(Event{Kind: EventUnmarked, Msg: i + 1}) })
+	c.marks.clear()
+	c.send(c.appendStat(c.status("+OK maildrop has ")))
 	return nil
 }
 
@@ -679,6 +738,6 @@ func (c *conn) handleNoop(arg string) error {
 	if err := noArgs("NOOP", arg); err != nil {
 		return err
 	}
-	c.ok("")
+	c.send(c.status("+OK"))
 	return nil
 }

@@ -10,9 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime/debug"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,18 +90,23 @@ type conn struct {
 	bw   *bufio.Writer
 	info ConnInfo
 	ip   string
+	rem  string // info.RemoteAddr as a string, made once (remote)
 	key  string // what MaxConnsPerIP counts this session under
 	ctx  context.Context
 
 	timestamp string // the APOP timestamp of the greeting
 
-	state   state
-	verb    string // of the command being served, for events
-	user    string // the name given by USER, then the logged-in user
-	md      Maildrop
-	msgs    []MessageInfo
-	deleted []bool // marks for deletion, by message index
-	note    string // from a Noter maildrop
+	state state
+	verb  string // of the command being served, for events
+	user  string // the name given by USER, then the logged-in user
+	md    Maildrop
+	count int    // messages in the maildrop, fixed at login (RFC 1939 §5)
+	size  int64  // their octets
+	marks marks  // for deletion
+	note  string // from a Noter maildrop
+	dw    dotWriter
+	lb    []byte // the status line being built (status, send)
+	lbuf  [256]byte
 
 	errors       int // lines in a row that were not commands
 	authFailures int
@@ -116,6 +122,7 @@ type conn struct {
 
 func newConn(s *Server, rw net.Conn) *conn {
 	c := &conn{srv: s, raw: rw, start: time.Now(), ctx: context.Background()}
+	c.lb = c.lbuf[:0]
 	c.info = ConnInfo{ID: s.nextID.Add(1), RemoteAddr: rw.RemoteAddr(), LocalAddr: rw.LocalAddr()}
 	c.ip = addrIP(rw.RemoteAddr())
 	c.in.r = rw
@@ -123,8 +130,19 @@ func newConn(s *Server, rw net.Conn) *conn {
 	if s.Trace != nil {
 		c.out.trace = c.traceServer
 	}
-	c.br = bufio.NewReaderSize(&c.in, 4096)
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(&c.in)
 	return c
+}
+
+// readerPool holds the sessions' read buffers, from accept to close: a
+// server that serves thousands of short sessions a second reuses them.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func (c *conn) releaseReader() {
+	c.br.Reset(nil)
+	readerPool.Put(c.br)
+	c.br = nil
 }
 
 func addrIP(a net.Addr) string {
@@ -138,16 +156,22 @@ func addrIP(a net.Addr) string {
 	return host
 }
 
+// remote is the client's address as text.
+func (c *conn) remote() string {
+	if c.rem == "" {
+		c.rem = c.info.RemoteAddr.String()
+	}
+	return c.rem
+}
+
 // interrupt wakes a session blocked waiting for a command (Shutdown).
 func (c *conn) interrupt() { c.raw.SetReadDeadline(time.Now()) }
 
 func (c *conn) serve() {
+	defer c.releaseReader()
 	defer c.srv.trackConn(c, false)
 	defer c.lingeringClose()
 	defer c.releaseWriter()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c.ctx = ctx
 	defer func() {
 		if r := recover(); r != nil {
 			c.srv.Logger.Error("pop3: panic serving a session", "conn", c.info.ID, "panic", r, "stack", string(debug.Stack()))
@@ -158,7 +182,7 @@ func (c *conn) serve() {
 
 	c.raw.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
 	if tc, ok := c.raw.(*tls.Conn); ok {
-		hctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+		hctx, cancel := context.WithTimeout(c.ctx, tlsHandshakeTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
@@ -207,7 +231,7 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	c.emit(Event{Kind: EventConnected, Remote: c.info.RemoteAddr.String()})
+	c.emit(Event{Kind: EventConnected, Remote: c.remote()})
 	c.emitReply(greeting)
 	for !c.closing {
 		if !c.hasPipelinedLine() {
@@ -284,18 +308,24 @@ func (c *conn) lingeringClose() {
 // newTimestamp returns a greeting timestamp for APOP (RFC 1939 §7), in the
 // syntax of a msg-id, unique for every connection.
 func newTimestamp(host string) string {
-	var b [8]byte
-	rand.Read(b[:])
-	host = strings.Map(func(r rune) rune {
-		if r <= ' ' || r >= 0x7f || r == '<' || r == '>' || r == '@' {
-			return -1
+	var r [8]byte
+	rand.Read(r[:])
+	b := make([]byte, 0, 64+len(host))
+	b = append(b, '<')
+	b = hex.AppendEncode(b, r[:])
+	b = append(b, '.')
+	b = strconv.AppendInt(b, time.Now().Unix(), 10)
+	b = append(b, '@')
+	n := len(b)
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c > ' ' && c < 0x7f && c != '<' && c != '>' && c != '@' {
+			b = append(b, c)
 		}
-		return r
-	}, host)
-	if host == "" {
-		host = "localhost"
 	}
-	return fmt.Sprintf("<%s.%d@%s>", hex.EncodeToString(b[:]), time.Now().Unix(), host)
+	if len(b) == n {
+		b = append(b, "localhost"...)
+	}
+	return string(append(b, '>'))
 }
 
 // hasPipelinedLine reports whether a whole command line is already buffered,
@@ -386,7 +416,29 @@ func (c *conn) readLine(limit int) (string, error) {
 		line = line[:n-1]
 	}
 	c.in.lines++
-	return string(line), nil
+	return lineString(line), nil
+}
+
+// lineString is string(b), without an allocation for the commands that
+// sessions send bare most often.
+func lineString(b []byte) string {
+	switch string(b) { // compiled without converting b
+	case "STAT":
+		return "STAT"
+	case "LIST":
+		return "LIST"
+	case "UIDL":
+		return "UIDL"
+	case "NOOP":
+		return "NOOP"
+	case "RSET":
+		return "RSET"
+	case "QUIT":
+		return "QUIT"
+	case "CAPA":
+		return "CAPA"
+	}
+	return string(b)
 }
 
 // loginDeadline is when a session still in AUTHORIZATION is closed, or
@@ -459,7 +511,7 @@ func (c *conn) result(err error) {
 		c.end = re.text
 	case c.srv.MaxErrors > 0 && c.errors >= c.srv.MaxErrors:
 		text += fmt.Sprintf("; that is %d lines in a row that were not commands, closing the connection", c.errors)
-		if n := c.marked(); n > 0 {
+		if n := c.marks.n; n > 0 {
 			text += fmt.Sprintf(" without QUIT: the %s marked for deletion stay", plural(n, "message"))
 		}
 		c.closing = true
@@ -480,17 +532,6 @@ func (c *conn) logUser(user string) string {
 	return c.srv.LogUser(user)
 }
 
-// marked is how many messages the session has marked for deletion.
-func (c *conn) marked() int {
-	n := 0
-	for _, d := range c.deleted {
-		if d {
-			n++
-		}
-	}
-	return n
-}
-
 func (c *conn) writeLine(s string) {
 	w := c.writer()
 	w.WriteString(s)
@@ -501,6 +542,20 @@ func (c *conn) writeLine(s string) {
 func (c *conn) reply(s string) {
 	c.writeLine(s)
 	c.emitReply(s)
+}
+
+// status starts a status line in the session's line buffer, for send.
+func (c *conn) status(start string) []byte { return append(c.lb[:0], start...) }
+
+// send writes a +OK status line built from status, and reports it.
+// Replies on the paths every session takes are built this way, without
+// fmt.
+func (c *conn) send(b []byte) {
+	c.lb = b[:0]
+	w := c.writer()
+	w.Write(b)
+	w.WriteString("\r\n")
+	c.emitOK(b)
 }
 
 // ok writes a single-line positive reply.
@@ -527,11 +582,14 @@ func (c *conn) finish() {
 	if c.state == stateAuthorization {
 		user = ""
 	}
-	c.srv.Logger.Info("pop3 session",
-		"conn", c.info.ID, "remote", c.info.RemoteAddr.String(), "user", c.logUser(user),
-		"tls", c.info.TLS != nil, "commands", c.commands, "retrieved", c.retrieved,
-		"deleted", c.removed, "bytes_in", c.in.n, "bytes_out", c.out.n,
-		"duration", time.Since(c.start).Round(time.Millisecond), "end", c.end)
+	if !c.srv.Logger.Enabled(c.ctx, slog.LevelInfo) {
+		return
+	}
+	c.srv.Logger.LogAttrs(c.ctx, slog.LevelInfo, "pop3 session",
+		slog.Uint64("conn", c.info.ID), slog.String("remote", c.remote()), slog.String("user", c.logUser(user)),
+		slog.Bool("tls", c.info.TLS != nil), slog.Int("commands", c.commands), slog.Int("retrieved", c.retrieved),
+		slog.Int("deleted", c.removed), slog.Int64("bytes_in", c.in.n), slog.Int64("bytes_out", c.out.n),
+		slog.Duration("duration", time.Since(c.start).Round(time.Millisecond)), slog.String("end", c.end))
 }
 
 // startTLS switches the connection to TLS after "+OK" to STLS.

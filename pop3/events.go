@@ -14,11 +14,11 @@ const (
 	EventConnected    EventKind = "connected"     // admitted; Remote set
 	EventCommand      EventKind = "command"       // a command line, secrets masked; Verb, Line
 	EventReply        EventKind = "reply"         // a status line sent; Verb, Line, OK, Code
-	EventState        EventKind = "state"         // the state machine moved; State (and Messages on entering TRANSACTION)
+	EventState        EventKind = "state"         // the state machine moved; State (and Count, Octets on entering TRANSACTION)
 	EventLockTaken    EventKind = "lock-taken"    // the maildrop lock is this session's; User
 	EventLockRefused  EventKind = "lock-refused"  // another session holds it; User
 	EventLockReleased EventKind = "lock-released" // User
-	EventMarked       EventKind = "marked"        // DELE; Msg
+	EventMarked       EventKind = "marked"        // DELE; Msg, Octets
 	EventUnmarked     EventKind = "unmarked"      // RSET; Msg
 	EventUpdate       EventKind = "update"        // QUIT applied the marks; Deleted
 	EventClosed       EventKind = "closed"        // the connection ended; Reason
@@ -27,26 +27,57 @@ const (
 // An Event is one thing a session did. Message numbers are 1-based, as on
 // the wire.
 type Event struct {
-	Kind     EventKind     `json:"kind"`
-	Conn     uint64        `json:"conn"`
-	Time     time.Time     `json:"time"`
-	Remote   string        `json:"remote,omitempty"`
-	Verb     string        `json:"verb,omitempty"`
-	Line     string        `json:"line,omitempty"`
-	OK       bool          `json:"ok,omitempty"`
-	Code     string        `json:"code,omitempty"`
-	State    string        `json:"state,omitempty"`
-	User     string        `json:"user,omitempty"`
-	Msg      int           `json:"msg,omitempty"`
-	Deleted  []int         `json:"deleted,omitempty"`
+	Kind    EventKind `json:"kind"`
+	Conn    uint64    `json:"conn"`
+	Time    time.Time `json:"time"`
+	Remote  string    `json:"remote,omitempty"`
+	Verb    string    `json:"verb,omitempty"`
+	Line    string    `json:"line,omitempty"` // of a reply: see Complete
+	OK      bool      `json:"ok,omitempty"`
+	Code    string    `json:"code,omitempty"`
+	State   string    `json:"state,omitempty"`
+	User    string    `json:"user,omitempty"`
+	Msg     int       `json:"msg,omitempty"`
+	Deleted []int     `json:"deleted,omitempty"`
+	Count   int       `json:"count,omitempty"`  // messages in the maildrop (entering TRANSACTION)
+	Octets  int64     `json:"octets,omitempty"` // their size; a marked message's size
+	Reason  string    `json:"reason,omitempty"`
+
+	// Filled in by Complete, for an Observer that shows them:
+	// Messages, the first messages of the maildrop entering TRANSACTION;
+	// Explain, what a reply means, with the RFC and section.
 	Messages []MessageInfo `json:"messages,omitempty"`
-	Reason   string        `json:"reason,omitempty"`
-	// Explain says what a reply means, with the RFC and section.
-	Explain string `json:"explain,omitempty"`
+	Explain  string        `json:"explain,omitempty"`
 
 	// Info is the connection the event belongs to: an Observer finds the
 	// visitor of a bridged connection by its PROXY TLVs.
 	Info *ConnInfo `json:"-"`
+
+	md   Maildrop   // entering TRANSACTION, for Complete; valid during Observe
+	at   replyState // for a reply's explanation
+	line []byte     // a reply's Line before Complete, in the session's buffer
+}
+
+// Complete returns e with what is built only for an Observer that shows
+// it: the Line of a reply that was built in the session's buffer, the
+// explanation of a reply, and the first max messages of a maildrop
+// entering TRANSACTION. It may be called only during Observe; what it
+// returns refers to nothing of the session and may be kept.
+func (e Event) Complete(max int) Event {
+	switch {
+	case e.Kind == EventReply:
+		if e.line != nil {
+			e.Line, e.line = string(e.line), nil
+		}
+		e.Explain = explain(e.Verb, e.Line, e.at)
+	case e.md != nil:
+		e.Messages = make([]MessageInfo, min(max, e.Count))
+		for i := range e.Messages {
+			e.Messages[i] = e.md.Message(i)
+		}
+	}
+	e.md = nil
+	return e
 }
 
 // An Observer is told every Event of every session. Observe is called on
@@ -71,11 +102,23 @@ func (c *conn) emitReply(line string) {
 	if c.srv.Observer == nil {
 		return
 	}
-	e := Event{Kind: EventReply, Verb: c.verb, Line: line, OK: strings.HasPrefix(line, "+OK"), Explain: c.explain(line)}
+	e := Event{Kind: EventReply, Verb: c.verb, Line: line, OK: strings.HasPrefix(line, "+OK"),
+		at: replyState{state: c.state, count: c.count, size: c.size, removed: c.removed}}
 	if !e.OK && len(line) > 6 && line[5] == '[' {
 		if end := strings.IndexByte(line[6:], ']'); end >= 0 {
 			e.Code = line[6 : 6+end]
 		}
 	}
 	c.emit(e)
+}
+
+// emitOK reports a +OK status line built in the session's buffer (send):
+// its Line is made a string only by Complete, for an Observer that keeps
+// it, so that a reply costs no allocation.
+func (c *conn) emitOK(line []byte) {
+	if c.srv.Observer == nil {
+		return
+	}
+	c.emit(Event{Kind: EventReply, Verb: c.verb, line: line, OK: true,
+		at: replyState{state: c.state, count: c.count, size: c.size, removed: c.removed}})
 }

@@ -8,17 +8,23 @@ import (
 	"testing"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/sessions"
 )
 
+// recorder keeps every event as an Observer that shows them would: with
+// its explanation and maildrop page built (Event.Complete). raw keeps them
+// as the server hands them over.
 type recorder struct {
 	mu     sync.Mutex
 	events []pop3.Event
+	raw    []pop3.Event
 }
 
 func (r *recorder) Observe(e pop3.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, e)
+	r.raw = append(r.raw, e)
+	r.events = append(r.events, e.Complete(100))
 }
 
 // of returns the events of one connection, each as a short string.
@@ -37,7 +43,7 @@ func (r *recorder) of(conn uint64) []string {
 		case pop3.EventReply:
 			s += " " + e.Verb + " " + fmt.Sprint(e.OK) + " " + e.Code
 		case pop3.EventState:
-			s += " " + e.State + fmt.Sprintf(" %d", len(e.Messages))
+			s += " " + e.State + fmt.Sprintf(" %d", e.Count)
 		case pop3.EventMarked, pop3.EventUnmarked:
 			s += fmt.Sprint(" ", e.Msg)
 		case pop3.EventUpdate:
@@ -193,4 +199,73 @@ func TestRepliesAreExplained(t *testing.T) {
 	if !strings.Contains(replies[len(replies)-1].Explain, "Removed: 1 message.") {
 		t.Errorf("QUIT explanation %q does not say what was removed", replies[len(replies)-1].Explain)
 	}
+}
+
+// What only a showing Observer needs is built by Complete, not for every
+// event: a reply's line built in the session's buffer, its explanation,
+// and the maildrop's first messages, at most as many as asked for.
+func TestEventsAreBuiltOnRequest(t *testing.T) {
+	rec := &recorder{}
+	w := worldOf(t, 100_000)
+	env := testServer(t, func(s *pop3.Server) {
+		s.Observer = rec
+		s.Backend = &sessions.Backend{World: w}
+	})
+	c := env.greeted(t)
+	c.expect("USER guest", "+OK")
+	c.expect("PASS visitor", "+OK guest's maildrop has 100000 messages")
+	c.expect("QUIT", "+OK")
+	c.expectClosed()
+	waitFor(t, func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.raw) > 0 && rec.raw[len(rec.raw)-1].Kind == pop3.EventClosed
+	})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i, raw := range rec.raw {
+		done := rec.events[i]
+		switch {
+		case raw.Kind == pop3.EventReply:
+			if raw.Explain != "" {
+				t.Errorf("reply %q explained before Complete", done.Line)
+			}
+			if raw.OK && raw.Verb != "" && raw.Line != "" {
+				t.Errorf("+OK reply %q made a string before Complete", raw.Line)
+			}
+			if done.Line == "" || done.Explain == "" {
+				t.Errorf("after Complete: line %q, explanation %q", done.Line, done.Explain)
+			}
+		case raw.Kind == pop3.EventState && raw.State == "TRANSACTION":
+			if raw.Count != 100_000 || raw.Octets == 0 || raw.Messages != nil {
+				t.Errorf("state event: count %d, octets %d, %d messages before Complete", raw.Count, raw.Octets, len(raw.Messages))
+			}
+			if len(done.Messages) != 100 || done.Messages[99].Subject != "message 99" {
+				t.Errorf("Complete(100) listed %d messages", len(done.Messages))
+			}
+		}
+	}
+}
+
+// A session on a maildrop of 100,000 messages: marks and totals without a
+// scan, numbers checked against the count.
+func TestLargeMaildrop(t *testing.T) {
+	w := worldOf(t, 100_000)
+	env := testServer(t, func(s *pop3.Server) { s.Backend = &sessions.Backend{World: w} })
+	c := env.greeted(t)
+	c.expect("USER guest", "+OK")
+	login := c.expect("PASS visitor", "+OK guest's maildrop has 100000 messages (")
+	stat := c.expect("STAT", "+OK 100000 ")
+	var size, last int64
+	fmt.Sscanf(stat, "+OK 100000 %d", &size)
+	fmt.Sscanf(c.expect("LIST 100000", "+OK 100000 "), "+OK 100000 %d", &last)
+	c.expect("DELE 100000", "+OK message 100000 marked")
+	c.expect("LIST 100000", "-ERR message 100000 is marked for deletion")
+	c.expect("LIST 100001", "-ERR no message 100001: the maildrop has 100000 messages")
+	c.expect("STAT", fmt.Sprintf("+OK 99999 %d", size-last))
+	c.expect("RSET", fmt.Sprintf("+OK maildrop has 100000 messages (%d octets)", size))
+	if !strings.Contains(login, fmt.Sprintf("(%d octets)", size)) {
+		t.Errorf("login %q and STAT %q disagree", login, stat)
+	}
+	c.expect("QUIT", "+OK signing off: 0 messages deleted, 100000 left")
 }

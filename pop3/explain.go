@@ -6,10 +6,20 @@ import (
 	"strings"
 )
 
+// replyState is what a reply's explanation needs of its session, as it was
+// when the reply went out: kept in the Event by value, so that nothing is
+// built unless an Observer asks (Event.Complete).
+type replyState struct {
+	state   state
+	count   int   // messages in the maildrop
+	size    int64 // their octets
+	removed int   // by QUIT
+}
+
 // explain says in one line what a status line means and where the RFCs
 // say so. It is made from what the session did (the command, its outcome,
 // the state it left), for the playground's "explained replies".
-func (c *conn) explain(line string) string {
+func explain(verb, line string, c replyState) string {
 	ok := strings.HasPrefix(line, "+OK")
 	text := strings.TrimPrefix(strings.TrimPrefix(line, "+OK"), "-ERR")
 	text = strings.TrimSpace(text)
@@ -20,7 +30,7 @@ func (c *conn) explain(line string) string {
 		}
 	}
 	if !ok {
-		return c.explainErr(code, text)
+		return explainErr(code, text)
 	}
 	fields := strings.Fields(text)
 	num := func(i int) int {
@@ -30,7 +40,7 @@ func (c *conn) explain(line string) string {
 		}
 		return 0
 	}
-	switch c.verb {
+	switch verb {
 	case "":
 		return "The greeting: the server is ready and the session is in the AUTHORIZATION state. The <…> part is the APOP timestamp (RFC 1939 §4, §7)."
 	case "USER":
@@ -43,9 +53,9 @@ func (c *conn) explain(line string) string {
 			"PASS": "USER and PASS",
 			"APOP": "APOP: the password itself never crossed the network, only the MD5 digest of the timestamp and the password",
 			"AUTH": "SASL AUTH",
-		}[c.verb]
-		ref := map[string]string{"PASS": "RFC 1939 §7", "APOP": "RFC 1939 §7", "AUTH": "RFC 5034"}[c.verb]
-		return fmt.Sprintf("Logged in with %s. The maildrop is now locked for this session and the state is TRANSACTION: %s, %d octets (%s, §4).", how, plural(len(c.msgs), "message"), c.totalSize(), ref)
+		}[verb]
+		ref := map[string]string{"PASS": "RFC 1939 §7", "APOP": "RFC 1939 §7", "AUTH": "RFC 5034"}[verb]
+		return fmt.Sprintf("Logged in with %s. The maildrop is now locked for this session and the state is TRANSACTION: %s, %d octets (%s, §4).", how, plural(c.count, "message"), c.size, ref)
 	case "STAT":
 		return fmt.Sprintf("STAT: %s, %d octets in total; messages marked for deletion are not counted (RFC 1939 §5).", plural(num(0), "message"), num(1))
 	case "LIST":
@@ -81,7 +91,7 @@ func (c *conn) explain(line string) string {
 	return "The command succeeded (+OK)."
 }
 
-func (c *conn) explainErr(code, text string) string {
+func explainErr(code, text string) string {
 	switch code {
 	case "IN-USE":
 		return "Another session holds the maildrop lock; only one session may hold it at a time (RFC 1939 §4, RFC 2449 §8.1.1)."
@@ -113,12 +123,7 @@ func (c *conn) explainErr(code, text string) string {
 	return "The command failed (-ERR); the text says why. The session's state did not change (RFC 1939 §3)."
 }
 
-func (c *conn) totalSize() int64 {
-	_, size := c.stat()
-	return size
-}
-
-func (c *conn) deletedSentence() string {
+func (c replyState) deletedSentence() string {
 	if c.removed == 0 {
 		return "No messages were marked, so none were removed."
 	}

@@ -15,12 +15,15 @@ import (
 // memMaildrop is a tiny in-memory Maildrop for the fuzzer.
 type memMaildrop struct{ msgs []string }
 
-func (m *memMaildrop) Messages() []MessageInfo {
-	var infos []MessageInfo
-	for i, s := range m.msgs {
-		infos = append(infos, MessageInfo{Size: int64(len(s)), UID: "uid" + string(rune('a'+i))})
+func (m *memMaildrop) Stat() (int, int64) {
+	var size int64
+	for _, s := range m.msgs {
+		size += int64(len(s))
 	}
-	return infos
+	return len(m.msgs), size
+}
+func (m *memMaildrop) Message(i int) MessageInfo {
+	return MessageInfo{Size: int64(len(m.msgs[i])), UID: "uid" + string(rune('a'+i))}
 }
 func (m *memMaildrop) Open(i int) (io.ReadCloser, error) {
 	return io.NopCloser(strings.NewReader(m.msgs[i])), nil

@@ -59,16 +59,24 @@ func CheckAPOP(timestamp, secret, digest string) bool {
 
 // A Maildrop is one user's mailbox, locked for one session.
 //
-// The message list is read once, when the session enters TRANSACTION; message
+// Its messages are fixed when the session enters TRANSACTION; message
 // numbers are positions in it (1-based on the wire, 0-based here) and do not
 // change for the rest of the session (RFC 1939 §5). Marks for deletion are
 // kept by the session, not by the Maildrop: a Maildrop only sees the final
 // list of messages to remove, when the session enters UPDATE.
+//
+// A login asks only for Stat: a maildrop of 100,000 messages should cost
+// no more to log in to than one of 7. Messages are described one at a time,
+// when a command needs them.
 type Maildrop interface {
-	// Messages lists the maildrop's messages.
-	Messages() []MessageInfo
+	// Stat is how many messages the maildrop holds and their size in
+	// octets, in all.
+	Stat() (count int, size int64)
+	// Message describes message i, for 0 <= i < count.
+	Message(i int) MessageInfo
 	// Open returns the content of message i: lines ended by CRLF, not
-	// dot-stuffed, exactly MessageInfo.Size octets.
+	// dot-stuffed, exactly MessageInfo.Size octets. The session closes it
+	// before opening another.
 	Open(i int) (io.ReadCloser, error)
 	// Delete removes the messages with these indexes (UPDATE state).
 	Delete(indexes []int) error

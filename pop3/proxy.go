@@ -144,6 +144,7 @@ func (c *conn) readProxyHeader() (ip string, err error) {
 	if h.Command.IsProxy() {
 		if src, dst, ok := h.TCPAddrs(); ok {
 			c.info.RemoteAddr, c.info.LocalAddr = src, dst
+			c.rem = ""
 			ip = src.IP.String()
 		}
 	}

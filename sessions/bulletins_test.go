@@ -18,7 +18,7 @@ func readAll(t *testing.T, sb *Sandbox, account string) []string {
 	}
 	defer md.Close()
 	var out []string
-	for i := range md.Messages() {
+	for i := range infos(md) {
 		r, _ := md.Open(i)
 		b, _ := io.ReadAll(r)
 		out = append(out, string(b))
@@ -81,7 +81,7 @@ func TestBulletins(t *testing.T) {
 	// The UIDs are the same in every sandbox, and distinct.
 	md1, _ := NewSandbox(w).Open("guest")
 	md2, _ := NewSandbox(w).Open("guest")
-	if u1, u2 := md1.Messages()[9].UID, md2.Messages()[9].UID; u1 != u2 || !strings.HasPrefix(u1, "bulletin.3.") {
+	if u1, u2 := infos(md1)[9].UID, infos(md2)[9].UID; u1 != u2 || !strings.HasPrefix(u1, "bulletin.3.") {
 		t.Errorf("UIDs %q and %q", u1, u2)
 	}
 	md1.Close()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/mail"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -231,6 +230,6 @@ func (sb *Sandbox) Deliver(account string, m *Message, max int) error {
 		return fmt.Errorf("the mailbox is full (%d delivered messages; Reset mailbox empties it)", max)
 	}
 	sb.delivered++
-	sb.setChangedLocked(account, append(slices.Clip(sb.messagesLocked(account)), m))
+	sb.setViewLocked(account, sb.viewLocked(account).with(m))
 	return nil
 }

@@ -120,6 +120,11 @@ func (l *EventLog) Since(after uint64) (entries []Entry, missed bool, wait <-cha
 	return entries, missed, l.changed
 }
 
+// MaildropPage is how many messages of a maildrop a login's event lists:
+// the page shows the first ones and the count, so that a login to a huge
+// maildrop does not send megabytes down /events or keep them in the log.
+const MaildropPage = 100
+
 // Observe implements pop3.Observer: it files each event under the visitor
 // whose sandbox the connection is in, if any.
 func (vs *Visitors) Observe(e pop3.Event) {
@@ -140,6 +145,7 @@ func (vs *Visitors) Observe(e pop3.Event) {
 		vs.mu.Unlock()
 	}
 	if v != nil {
+		e = e.Complete(MaildropPage)
 		v.Events.Append(Entry{Type: EntryPOP3, Event: e, Tab: tab, Via: via})
 		vs.observeForAdmin(v, e)
 		vs.advance(v, e)

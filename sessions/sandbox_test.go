@@ -3,7 +3,10 @@ package sessions
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/pop3playground/pop3playground/pop3"
@@ -91,7 +94,7 @@ func TestMaildropContent(t *testing.T) {
 	sb := NewSandbox(loadDefault(t))
 	md, _ := sb.Login("guest", "visitor")
 	defer md.Close()
-	infos := md.Messages()
+	infos := infos(md)
 	for i, info := range infos {
 		r, err := md.Open(i)
 		if err != nil {
@@ -116,11 +119,115 @@ func TestBackendGivesEachConnectionAFreshSandbox(t *testing.T) {
 	}
 	md1.Delete([]int{0})
 	md1.Close()
-	if n := len(md2.Messages()); n != 7 {
+	if n := len(infos(md2)); n != 7 {
 		t.Errorf("connection 2 sees %d messages", n)
 	}
 	if note := md2.(pop3.Noter).Note(); note == "" {
 		t.Error("a per-connection maildrop must say that it is private")
 	}
 	md2.Close()
+}
+
+// infos lists a maildrop's messages, as a session sees them one by one.
+func infos(md pop3.Maildrop) []pop3.MessageInfo {
+	n, _ := md.Stat()
+	out := make([]pop3.MessageInfo, n)
+	for i := range out {
+		out[i] = md.Message(i)
+	}
+	return out
+}
+
+// A view keeps the world's list and what changed, not a copy: after any
+// mix of deletions and arrivals, its i-th message must be the i-th of the
+// plain list a naive copy would hold.
+func TestViewMatchesACopy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	newMsg := func(n int) *Message { return &Message{data: make([]byte, n), uid: fmt.Sprint("m", n)} }
+	for round := range 200 {
+		base := make([]*Message, rng.IntN(50))
+		for i := range base {
+			base[i] = newMsg(i + 1)
+		}
+		v := view{base: base}
+		for _, m := range base {
+			v.size += m.Size()
+		}
+		want := slices.Clone(base)
+		for step := range 20 {
+			if rng.IntN(3) == 0 {
+				m := newMsg(1000 + round*100 + step)
+				v = v.with(m)
+				want = append(want, m)
+				continue
+			}
+			var del []int
+			for i := range want {
+				if rng.IntN(4) == 0 {
+					del = append(del, i)
+				}
+			}
+			v = v.without(del)
+			kept := want[:0:0]
+			for i, m := range want {
+				if !slices.Contains(del, i) {
+					kept = append(kept, m)
+				}
+			}
+			want = kept
+		}
+		if v.len() != len(want) {
+			t.Fatalf("round %d: view has %d messages, the copy %d", round, v.len(), len(want))
+		}
+		var size int64
+		for i, m := range want {
+			if v.at(i) != m {
+				t.Fatalf("round %d: message %d differs", round, i)
+			}
+			size += m.Size()
+		}
+		if v.size != size {
+			t.Fatalf("round %d: view says %d octets, the copy holds %d", round, v.size, size)
+		}
+	}
+}
+
+// A sandbox keeps what its visitor changed, not a copy of the world: after
+// deleting one message of a large maildrop it holds one index, and a
+// message delivered during the session survives that session's QUIT.
+func TestSandboxKeepsOnlyChanges(t *testing.T) {
+	w := loadDefault(t)
+	big := make([]*Message, 100_000)
+	for i := range big {
+		big[i] = w.Account("guest").Messages[i%7]
+	}
+	w.accounts["guest"] = newAccount("guest", "visitor", big)
+	sb := NewSandbox(w)
+	md, err := sb.Open("guest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, size := md.Stat(); n != 100_000 || size != w.accounts["guest"].size {
+		t.Fatalf("Stat = %d, %d", n, size)
+	}
+	m, err := newMessage([]byte("Subject: late\r\n\r\nhello\r\n"), "t", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assignUIDs([]*Message{m})
+	if err := sb.Deliver("guest", m, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := md.Delete([]int{99_999}); err != nil {
+		t.Fatal(err)
+	}
+	md.Close()
+	v := sb.views["guest"]
+	if len(v.gone) != 1 || len(v.extra) != 1 || &v.base[0] != &big[0] {
+		t.Fatalf("the view keeps %d gone, %d extra, shares the world's list: %v", len(v.gone), len(v.extra), &v.base[0] == &big[0])
+	}
+	msgs := sb.Messages("guest")
+	if len(msgs) != 100_000 || msgs[99_999] != m {
+		t.Errorf("after deleting the last and receiving one: %d messages, last %q", len(msgs), msgs[len(msgs)-1].Subject)
+	}
 }

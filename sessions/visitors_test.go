@@ -150,7 +150,7 @@ func TestBackendRoutesLogins(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer md.Close()
-		return len(md.Messages())
+		return len(infos(md))
 	}
 	if n := count(be.Login(ctx, &pop3.ConnInfo{}, alice.PersonalLogin("guest"), "visitor")); n != 6 {
 		t.Errorf("personal login sees %d messages, want 6", n)

@@ -55,6 +55,15 @@ type Account struct {
 	Name     string
 	password string
 	Messages []*Message
+	size     int64 // of all the messages, for a login's STAT without a scan
+}
+
+func newAccount(name, password string, msgs []*Message) *Account {
+	a := &Account{Name: name, password: password, Messages: msgs}
+	for _, m := range msgs {
+		a.size += m.Size()
+	}
+	return a
 }
 
 // A World is the fixture: every account and its messages, immutable once
@@ -195,12 +204,12 @@ func load(fsys fs.FS, root string, users []byte, usersName, skip string) (*World
 			return nil, &LoadError{File: display(name), Msg: fmt.Sprintf("account %q has no password in %s", account, usersName)}
 		}
 		assignUIDs(msgs)
-		w.accounts[account] = &Account{Name: account, password: pw, Messages: msgs}
+		w.accounts[account] = newAccount(account, pw, msgs)
 	}
 	// A user without a mailbox has an empty maildrop.
 	for _, name := range order {
 		if w.accounts[name] == nil {
-			w.accounts[name] = &Account{Name: name, password: passwords[name]}
+			w.accounts[name] = newAccount(name, passwords[name], nil)
 		}
 	}
 	for name := range w.accounts {

@@ -35,7 +35,7 @@ export class Inspector {
   handle(type, d) {
     if (type === "mail") {
       // Delivered by SMTP: a session logged in keeps its maildrop.
-      const md = this.maildrop || (this.maildrop = { conn: 0, user: "", messages: [], updated: false, note: "" });
+      const md = this.maildrop || (this.maildrop = emptyMaildrop(""));
       md.note = d.note;
       this.draw();
       return;
@@ -48,10 +48,7 @@ export class Inspector {
         // one logged in keeps its view; only the next login sees it all.
         md.note = "The sandbox was reset. This session still sees the maildrop it had when it logged in, marks included (RFC 1939 §8), but what it deletes at QUIT no longer applies: QUIT and log in again to see every message back.";
       } else {
-        this.maildrop = {
-          conn: 0, user: "", messages: [], updated: false,
-          note: "The sandbox was reset: every message is back at your next login.",
-        };
+        this.maildrop = emptyMaildrop("The sandbox was reset: every message is back at your next login.");
       }
       this.draw();
       return;
@@ -72,9 +69,12 @@ export class Inspector {
         c.state = d.state;
         if (d.user) c.user = d.user;
         if (d.state === "TRANSACTION") {
+          // The event lists the first messages only (a page); count and
+          // octets are the whole maildrop's, marks carry their sizes.
+          const messages = (d.messages || []).map((m, i) => ({ n: i + 1, size: m.Size, uid: m.UID, subject: m.Subject || "", marked: false, deleted: false }));
           this.maildrop = {
-            conn: d.conn, user: d.user, updated: false, note: "",
-            messages: (d.messages || []).map((m, i) => ({ n: i + 1, size: m.Size, uid: m.UID, subject: m.Subject || "", marked: false, deleted: false })),
+            conn: d.conn, user: d.user, updated: false, note: "", messages,
+            count: d.count || 0, octets: d.octets || 0, marks: new Map(),
           };
         }
         break;
@@ -90,7 +90,10 @@ export class Inspector {
         break;
       case "marked":
       case "unmarked":
-        if (md && md.messages[d.msg - 1]) md.messages[d.msg - 1].marked = d.kind === "marked";
+        if (!md) break;
+        if (d.kind === "marked") md.marks.set(d.msg, d.octets || 0);
+        else md.marks.delete(d.msg);
+        if (md.messages[d.msg - 1]) md.messages[d.msg - 1].marked = d.kind === "marked";
         break;
       case "update":
         if (md) {
@@ -104,7 +107,8 @@ export class Inspector {
         c.open = false;
         c.reason = d.reason || "";
         if (md && !md.updated) {
-          const marked = md.messages.some((m) => m.marked);
+          const marked = md.marks.size > 0;
+          md.marks.clear();
           for (const m of md.messages) m.marked = false;
           if (marked) md.note = "The connection ended without QUIT: nothing was deleted (RFC 1939 §6).";
         }
@@ -136,7 +140,7 @@ export class Inspector {
     this.conns.clear();
     this.locks.clear();
     this.mine = 0;
-    this.maildrop = { conn: 0, user: "", messages: [], updated: false, note };
+    this.maildrop = emptyMaildrop(note);
     this.draw();
   }
 
@@ -200,12 +204,16 @@ export class Inspector {
     if (!md) {
       el.caption.textContent = "The maildrop appears when a session logs in.";
     } else {
-      const live = md.messages.filter((m) => !m.deleted && !m.marked);
-      const octets = live.reduce((s, m) => s + m.size, 0);
+      // Marked and deleted messages are left out of STAT alike: the marks
+      // of a session that reached UPDATE are the messages it removed.
+      let octets = md.octets;
+      for (const size of md.marks.values()) octets -= size;
       const c = this.conns.get(md.conn);
       const sees = c && c.open ? "sees" : "last saw";
-      const head = md.user ? `${md.user}'s maildrop as ${c ? lower(this.who(c)) : "a session"} ${sees} it: STAT ${live.length} ${octets}.` : "";
-      el.caption.textContent = [head, md.note].filter(Boolean).join(" ");
+      const head = md.user ? `${md.user}'s maildrop as ${c ? lower(this.who(c)) : "a session"} ${sees} it: STAT ${md.count - md.marks.size} ${octets}.` : "";
+      const page = md.count > md.messages.length
+        ? `The table shows the first ${md.messages.length} of ${md.count.toLocaleString("en")} messages; LIST shows them all.` : "";
+      el.caption.textContent = [head, page, md.note].filter(Boolean).join(" ");
       for (const m of md.messages) {
         const tr = tbody.insertRow();
         if (m.marked) tr.className = "marked";
@@ -226,6 +234,11 @@ export class Inspector {
       ? "Also in your sandbox: " + others.map((c) => `${this.who(c)} (${c.state}${c.user ? ", " + c.user : ""})`).join("; ") + "."
       : "";
   }
+}
+
+// emptyMaildrop stands for no session's maildrop, with a note.
+function emptyMaildrop(note) {
+  return { conn: 0, user: "", messages: [], count: 0, octets: 0, marks: new Map(), updated: false, note };
 }
 
 // Explainer puts the server's explanation of each reply under that reply in
