@@ -350,8 +350,9 @@ func (c *conn) flush() error {
 
 // writerPool holds the sessions' write buffers: a session holds one only
 // while it has replies to write, not while it waits for its client, so an
-// idle session costs no write buffer.
-var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
+// idle session costs no write buffer. At 64 KiB most messages go out with
+// their status line and terminating dot in one system call.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
 // writer is the session's write buffer, taken from the pool if needed.
 func (c *conn) writer() *bufio.Writer {

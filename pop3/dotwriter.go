@@ -10,8 +10,10 @@ import (
 // that begins with "." gets another "." in front, a bare LF becomes CRLF,
 // and Close ends an unfinished last line and writes the terminating ".\r\n".
 //
-// Unlike net/textproto's DotWriter, which goes byte by byte, it copies whole
-// lines: message bodies are large and their dots rare.
+// Unlike net/textproto's DotWriter, which goes byte by byte, it passes on
+// whole runs of lines that need no change in one Write: a message body is
+// large and its dots are rare, and a bufio.Writer hands a run longer than
+// its buffer to the connection directly, in one system call.
 type dotWriter struct {
 	w   *bufio.Writer
 	mid bool // inside a line: at least one octet of it has been written
@@ -21,32 +23,34 @@ type dotWriter struct {
 func newDotWriter(w *bufio.Writer) *dotWriter { return &dotWriter{w: w} }
 
 func (d *dotWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
+	run := 0 // p[run:i] is written as it is, later, in one piece
+	for i := 0; i < len(p); {
 		if !d.mid {
-			if p[0] == '.' {
+			if p[i] == '.' {
+				d.w.Write(p[run:i])
 				d.w.WriteByte('.')
+				run = i
 			}
 			d.mid = true
 		}
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			d.w.Write(p)
+		j := bytes.IndexByte(p[i:], '\n')
+		if j < 0 {
 			d.cr = p[len(p)-1] == '\r'
 			break
 		}
-		hasCR := i > 0 && p[i-1] == '\r' || i == 0 && d.cr
-		d.w.Write(p[:i])
-		if !hasCR {
+		j += i
+		if hasCR := j > 0 && p[j-1] == '\r' || j == 0 && d.cr; !hasCR {
+			d.w.Write(p[run:j])
 			d.w.WriteByte('\r')
-		}
-		if err := d.w.WriteByte('\n'); err != nil {
-			return n - len(p), err
+			run = j
 		}
 		d.mid, d.cr = false, false
-		p = p[i+1:]
+		i = j + 1
 	}
-	return n, nil
+	if _, err := d.w.Write(p[run:]); err != nil {
+		return run, err
+	}
+	return len(p), nil
 }
 
 // Close ends the body. It does not close or flush the underlying writer.
