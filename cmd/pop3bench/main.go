@@ -7,6 +7,7 @@
 //
 //	pop3bench -addr localhost:65000 -user guest -c 16 -d 10s
 //	pop3bench -addr 127.0.0.1:11110 -user 'user%d' -users 100 -c 16 -d 10s
+//	pop3bench -addr localhost:65000 -c 64 -canned -pid PID
 //	pop3bench -web http://localhost:8080 -token TOKEN -visitors 5000 [-open]
 package main
 
@@ -66,6 +67,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.retr, "retr", "all", "messages each session retrieves: all, none, or a message `number`")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-session deadline")
 	fs.StringVar(&cfg.label, "label", "", "name printed with the results")
+	var (
+		withCanned  bool
+		rounds, pid int
+		serveCanned string
+	)
+	fs.BoolVar(&withCanned, "canned", false, "also measure a canned-answer server (the machine's ceiling): a child process replaying, with no state, the replies -addr gave one session; runs alternate, and the ratio is printed")
+	fs.IntVar(&rounds, "rounds", 3, "with -canned: rounds of -d against each server")
+	fs.IntVar(&pid, "pid", 0, "with -canned: the process ID of the server at -addr, to compare CPU per session (Linux)")
+	fs.StringVar(&serveCanned, "serve-canned", "", "run only the canned server on this `address` (the child process of -canned)")
 	var vc visitorsConfig
 	fs.StringVar(&vc.web, "web", "", "the playground's `URL`: measure what visitors cost it (with -visitors) instead of POP3 sessions")
 	fs.StringVar(&vc.token, "token", "", "the playground's admin `token`, to read its /metrics")
@@ -86,9 +96,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-retr %q: want all, none or a message number", cfg.retr)
 		}
 	}
+	if serveCanned != "" {
+		return runCanned(ctx, &cfg, serveCanned, stdout)
+	}
 	// One session first, to fail fast on a wrong address or login.
 	if _, err := session(ctx, &cfg, cfg.userFor(0)); err != nil {
 		return fmt.Errorf("first session: %w", err)
+	}
+	if withCanned {
+		if cfg.sessions > 0 {
+			return errors.New("-canned runs for -d, not -n sessions")
+		}
+		return compareCanned(ctx, &cfg, pid, rounds, stdout)
 	}
 	res := bench(ctx, &cfg)
 	res.print(stdout, &cfg)

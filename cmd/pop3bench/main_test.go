@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,6 +21,48 @@ import (
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/web"
 )
+
+// TestMain lets the test binary be the canned server's child process, as
+// pop3bench is for -canned.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "-serve-canned" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// -canned records a session from the server, serves it from a child
+// process that keeps no state, and compares the two rates.
+func TestCannedMode(t *testing.T) {
+	w, err := sessions.DefaultWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pop3.NewServer(&sessions.Backend{World: w})
+	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	c, err := record(context.Background(), &config{addr: l.Addr().String(), user: "guest", pass: "visitor", users: 1, retr: "all", timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.replies) != 13 || !bytes.HasPrefix(c.replies["RETR 7"], []byte("+OK")) || !bytes.HasSuffix(c.replies["LIST"], []byte("\r\n.\r\n")) {
+		t.Fatalf("recorded %d replies: %q", len(c.replies), c.replies["LIST"])
+	}
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), []string{"-addr", l.Addr().String(), "-c", "4", "-d", "200ms", "-canned", "-rounds", "1", "-pid", strconv.Itoa(os.Getpid())}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "canned answers: ") || !strings.Contains(out.String(), "of the canned rate") || !strings.Contains(out.String(), "(0 failed)") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
 
 func TestBenchAgainstRealServer(t *testing.T) {
 	w, err := sessions.DefaultWorld()

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +59,7 @@ type config struct {
 	tlsCert, tlsKey  string
 	trace            string
 	traceMaxBytes    int64
+	cpuProfile       string
 	loginTimeout     time.Duration
 	unusedTTL        time.Duration
 	visitorRate      float64
@@ -138,6 +140,7 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate `file` for STLS and POP3S; a self-signed one for --hostname if empty")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` for --tls-cert")
 	fs.StringVar(&cfg.trace, "trace", "", "append every line exchanged to this `file` as JSON lines, secrets masked")
+	fs.StringVar(&cfg.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this `file` (go tool pprof), for performance work")
 	fs.Int64Var(&cfg.traceMaxBytes, "trace-max-bytes", 100<<20, "rotate the --trace file to FILE.1 when it would grow past this many `octets`; 0 for no limit")
 	fs.DurationVar(&cfg.loginTimeout, "login-timeout", pop3.DefaultLoginTimeout, "close a POP3 session that has not logged in this long after connecting; 0 for never")
 	cfg.trustedProxies = prefixList{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -216,6 +219,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if cfg.check {
 		return check(cfg, stdout)
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	world, lessons, err := loadAll(cfg)
 	if err != nil {
