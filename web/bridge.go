@@ -280,7 +280,7 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 // quiet (a status line fits), bigReads while a reply streams.
 const smallRead = 1 << 10
 
-var bigReads = sync.Pool{New: func() any { return make([]byte, 32<<10) }}
+var bigReads = sync.Pool{New: func() any { return make([]byte, 256<<10) }}
 
 // track registers a bridge so that Close can end it.
 func (s *Server) track(b *bridge) (context.Context, bool) {
