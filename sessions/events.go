@@ -92,7 +92,10 @@ func (l *EventLog) Append(e Entry) {
 	} else {
 		l.ring[(l.last-1)%EventLogSize] = e
 	}
-	if l.changed != nil {
+	// A command is always followed by its reply (or the end of the
+	// connection): readers wake for the reply and read both, one wake-up
+	// and one write per command instead of two.
+	if l.changed != nil && !(e.Type == EntryPOP3 && e.Event.Kind == pop3.EventCommand) {
 		close(l.changed)
 		l.changed = nil
 	}
@@ -102,6 +105,12 @@ func (l *EventLog) Append(e Entry) {
 // when some of them are no longer kept. wait is closed when another event
 // arrives.
 func (l *EventLog) Since(after uint64) (entries []Entry, missed bool, wait <-chan struct{}) {
+	return l.AppendSince(nil, after)
+}
+
+// AppendSince is Since appending to entries, for a reader that reuses its
+// slice from one call to the next.
+func (l *EventLog) AppendSince(entries []Entry, after uint64) (_ []Entry, missed bool, wait <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.changed == nil {

@@ -36,6 +36,28 @@ func TestEventLog(t *testing.T) {
 	}
 }
 
+// A command does not wake a reader: its reply, which always follows, does,
+// and the reader takes both in one read (one write to the browser).
+func TestEventLogWakesForReplies(t *testing.T) {
+	var l EventLog
+	_, _, wait := l.Since(0)
+	l.Append(Entry{Type: EntryPOP3, Event: pop3.Event{Kind: pop3.EventCommand, Line: "NOOP"}})
+	select {
+	case <-wait:
+		t.Fatal("a command woke the reader")
+	default:
+	}
+	l.Append(Entry{Type: EntryPOP3, Event: pop3.Event{Kind: pop3.EventReply, Line: "+OK"}})
+	select {
+	case <-wait:
+	default:
+		t.Fatal("the reply did not wake the reader")
+	}
+	if entries, _, _ := l.AppendSince(make([]Entry, 0, 4), 0); len(entries) != 2 || entries[0].Event.Line != "NOOP" {
+		t.Errorf("the reader got %+v, want the command and its reply", entries)
+	}
+}
+
 func TestEventsReachTheirVisitor(t *testing.T) {
 	w := loadDefault(t)
 	vs := NewVisitors(w)

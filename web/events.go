@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pop3playground/pop3playground/pop3"
 	"github.com/pop3playground/pop3playground/sessions"
 )
 
@@ -43,12 +45,38 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		last, _ = strconv.ParseUint(id, 10, 64)
 	}
 
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
 	s.stream(w, r, v, last, true, func(w io.Writer, e sessions.Entry) {
-		data, err := json.Marshal(e.Data())
-		if err == nil {
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
+		data := e.Data()
+		if e.Type == sessions.EntryPOP3 {
+			if e.Event.Kind == pop3.EventCommand {
+				return // the page has the terminal's own echo; organisers see these
+			}
+			data = pageEvent{Event: e.Event, Tab: e.Tab, Via: e.Via}
+		}
+		buf.Reset()
+		buf.WriteString("id: ")
+		buf.WriteString(strconv.FormatUint(e.ID, 10))
+		buf.WriteString("\nevent: ")
+		buf.WriteString(e.Type)
+		buf.WriteString("\ndata: ")
+		if enc.Encode(data) == nil { // ends with a newline
+			buf.WriteString("\n")
+			w.Write(buf.Bytes())
 		}
 	})
+}
+
+// pageEvent is a POP3 event as the student's page reads it: where it
+// came from, and without its time, which the page does not show (the
+// field shadows the event's own, and is always left out).
+type pageEvent struct {
+	pop3.Event
+	Time *struct{} `json:"time,omitempty"`
+	Tab  string    `json:"tab,omitempty"`
+	Via  string    `json:"via"`
 }
 
 // stream writes v's log after ID last as server-sent events, one entry at
@@ -67,8 +95,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, v *sessions.Visi
 
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
+	var entries []sessions.Entry
 	for {
-		entries, missed, wait := v.Events.Since(last)
+		var missed bool
+		var wait <-chan struct{}
+		entries, missed, wait = v.Events.AppendSince(entries[:0], last)
 		if missed {
 			fmt.Fprint(w, "event: missed\ndata: {}\n\n")
 		}
