@@ -4,6 +4,8 @@ import (
 	"html"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/a-h/templ"
 
@@ -15,9 +17,27 @@ import (
 // [links](https://…). Everything else is text: the source is escaped first,
 // so a lesson file cannot inject markup. A code span that is a POP3 command
 // line becomes clickable (class cmd, data-cmd) for the page to type it.
+//
+// Lesson texts are few and fixed while the server runs, and every page
+// load shows them all: each is rendered once and kept (at most
+// maxRendered of them).
 func Markdown(src string) templ.Component {
-	return templ.Raw(markdown(src))
+	if html, ok := rendered.Load(src); ok {
+		return templ.Raw(html.(string))
+	}
+	html := markdown(src)
+	if renderedCount.Add(1) <= maxRendered {
+		rendered.Store(src, html)
+	}
+	return templ.Raw(html)
 }
+
+const maxRendered = 4096
+
+var (
+	rendered      sync.Map // source → HTML
+	renderedCount atomic.Int64
+)
 
 func markdown(src string) string {
 	var b strings.Builder
