@@ -9,6 +9,7 @@
 //	pop3bench -addr 127.0.0.1:11110 -user 'user%d' -users 100 -c 16 -d 10s
 //	pop3bench -addr localhost:65000 -c 64 -canned -pid PID
 //	pop3bench -web http://localhost:8080 -token TOKEN -visitors 5000 [-open]
+//	pop3bench -ws -web http://localhost:8080 -addr localhost:65000 -visitors 1000 -d 10s
 package main
 
 import (
@@ -68,13 +69,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-session deadline")
 	fs.StringVar(&cfg.label, "label", "", "name printed with the results")
 	var (
+		wsMode      bool
 		withCanned  bool
 		rounds, pid int
 		serveCanned string
 	)
 	fs.BoolVar(&withCanned, "canned", false, "also measure a canned-answer server (the machine's ceiling): a child process replaying, with no state, the replies -addr gave one session; runs alternate, and the ratio is printed")
 	fs.IntVar(&rounds, "rounds", 3, "with -canned: rounds of -d against each server")
-	fs.IntVar(&pid, "pid", 0, "with -canned: the process ID of the server at -addr, to compare CPU per session (Linux)")
+	fs.IntVar(&pid, "pid", 0, "with -canned or -ws: the process ID of the server at -addr, to compare CPU per session (Linux)")
 	fs.StringVar(&serveCanned, "serve-canned", "", "run only the canned server on this `address` (the child process of -canned)")
 	var vc visitorsConfig
 	fs.StringVar(&vc.web, "web", "", "the playground's `URL`: measure what visitors cost it (with -visitors) instead of POP3 sessions")
@@ -82,8 +84,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&vc.visitors, "visitors", 1000, "with -web: how many visitors to make")
 	fs.BoolVar(&vc.open, "open", false, "with -web: open a terminal and an event stream for each visitor")
 	fs.DurationVar(&vc.settle, "settle", 150*time.Second, "with -web: how long to wait for the server's next garbage collection before reading its heap (the runtime runs one at least every 2 minutes)")
+	var wc wsConfig
+	fs.BoolVar(&wsMode, "ws", false, "with -web: measure the bridge: -visitors visitors each with a terminal and an event stream, logged in, sending -cmd every -interval for -d; then as many direct clients on -addr")
+	fs.DurationVar(&wc.interval, "interval", time.Second, "with -ws: each client's pace; 0 for as fast as it can")
+	fs.StringVar(&wc.cmd, "cmd", "NOOP", "with -ws: the command whose round trip is measured")
+	fs.BoolVar(&wc.events, "events", true, "with -ws: each visitor also reads an event stream, as the page does")
+	fs.StringVar(&wc.websockify, "websockify", "", "with -ws -retr: also measure websockify at this ws:// `URL`, bridging to the same listener")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if wsMode {
+		if vc.web == "" {
+			return errors.New("-ws needs -web")
+		}
+		wc.web, wc.visitors, wc.duration, wc.pid = vc.web, vc.visitors, cfg.duration, pid
+		wc.user, wc.pass = cfg.userFor(0), cfg.pass
+		wc.addr = cfg.addr
+		if cfg.retr != "all" && cfg.retr != "none" {
+			wc.retr, _ = strconv.Atoi(cfg.retr)
+		}
+		return runWS(ctx, wc, stdout)
 	}
 	if vc.web != "" {
 		return runVisitors(ctx, vc, stdout)

@@ -94,6 +94,41 @@ func TestBenchAgainstRealServer(t *testing.T) {
 	}
 }
 
+// -ws runs the same paced commands through the bridge (with event
+// streams) and directly, and compares the round trips.
+func TestWSMode(t *testing.T) {
+	w, err := sessions.DefaultWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := sessions.NewVisitors(w)
+	srv := pop3.NewServer(&sessions.Backend{World: w, Visitors: vs})
+	srv.Observer = vs
+	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	srv.ProxyWait = 10 * time.Millisecond
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	ws := web.New(web.Config{POP3Addr: l.Addr().String(), Visitors: vs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := httptest.NewServer(ws)
+	defer func() { ws.CloseStreams(); hs.Close(); ws.Close() }()
+
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), []string{"-ws", "-web", hs.URL, "-addr", l.Addr().String(), "-visitors", "4", "-d", "300ms", "-interval", "50ms", "-pid", strconv.Itoa(os.Getpid())}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"NOOP round trip, 4 clients of each kind", "direct TCP: ", "through /ws (+ /events): ", "octets/command", "through /ws (+ /events) / direct TCP: p50 "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 func TestVisitorsMode(t *testing.T) {
 	w, err := sessions.DefaultWorld()
 	if err != nil {
