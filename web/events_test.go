@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 type sseEvent struct {
 	id, name string
 	ev       pop3.Event
+	size     int               // octets of data
 	tab, via string            // pop3 events
 	lesson   sessions.Progress // lesson events
 }
@@ -66,6 +69,7 @@ func (b *browser) stream(t *testing.T, lastID string) func() sseEvent {
 					e.name = l[7:]
 				case strings.HasPrefix(l, "data: "):
 					data := []byte(l[6:])
+					e.size = len(data)
 					json.Unmarshal(data, &e.ev)
 					json.Unmarshal(data, &e.lesson)
 					var where struct{ Tab, Via string }
@@ -89,6 +93,38 @@ func until(t *testing.T, next func() sseEvent, kind pop3.EventKind) sseEvent {
 			return e
 		}
 	}
+}
+
+// A login to a maildrop of 100,000 messages sends its count and size and
+// the first page of messages, never the whole list: kilobytes, not the
+// 10.6 MB it once was, in the stream and in the visitor's log.
+func TestLoginEventIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	var mbox strings.Builder
+	for i := range 100_000 {
+		fmt.Fprintf(&mbox, "From a@example.org Mon Nov 23 10:00:00 2026\nFrom: a@example.org\nSubject: message %d\n\nHello.\n\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "guest.mbox"), []byte(mbox.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(t.TempDir(), "users")
+	os.WriteFile(users, []byte("guest:visitor\n"), 0o644)
+	w, err := sessions.LoadDir(dir, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWorld(t, w)
+	b := e.visit(t)
+	next := b.stream(t, "")
+	b.terminal().login()
+	st := until(t, next, pop3.EventState)
+	if st.ev.Count != 100_000 || len(st.ev.Messages) != sessions.MaildropPage || st.ev.Octets == 0 {
+		t.Errorf("login event: count %d, %d messages listed, %d octets", st.ev.Count, len(st.ev.Messages), st.ev.Octets)
+	}
+	if st.size > 16<<10 {
+		t.Errorf("the login event is %d octets", st.size)
+	}
+	t.Logf("login event for 100,000 messages: %d octets", st.size)
 }
 
 func TestEventsStream(t *testing.T) {
