@@ -99,20 +99,7 @@ func until(t *testing.T, next func() sseEvent, kind pop3.EventKind) sseEvent {
 // the first page of messages, never the whole list: kilobytes, not the
 // 10.6 MB it once was, in the stream and in the visitor's log.
 func TestLoginEventIsBounded(t *testing.T) {
-	dir := t.TempDir()
-	var mbox strings.Builder
-	for i := range 100_000 {
-		fmt.Fprintf(&mbox, "From a@example.org Mon Nov 23 10:00:00 2026\nFrom: a@example.org\nSubject: message %d\n\nHello.\n\n", i)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "guest.mbox"), []byte(mbox.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	users := filepath.Join(t.TempDir(), "users")
-	os.WriteFile(users, []byte("guest:visitor\n"), 0o644)
-	w, err := sessions.LoadDir(dir, users)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := largeWorld(t, 100_000)
 	e := newEnvWorld(t, w)
 	b := e.visit(t)
 	next := b.stream(t, "")
@@ -125,6 +112,29 @@ func TestLoginEventIsBounded(t *testing.T) {
 		t.Errorf("the login event is %d octets", st.size)
 	}
 	t.Logf("login event for 100,000 messages: %d octets", st.size)
+}
+
+// largeWorld is a world whose guest has n small messages, from an mbox as
+// an organiser's would be.
+func largeWorld(t *testing.T, n int) *sessions.World {
+	t.Helper()
+	dir := t.TempDir()
+	var mbox strings.Builder
+	for i := range n {
+		fmt.Fprintf(&mbox, "From a@example.org Mon Nov 23 10:00:00 2026\nFrom: a@example.org\nSubject: message %d\n\nHello.\n\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "guest.mbox"), []byte(mbox.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(users, []byte("guest:visitor\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := sessions.LoadDir(dir, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 func TestEventsStream(t *testing.T) {
