@@ -76,7 +76,7 @@ func (e Event) Complete(max int) Event {
 			e.Messages[i] = e.md.Message(i)
 		}
 	}
-	e.md = nil
+	e.md, e.at = nil, replyState{}
 	return e
 }
 

@@ -76,6 +76,7 @@ func (v *view) without(indexes []int) view {
 	n := len(v.base) - len(v.gone)
 	var drop []int32 // into base
 	dropExtra := make(map[int]bool)
+	indexes = slices.Compact(slices.Sorted(slices.Values(indexes)))
 	for _, i := range indexes {
 		if i < 0 || i >= v.len() {
 			continue
@@ -87,8 +88,7 @@ func (v *view) without(indexes []int) view {
 			drop = append(drop, int32(v.baseIndex(i)))
 		}
 	}
-	slices.Sort(drop)
-	nv.gone = slices.Compact(mergeSorted(v.gone, drop))
+	nv.gone = mergeSorted(v.gone, drop) // drop is ascending, and never in gone
 	for k, m := range v.extra {
 		if !dropExtra[k] {
 			nv.extra = append(nv.extra, m)
