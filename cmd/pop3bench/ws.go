@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ type wsRun struct {
 	commands int
 	elapsed  time.Duration
 	cpu      float64 // of the server, seconds; -1 if unknown
+	self     float64 // of this load generator
 	events   int64   // octets of event stream received meanwhile
 }
 
@@ -216,7 +218,7 @@ func measure(ctx context.Context, cfg wsConfig, name string, dial func(context.C
 	}
 	time.Sleep(time.Second) // let the server finish with the setup
 	run := &wsRun{name: name}
-	cpu0 := cpuSeconds(cfg.pid)
+	cpu0, self0 := cpuSeconds(cfg.pid), cpuSeconds(os.Getpid())
 	events0 := eventBytes.Load()
 	start := time.Now()
 	end := start.Add(cfg.duration)
@@ -264,9 +266,12 @@ func measure(ctx context.Context, cfg wsConfig, name string, dial func(context.C
 	run.elapsed = time.Since(start)
 	time.Sleep(100 * time.Millisecond) // the last events
 	run.events = eventBytes.Load() - events0
-	run.cpu = -1
+	run.cpu, run.self = -1, -1
 	if cpu1 := cpuSeconds(cfg.pid); cpu0 >= 0 && cpu1 >= 0 {
 		run.cpu = cpu1 - cpu0
+	}
+	if self1 := cpuSeconds(os.Getpid()); self0 >= 0 && self1 >= 0 {
+		run.self = self1 - self0
 	}
 	if firstErr != nil {
 		return nil, firstErr
@@ -296,6 +301,9 @@ func (r *wsRun) print(w io.Writer, cfg wsConfig) {
 	}
 	if r.cpu >= 0 && r.commands > 0 {
 		fmt.Fprintf(w, "; server CPU %.0f µs/command", r.cpu/float64(r.commands)*1e6)
+	}
+	if r.self >= 0 && r.commands > 0 {
+		fmt.Fprintf(w, " (load generator %.0f µs)", r.self/float64(r.commands)*1e6)
 	}
 	fmt.Fprintln(w)
 }
