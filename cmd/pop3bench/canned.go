@@ -42,17 +42,11 @@ func cannedKey(line []byte) []byte {
 // record runs one session of cfg against the server under test and keeps
 // every reply as it came.
 func record(ctx context.Context, cfg *config) (*canned, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", cfg.addr)
+	nc, err := dial(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer nc.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(dl)
-	}
 	r := bufio.NewReader(nc)
 	reply := func(multi bool) ([]byte, error) {
 		var out []byte

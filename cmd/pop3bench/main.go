@@ -253,21 +253,30 @@ func (r *result) print(w io.Writer, cfg *config) {
 	}
 }
 
-// session runs one POP3 session as a mail client would: greeting, USER,
-// PASS, STAT, LIST, UIDL, RETR (as configured) and QUIT, each command waiting
-// for its reply.
-func session(ctx context.Context, cfg *config, user string) (*sessionStats, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+// dial connects to cfg.addr for one session: cfg.timeout bounds all of it,
+// the connection included.
+func dial(ctx context.Context, cfg *config) (net.Conn, error) {
+	deadline := time.Now().Add(cfg.timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", cfg.addr)
 	if err != nil {
 		return nil, err
 	}
-	defer nc.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(dl)
+	nc.SetDeadline(deadline)
+	return nc, nil
+}
+
+// session runs one POP3 session as a mail client would: greeting, USER,
+// PASS, STAT, LIST, UIDL, RETR (as configured) and QUIT, each command waiting
+// for its reply.
+func session(ctx context.Context, cfg *config, user string) (*sessionStats, error) {
+	nc, err := dial(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
+	defer nc.Close()
 	c := &client{r: bufio.NewReaderSize(nc, 32<<10), w: bufio.NewWriter(nc), st: &sessionStats{}}
 	if _, err := c.status(); err != nil {
 		return nil, fmt.Errorf("greeting: %w", err)
