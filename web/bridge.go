@@ -277,10 +277,13 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 }
 
 // The POP3 → browser read buffers: smallRead octets while a terminal is
-// quiet (a status line fits), bigReads while a reply streams.
+// quiet (a status line fits), bigReads while a reply streams. 64 KiB holds
+// most messages whole, one read and one frame; larger would not be faster
+// for them, and a browser that stops reading holds its buffer until the
+// pings give up on it (two PingIntervals).
 const smallRead = 1 << 10
 
-var bigReads = sync.Pool{New: func() any { return make([]byte, 256<<10) }}
+var bigReads = sync.Pool{New: func() any { return make([]byte, 64<<10) }}
 
 // track registers a bridge so that Close can end it.
 func (s *Server) track(b *bridge) (context.Context, bool) {
