@@ -229,6 +229,11 @@ export class Inspector {
       }
     }
 
+    // A long maildrop scrolls in its own box; keyboard users reach it
+    // then, and only then, with Tab.
+    const wrap = el.table.parentElement;
+    wrap.tabIndex = wrap.scrollHeight > wrap.clientHeight ? 0 : -1;
+
     const others = [...this.conns.values()].filter((c) => c.open && c !== f);
     el.others.textContent = others.length
       ? "Also in your sandbox: " + others.map((c) => `${this.who(c)} (${c.state}${c.user ? ", " + c.user : ""})`).join("; ") + "."

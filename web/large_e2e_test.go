@@ -11,7 +11,7 @@ import (
 )
 
 // The inspector on a maildrop of 100,000 messages: the table lists the
-// first page and says so, and STAT in the caption follows a mark on a
+// first page, in a box of its own that scrolls, and says so, and STAT in the caption follows a mark on a
 // message far beyond that page, from the event's count and the mark's size.
 func TestBrowserLargeMaildrop(t *testing.T) {
 	ctx := browserContext(t)
@@ -40,6 +40,11 @@ func TestBrowserLargeMaildrop(t *testing.T) {
 	}
 	if rows := evalString(t, ctx, `String(document.querySelectorAll("#insp-maildrop tbody tr").length)`); rows != "100" {
 		t.Errorf("the table has %s rows, want the first 100", rows)
+	}
+	// They scroll in a box of their own, which the keyboard can reach.
+	box := evalString(t, ctx, `(() => { const w = document.getElementById("insp-maildrop-wrap"); return w.scrollHeight > w.clientHeight + 100 && w.clientHeight < 600 && w.tabIndex === 0 ? "ok" : w.scrollHeight + " " + w.clientHeight + " " + w.tabIndex; })()`)
+	if box != "ok" {
+		t.Errorf("the maildrop box (scroll height, height, tab index): %s", box)
 	}
 	stat := strings.Fields(c[strings.Index(c, "STAT "):])
 	typeLine(t, ctx, "LIST 100000")
