@@ -107,6 +107,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, v *sessions.Visi
 			write(w, e)
 			last = e.ID
 		}
+		// The slice is kept for the next burst (a command's few events),
+		// but not a replay's: a page load reads up to EventLogSize entries
+		// at once, and an open stream must not hold them.
+		if cap(entries) > 16 {
+			entries = nil
+		} else {
+			clear(entries)
+		}
 		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if err := rc.Flush(); err != nil {
 			return // the client is gone or not reading
