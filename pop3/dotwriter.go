@@ -20,8 +20,6 @@ type dotWriter struct {
 	cr  bool // the last octet written was CR
 }
 
-func newDotWriter(w *bufio.Writer) *dotWriter { return &dotWriter{w: w} }
-
 func (d *dotWriter) Write(p []byte) (int, error) {
 	run := 0 // p[run:i] is written as it is, later, in one piece
 	for i := 0; i < len(p); {

@@ -12,7 +12,7 @@ import (
 func dotStuff(chunks ...string) string {
 	var b bytes.Buffer
 	bw := bufio.NewWriter(&b)
-	d := newDotWriter(bw)
+	d := &dotWriter{w: bw}
 	for _, c := range chunks {
 		d.Write([]byte(c))
 	}
@@ -133,7 +133,7 @@ func BenchmarkDotWriter(b *testing.B) {
 	b.SetBytes(int64(body.Len()))
 	b.ReportAllocs()
 	for b.Loop() {
-		d := newDotWriter(bw)
+		d := &dotWriter{w: bw}
 		d.Write(body.Bytes())
 		d.Close()
 	}
