@@ -93,6 +93,9 @@ type conn struct {
 	rem  string // info.RemoteAddr as a string, made once (remote)
 	key  string // what MaxConnsPerIP counts this session under
 	ctx  context.Context
+	// proxy is the policy of a proxied listener (ServeProxied); nil on a
+	// public one.
+	proxy *proxyPolicy
 
 	timestamp string // the APOP timestamp of the greeting
 
@@ -120,8 +123,8 @@ type conn struct {
 	end       string
 }
 
-func newConn(s *Server, rw net.Conn) *conn {
-	c := &conn{srv: s, raw: rw, start: time.Now(), ctx: context.Background()}
+func newConn(s *Server, rw net.Conn, proxy *proxyPolicy) *conn {
+	c := &conn{srv: s, raw: rw, start: time.Now(), ctx: context.Background(), proxy: proxy}
 	c.lb = c.lbuf[:0]
 	c.info = ConnInfo{ID: s.nextID.Add(1), RemoteAddr: rw.RemoteAddr(), LocalAddr: rw.LocalAddr()}
 	c.ip = addrIP(rw.RemoteAddr())
@@ -193,20 +196,24 @@ func (c *conn) serve() {
 		c.info.TLS = &st
 	}
 
-	// Every connection counts from accept. A trusted proxy's is counted
-	// per address once its PROXY header names the client (or ProxyWait
-	// passed without one: then under its own address); it is greeted only
-	// then, so that a refusal is the first thing the client hears.
+	// Every connection counts from accept. On a proxied listener it
+	// counts per address once its PROXY header names the client, and is
+	// greeted only then, so that a refusal is the first thing the client
+	// hears.
 	_, isTLS := c.raw.(*tls.Conn)
-	trusted := !isTLS && c.srv.trusted(c.raw.RemoteAddr())
-	counted, ok, why := c.srv.admit(AddrKey(c.ip), !trusted)
+	proxied := c.proxy != nil
+	if proxied && !c.proxy.trusts(c.raw.RemoteAddr()) {
+		c.proxyResult(errProxyUntrusted)
+		return
+	}
+	counted, ok, why := c.srv.admit(AddrKey(c.ip), !proxied)
 	if !c.refuse(ok, why) {
 		return
 	}
 	c.key = counted
 	defer func() { c.srv.release(c.key) }()
-	if trusted {
-		ip, err := c.awaitProxyHeader()
+	if proxied {
+		ip, err := c.readProxyHeader()
 		if !c.proxyResult(err) {
 			return
 		}
@@ -219,15 +226,13 @@ func (c *conn) serve() {
 	c.timestamp = newTimestamp(c.srv.Hostname)
 	greeting := "+OK " + c.srv.Greeting + " " + c.timestamp
 	c.writeLine(greeting)
-	if !isTLS && !trusted {
-		// An untrusted client's PROXY header is refused: it may not
-		// choose its own address or TLVs.
+	if !isTLS && !proxied {
+		// A client may not choose its own address or TLVs.
 		if err := c.flush(); err != nil {
 			c.end = "write failed: " + err.Error()
 			return
 		}
-		_, err := c.readProxyHeader()
-		if !c.proxyResult(err) {
+		if !c.proxyResult(c.refuseProxyHeader()) {
 			return
 		}
 	}
@@ -274,7 +279,15 @@ func (c *conn) proxyResult(err error) bool {
 		return true
 	case errors.Is(err, errProxyUntrusted):
 		c.srv.refused[RefusedProxy].Add(1)
-		c.writeLine(fmt.Sprintf("-ERR [SYS/PERM] PROXY header refused: %s is not a trusted proxy", c.ip))
+		c.writeLine(fmt.Sprintf("-ERR [SYS/PERM] this port is for proxies that send a PROXY header, and %s is not a trusted one: POP3 clients connect to the POP3 port", c.ip))
+		c.end = "refused: " + err.Error()
+	case errors.Is(err, errProxyHere):
+		c.srv.refused[RefusedProxy].Add(1)
+		c.writeLine("-ERR [SYS/PERM] PROXY header refused: this port serves POP3 clients directly; a proxy in front of the server connects to its PROXY port")
+		c.end = "refused: " + err.Error()
+	case errors.Is(err, errNoProxy):
+		c.srv.refused[RefusedProxy].Add(1)
+		c.writeLine("-ERR [SYS/PERM] this port is for proxies and expects a PROXY protocol header first: POP3 clients connect to the POP3 port")
 		c.end = "refused: " + err.Error()
 	case errors.Is(err, errBadProxy):
 		c.srv.refused[RefusedProxy].Add(1)

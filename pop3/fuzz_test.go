@@ -72,7 +72,7 @@ func FuzzSession(f *testing.F) {
 		srv.MaxErrors = 1000
 		srv.MaxAuthFailures = 1000
 		server, clientConn := net.Pipe()
-		c := newConn(srv, server)
+		c := newConn(srv, server, nil)
 		srv.trackConn(c, true)
 		done := make(chan struct{})
 		go func() { c.serve(); close(done) }()

@@ -79,13 +79,15 @@ func (m *notifyMaildrop) Close() error {
 }
 
 type testEnv struct {
-	srv    *pop3.Server
-	addr   string
-	be     *sharedBackend
-	log    *syncBuffer
-	certs  *x509.CertPool
-	caFile string // the certificate as PEM, for curl and Python
-	served chan error
+	srv  *pop3.Server
+	addr string
+	// proxyAddr is a listener for proxies on loopback (ServeProxied).
+	proxyAddr string
+	be        *sharedBackend
+	log       *syncBuffer
+	certs     *x509.CertPool
+	caFile    string // the certificate as PEM, for curl and Python
+	served    chan error
 }
 
 type option func(*pop3.Server)
@@ -118,8 +120,14 @@ func testServer(t testing.TB, opts ...option) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.srv, env.addr = srv, l.Addr().String()
+	// A proxied listener beside it, for proxies on loopback.
+	lp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.srv, env.addr, env.proxyAddr = srv, l.Addr().String(), lp.Addr().String()
 	go func() { env.served <- srv.Serve(l) }()
+	go srv.ServeProxied(lp, loopbackNets)
 	t.Cleanup(func() {
 		srv.Close()
 		if err := <-env.served; !errors.Is(err, pop3.ErrServerClosed) {

@@ -26,9 +26,6 @@ const (
 	DefaultAuthFailureDelay = time.Second
 	DefaultWriteTimeout     = time.Minute
 	DefaultLoginTimeout     = time.Minute
-	// A proxy sends its header as soon as it has connected; a person at
-	// a telnet prompt on a trusted host waits this long for the greeting.
-	DefaultProxyWait = 300 * time.Millisecond
 	// How long a client may take to finish a TLS handshake.
 	tlsHandshakeTimeout = 30 * time.Second
 	// A SASL response line may be longer than a command (RFC 5034 §4 only
@@ -76,17 +73,6 @@ type Server struct {
 	// LoginTimeout closes a session that has not logged in this long
 	// after it connected, whatever it sends meanwhile. Zero means none.
 	LoginTimeout time.Duration
-	// ProxyWait is how long a connection from TrustedProxies may take to
-	// start its PROXY header before it is greeted as a plain client.
-	ProxyWait time.Duration
-
-	// TrustedProxies are the networks whose PROXY protocol headers (v1 or
-	// v2) are honoured on plaintext listeners: the header's client address
-	// replaces the proxy's and its TLVs reach the Backend in ConnInfo. A
-	// header from any other address is refused and the connection closed.
-	// Connections from these networks without a header are served as usual.
-	TrustedProxies []netip.Prefix
-
 	// Observer, if set, is told every session's events.
 	Observer Observer
 
@@ -132,7 +118,6 @@ func NewServer(be Backend) *Server {
 		MaxAuthFailures:  DefaultMaxAuthFailures,
 		AuthFailureDelay: DefaultAuthFailureDelay,
 		LoginTimeout:     DefaultLoginTimeout,
-		ProxyWait:        DefaultProxyWait,
 		Logger:           slog.Default(),
 	}
 }
@@ -156,10 +141,23 @@ func (s *Server) ServeTLS(l net.Listener) error {
 	return s.Serve(tls.NewListener(l, s.TLSConfig))
 }
 
-// Serve accepts connections on l and serves each in its own goroutine. It
-// always returns a non-nil error and closes l; after Close or Shutdown the
-// error is ErrServerClosed.
-func (s *Server) Serve(l net.Listener) error {
+// Serve accepts connections on l and serves each in its own goroutine: a
+// public listener, which greets every client at once and refuses a PROXY
+// header. It always returns a non-nil error and closes l; after Close or
+// Shutdown the error is ErrServerClosed.
+func (s *Server) Serve(l net.Listener) error { return s.serve(l, nil) }
+
+// ServeProxied serves POP3 on l for proxies (HAProxy, nginx, the web
+// bridge): every connection must come from one of the trusted networks and
+// begin with a PROXY protocol header (v1 or v2), read without a timer
+// guessing whether one comes. The header's client address replaces the
+// proxy's, for the log and for MaxConnsPerIP, and its TLVs reach the
+// Backend in ConnInfo. Anything else is refused with words.
+func (s *Server) ServeProxied(l net.Listener, trusted []netip.Prefix) error {
+	return s.serve(l, &proxyPolicy{trusted: trusted})
+}
+
+func (s *Server) serve(l net.Listener, proxy *proxyPolicy) error {
 	if s.Backend == nil {
 		l.Close()
 		return errors.New("pop3: Server has no Backend")
@@ -197,7 +195,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		delay = 0
-		c := newConn(s, rw)
+		c := newConn(s, rw, proxy)
 		if !s.trackConn(c, true) {
 			rw.Close()
 			return ErrServerClosed
@@ -271,9 +269,8 @@ func (s *Server) Refused(reason int) int64 { return s.refused[reason].Load() }
 
 // admit counts a session at accept against MaxConns and, if check, under
 // key against MaxConnsPerIP; it returns the key counted ("" if none). A
-// trusted proxy's connection (check false) is counted per address only
-// once its PROXY header names the client, or ProxyWait has passed without
-// one: claim does that, first come, first served.
+// proxied listener's connection (check false) is counted per address once
+// its PROXY header names the client: claim does that.
 func (s *Server) admit(key string, check bool) (counted string, ok bool, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -37,7 +37,6 @@ func newLessonEnv(t *testing.T) *lessonEnv {
 	vs.Lessons = lessons
 	srv := pop3.NewServer(&Backend{World: w, Visitors: vs})
 	srv.Observer = vs
-	srv.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	cert, err := pop3.SelfSignedCertificate("localhost")
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +48,8 @@ func newLessonEnv(t *testing.T) *lessonEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(l)
+	// The page's connections come through the bridge's listener.
+	go srv.ServeProxied(l, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	t.Cleanup(func() { srv.Close() })
 	e := &lessonEnv{t: t, vs: vs, addr: l.Addr().String(), lessons: map[string]*Lesson{}}
 	for _, l := range lessons {

@@ -23,10 +23,12 @@ import (
 // with the real sessions backend, trusting loopback PROXY headers, with
 // STLS: shared by every run of the whole-session fuzzer.
 type fuzzTarget struct {
-	addr  string
-	token string // a visitor's, for PROXY headers that name one
-	log   *lockedBuffer
-	srv   *pop3.Server
+	addr string
+	// proxyAddr is the listener for proxies, as the bridge's.
+	proxyAddr string
+	token     string // a visitor's, for PROXY headers that name one
+	log       *lockedBuffer
+	srv       *pop3.Server
 }
 
 var target = sync.OnceValues(func() (*fuzzTarget, error) {
@@ -42,8 +44,6 @@ var target = sync.OnceValues(func() (*fuzzTarget, error) {
 	ft := &fuzzTarget{token: v.Token, log: &lockedBuffer{}}
 	srv := pop3.NewServer(&sessions.Backend{World: w, Visitors: vs})
 	srv.Observer = vs
-	srv.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	srv.ProxyWait = 20 * time.Millisecond
 	srv.AuthFailureDelay = time.Microsecond
 	srv.Logger = slog.New(slog.NewTextHandler(ft.log, nil))
 	cert, err := pop3.SelfSignedCertificate("localhost")
@@ -55,8 +55,13 @@ var target = sync.OnceValues(func() (*fuzzTarget, error) {
 	if err != nil {
 		return nil, err
 	}
+	lp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
 	go srv.Serve(l)
-	ft.addr, ft.srv = l.Addr().String(), srv
+	go srv.ServeProxied(lp, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	ft.addr, ft.proxyAddr, ft.srv = l.Addr().String(), lp.Addr().String(), srv
 	return ft, nil
 })
 
@@ -132,7 +137,11 @@ func FuzzWholeSession(f *testing.F) {
 }
 
 func runSession(t *testing.T, ft *fuzzTarget, mode uint8, header []byte, script string) {
-	c, err := net.Dial("tcp", ft.addr)
+	addr := ft.addr
+	if mode&(modeProxy|modeRawProxy) != 0 {
+		addr = ft.proxyAddr
+	}
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func rawGet(t *testing.T, addr, path string, headers ...string) (net.Conn, strin
 func TestConnectionBudgetKeepsAReserve(t *testing.T) {
 	e := newEnv(t)
 	cfg := web.Config{
-		POP3Addr: e.pop3Addr, Visitors: e.visitors, MaxConns: 12, Reserve: 4,
+		POP3Addr: e.bridgeAddr, Visitors: e.visitors, MaxConns: 12, Reserve: 4,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	ws := web.New(cfg)
@@ -354,7 +354,7 @@ func TestTrickledBodyIsCutOff(t *testing.T) {
 // so in a whole 503 response, and others still get in.
 func TestConnectionsPerAddressAreCapped(t *testing.T) {
 	e := newEnv(t)
-	ws := web.New(web.Config{POP3Addr: e.pop3Addr, Visitors: e.visitors, MaxConnsPerIP: 3,
+	ws := web.New(web.Config{POP3Addr: e.bridgeAddr, Visitors: e.visitors, MaxConnsPerIP: 3,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewUnstartedServer(ws)
 	srv.Listener = ws.Listener(srv.Listener)

@@ -31,13 +31,20 @@ func withMail(t *testing.T, addr *string) option {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// As the binary does: the bridge's PROXY header is honoured.
-		pl := &proxyproto.Listener{Listener: l, ReadHeaderTimeout: 300 * time.Millisecond,
-			ConnPolicy: func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.USE, nil }}
+		lb, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As the binary does: a public listener, and the bridge's own,
+		// where the PROXY header is required.
+		pl := &proxyproto.Listener{Listener: lb, ReadHeaderTimeout: 5 * time.Second,
+			ConnPolicy: func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil }}
+		go s.Serve(l)
 		go s.Serve(pl)
 		t.Cleanup(func() { s.Close() })
 		*addr = l.Addr().String()
-		c.SMTPAddr, c.SMTPPort = *addr, "2525"
+		_, port, _ := net.SplitHostPort(*addr)
+		c.SMTPAddr, c.SMTPPort = lb.Addr().String(), port
 	}
 }
 

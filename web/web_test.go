@@ -43,7 +43,9 @@ var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustPa
 
 type env struct {
 	pop3     *pop3.Server
-	pop3Addr string
+	pop3Addr string // the public listener, for direct clients
+	// bridgeAddr is the listener the bridge dials: PROXY headers required.
+	bridgeAddr string
 	visitors *sessions.Visitors
 	web      *web.Server
 	http     *httptest.Server
@@ -77,7 +79,6 @@ func newEnvWorld(t testing.TB, world *sessions.World, opts ...option) *env {
 	e.visitors.Lessons = sessions.WithoutMail(lessons) // withMail adds it back
 	e.pop3 = pop3.NewServer(&sessions.Backend{World: world, Visitors: e.visitors})
 	e.pop3.Observer = e.visitors
-	e.pop3.TrustedProxies = loopback
 	e.pop3.AuthFailureDelay = time.Millisecond
 	e.pop3.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	cert, err := pop3.SelfSignedCertificate("localhost", "127.0.0.1")
@@ -89,9 +90,15 @@ func newEnvWorld(t testing.TB, world *sessions.World, opts ...option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.pop3Addr = l.Addr().String()
+	lb, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pop3Addr, e.bridgeAddr = l.Addr().String(), lb.Addr().String()
+	_, publicPort, _ := net.SplitHostPort(e.pop3Addr)
 	cfg := web.Config{
-		POP3Addr:   e.pop3Addr,
+		POP3Addr:   e.bridgeAddr,
+		PublicPort: publicPort,
 		PublicHost: "pop.example.org",
 		Visitors:   e.visitors,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -101,6 +108,7 @@ func newEnvWorld(t testing.TB, world *sessions.World, opts ...option) *env {
 	}
 	served := make(chan struct{})
 	go func() { e.pop3.Serve(l); close(served) }()
+	go e.pop3.ServeProxied(lb, loopback)
 	e.web = web.New(cfg)
 	e.http = httptest.NewServer(e.web)
 	t.Cleanup(func() {
@@ -316,7 +324,7 @@ func TestPage(t *testing.T) {
 		`data-testid="personal-login"`,
 		"guest." + v.ID,
 		"pop.example.org",
-		`data-dialed="` + e.pop3Addr + `"`,
+		`data-dialed="` + e.bridgeAddr + `"`,
 		`src="` + static.URL("app.js") + `"`,
 	} {
 		if !strings.Contains(page, want) {
@@ -491,8 +499,10 @@ func TestBridgesPerVisitorAreCapped(t *testing.T) {
 	t3.login()
 }
 
-func TestUntrustedProxyHeaderIsRefused(t *testing.T) {
-	e := newEnv(t, func(s *pop3.Server, _ *web.Config) { s.TrustedProxies = nil })
+// A bridge pointed at the public listener by mistake is refused in words
+// the page shows: the public listener never honours a PROXY header.
+func TestProxyHeaderOnThePublicListenerIsRefused(t *testing.T) {
+	e := newEnv(t, func(_ *pop3.Server, c *web.Config) { c.POP3Addr = net.JoinHostPort("127.0.0.1", c.PublicPort) })
 	b := e.visit(t)
 	ws, _, err := b.dial(e.http.URL)
 	if err != nil {
@@ -502,7 +512,7 @@ func TestUntrustedProxyHeaderIsRefused(t *testing.T) {
 	tm.r = bufio.NewReader(tm.nc)
 	tm.nc.SetDeadline(time.Now().Add(10 * time.Second))
 	tm.line() // the greeting comes before the header is looked at
-	if got := tm.line(); !strings.HasPrefix(got, "-ERR [SYS/PERM] PROXY header refused") {
+	if got := tm.line(); !strings.HasPrefix(got, "-ERR [SYS/PERM] PROXY header refused: this port serves POP3 clients directly") {
 		t.Errorf("got %q, want the refusal", got)
 	}
 }

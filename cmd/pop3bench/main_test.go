@@ -105,15 +105,11 @@ func TestWSMode(t *testing.T) {
 	srv := pop3.NewServer(&sessions.Backend{World: w, Visitors: vs})
 	srv.Observer = vs
 	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	srv.ProxyWait = 10 * time.Millisecond
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, lb := listen(t), listen(t)
 	go srv.Serve(l)
+	go srv.ServeProxied(lb, loopback)
 	defer srv.Close()
-	ws := web.New(web.Config{POP3Addr: l.Addr().String(), Visitors: vs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ws := web.New(web.Config{POP3Addr: lb.Addr().String(), Visitors: vs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	hs := httptest.NewServer(ws)
 	defer func() { ws.CloseStreams(); hs.Close(); ws.Close() }()
 
@@ -136,16 +132,12 @@ func TestVisitorsMode(t *testing.T) {
 	}
 	vs := sessions.NewVisitors(w)
 	srv := pop3.NewServer(&sessions.Backend{World: w, Visitors: vs})
-	srv.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
+	lb := listen(t)
+	go srv.ServeProxied(lb, loopback)
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
-	ws := web.New(web.Config{POP3Addr: l.Addr().String(), Visitors: vs, AdminToken: "bench-token-for-the-test", Metrics: reg,
+	ws := web.New(web.Config{POP3Addr: lb.Addr().String(), Visitors: vs, AdminToken: "bench-token-for-the-test", Metrics: reg,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	hs := httptest.NewServer(ws)
 	defer func() { ws.CloseStreams(); hs.Close(); ws.Close() }()
@@ -165,4 +157,15 @@ func TestVisitorsMode(t *testing.T) {
 	if err := run(context.Background(), []string{"-web", hs.URL, "-token", "wrong", "-visitors", "1", "-settle", "0s"}, &out, &errOut); err == nil {
 		t.Error("a wrong token was not reported")
 	}
+}
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

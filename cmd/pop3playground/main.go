@@ -24,7 +24,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +50,7 @@ func main() {
 // config is everything the flags and environment decide.
 type config struct {
 	pop3Addr         string
+	pop3ProxyAddr    string
 	pop3sAddr        string
 	hostname         string
 	mailboxes        string
@@ -75,6 +75,9 @@ type config struct {
 
 	httpAddr         string
 	smtpAddr         string
+	smtpProxyAddr    string
+	smtpMaxConns     int
+	smtpMaxConnsIP   int
 	mailDomain       string
 	smtpMaxSize      int64
 	publicHost       string
@@ -116,6 +119,9 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.StringVar(&cfg.pop3Addr, "pop3-addr", "localhost:65000", "TCP `address` of the POP3 listener (STLS available)")
 	fs.StringVar(&cfg.httpAddr, "http-addr", "localhost:8080", "TCP `address` of the web playground; off if empty")
 	fs.StringVar(&cfg.smtpAddr, "smtp-addr", "localhost:2525", "TCP `address` of the SMTP listener that delivers mail to personal addresses (STARTTLS available); off if empty")
+	fs.StringVar(&cfg.smtpProxyAddr, "smtp-proxy-addr", "", "TCP `address` of an SMTP listener for a proxy in front (HAProxy, nginx): every connection must come from --trusted-proxies and begin with a PROXY protocol header; off if empty")
+	fs.IntVar(&cfg.smtpMaxConns, "smtp-max-conns", 500, "most SMTP sessions at once; 0 for no limit")
+	fs.IntVar(&cfg.smtpMaxConnsIP, "smtp-max-conns-per-ip", 200, "most SMTP sessions at once from one client address (IPv6: one /64), browser terminals counted by the browser's address; a classroom behind NAT shares one; 0 for no limit")
 	fs.StringVar(&cfg.mailDomain, "mail-domain", "", "`domain` of the personal addresses (NAME.ID@DOMAIN); the public host if empty")
 	fs.Int64Var(&cfg.smtpMaxSize, "smtp-max-size", 1<<20, "largest message the SMTP listener accepts, in `octets`")
 	fs.StringVar(&cfg.publicHost, "public-host", "", "host `name` the page tells people to use from other clients; the --http-addr host (or localhost) if empty")
@@ -132,6 +138,7 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.StringVar(&cfg.probe, "probe", "", "GET this `URL` (e.g. http://127.0.0.1:8080/readyz), exit 0 if it answers 200 OK, 1 if not, without serving: a container HEALTHCHECK for images without curl")
 	fs.BoolVar(&cfg.check, "check", false, "check the world (--mailboxes, --users), --lessons and --bulletins, print a summary, and exit without serving")
 	fs.StringVar(&cfg.origins, "origins", "", "comma-separated extra `hosts` allowed to open the WebSocket (the page's own always is)")
+	fs.StringVar(&cfg.pop3ProxyAddr, "pop3-proxy-addr", "", "TCP `address` of a POP3 listener for a proxy in front (HAProxy, nginx; Dovecot's haproxy = yes): every connection must come from --trusted-proxies and begin with a PROXY protocol header; off if empty")
 	fs.StringVar(&cfg.pop3sAddr, "pop3s-addr", "", "TCP `address` of an implicit-TLS POP3 listener (POP3S), e.g. localhost:65995; off if empty")
 	fs.StringVar(&cfg.hostname, "hostname", host, "host `name` in the greeting's APOP timestamp and the self-signed certificate")
 	fs.StringVar(&cfg.mailboxes, "mailboxes", "", "`directory` of the organiser's world: NAME/ (Maildir or .eml files) or NAME.mbox per account; the embedded default world if empty")
@@ -144,7 +151,7 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.Int64Var(&cfg.traceMaxBytes, "trace-max-bytes", 100<<20, "rotate the --trace file to FILE.1 when it would grow past this many `octets`; 0 for no limit")
 	fs.DurationVar(&cfg.loginTimeout, "login-timeout", pop3.DefaultLoginTimeout, "close a POP3 session that has not logged in this long after connecting; 0 for never")
 	cfg.trustedProxies = prefixList{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated `networks` whose PROXY protocol headers the POP3 listener honours (the web bridge's, HAProxy's); \"none\" for none")
+	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated `networks` that may connect to --pop3-proxy-addr and --smtp-proxy-addr, and set X-Forwarded-For on the web side; \"none\" for none")
 	fs.IntVar(&cfg.maxConns, "max-conns", b.maxConns, fmt.Sprintf("most POP3 sessions at once; 0 for no limit (default from the descriptor limit %d)", b.files))
 	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 400, "most POP3 sessions at once from one client address (IPv6: one /64); a classroom behind NAT shares one, and each of --max-visitors-per-ip may open two terminals; 0 for no limit")
 	fs.IntVar(&cfg.maxLineLength, "max-line-length", pop3.DefaultMaxLineLength, "longest command line in octets, CRLF included (RFC 2449: 255)")
@@ -268,7 +275,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv.MaxErrors = cfg.maxErrors
 	srv.MaxAuthFailures = cfg.maxAuthFailures
 	srv.AuthFailureDelay = cfg.authFailureDelay
-	srv.TrustedProxies = cfg.trustedProxies
 	srv.LoginTimeout = cfg.loginTimeout
 	srv.LogUser = visitors.LogName
 	if srv.TLSConfig, err = tlsConfig(cfg); err != nil {
@@ -308,28 +314,67 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
+	var lpp, lsp net.Listener // for a proxy in front
+	if cfg.pop3ProxyAddr != "" {
+		if lpp, err = listen("POP3 PROXY", cfg.pop3ProxyAddr); err != nil {
+			return err
+		}
+	}
+	if cfg.smtpProxyAddr != "" && lsmtp != nil {
+		if lsp, err = listen("SMTP PROXY", cfg.smtpProxyAddr); err != nil {
+			return err
+		}
+	}
 	var ls, lh net.Listener
 	if cfg.pop3sAddr != "" {
 		if ls, err = listen("POP3S", cfg.pop3sAddr); err != nil {
 			return err
 		}
 	}
+	// The bridge's own listeners: on loopback, a port the system picks,
+	// PROXY headers required (DESIGN §2).
+	var lbridge, lbridgeSMTP net.Listener
 	if cfg.httpAddr != "" {
 		if lh, err = listen("HTTP", cfg.httpAddr); err != nil {
 			return err
 		}
+		if lbridge, err = listen("bridge's POP3", loopbackAddr()); err != nil {
+			return err
+		}
+		if lsmtp != nil {
+			if lbridgeSMTP, err = listen("bridge's SMTP", loopbackAddr()); err != nil {
+				return err
+			}
+		}
 	}
 
-	errc := make(chan error, 4)
+	errc := make(chan error, 8)
 	go func() { errc <- srv.Serve(l) }()
-	var smtpSrv *smtp.Server
+	if lbridge != nil {
+		go func() { errc <- srv.ServeProxied(lbridge, loopbackNets) }()
+	}
+	if lpp != nil {
+		go func() { errc <- srv.ServeProxied(lpp, cfg.trustedProxies) }()
+	}
+	var (
+		smtpSrv  *smtp.Server
+		smtpGate *smtpGate
+	)
 	if lsmtp != nil {
 		smtpSrv = newSMTPServer(cfg, delivery, srv.TLSConfig, logger)
-		go func() {
-			if err := smtpSrv.Serve(smtpListener(lsmtp, cfg.trustedProxies)); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		smtpGate = newSMTPGate(cfg.smtpMaxConns, cfg.smtpMaxConnsIP)
+		serveSMTP := func(l net.Listener) {
+			if err := smtpSrv.Serve(l); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 				errc <- err
 			}
-		}()
+		}
+		go serveSMTP(&publicSMTP{Listener: lsmtp, gate: smtpGate})
+		if lbridgeSMTP != nil {
+			go serveSMTP(newProxiedSMTP(lbridgeSMTP, smtpGate, loopbackNets))
+		}
+		if lsp != nil {
+			go serveSMTP(newProxiedSMTP(lsp, smtpGate, cfg.trustedProxies))
+		}
 	}
 	if ls != nil {
 		go func() { errc <- srv.ServeTLS(ls) }()
@@ -340,7 +385,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	)
 	if lh != nil {
 		webSrv = web.New(web.Config{
-			POP3Addr:       dialable(l.Addr()),
+			POP3Addr:       lbridge.Addr().String(),
 			PublicHost:     publicHost(cfg),
 			PublicPort:     portOf(cfg.pop3Addr, l.Addr()),
 			Visitors:       visitors,
@@ -351,7 +396,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			AdminToken:     cfg.adminToken,
 			CookieKey:      cookieKey(cfg.adminToken),
 			MailDomain:     smtpDomain(cfg),
-			SMTPAddr:       smtpDialable(lsmtp),
+			SMTPAddr:       addrOf(lbridgeSMTP),
 			SMTPPort:       smtpPort(cfg, lsmtp),
 			Hosts:          []string{hostOf(cfg.httpAddr)},
 			AnyHost:        anyHost(cfg),
@@ -388,6 +433,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if lsmtp != nil {
 		fmt.Fprintf(stdout, "SMTP on %s delivers to personal addresses NAME.ID@%s (STARTTLS available)\n", lsmtp.Addr(), mailDomain(cfg))
 	}
+	for _, p := range []struct {
+		what string
+		l    net.Listener
+	}{{"POP3", lpp}, {"SMTP", lsp}} {
+		if p.l != nil {
+			fmt.Fprintf(stdout, "%s for proxies on %s (a PROXY header first, from %s)\n", p.what, p.l.Addr(), &cfg.trustedProxies)
+		}
+	}
 	if lh != nil && anyHost(cfg) {
 		logger.Warn("web: --http-addr listens on every interface and no --public-host is set: any Host name is answered, so DNS rebinding is not guarded against; set --public-host to the name people use")
 	}
@@ -408,9 +461,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Info("shutting down: letting sessions finish", "timeout", cfg.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
-	if smtpSrv != nil {
-		smtpSrv.Close() // an SMTP transaction cut short is retried by its client
-	}
+	smtpDone := make(chan struct{})
+	go func() {
+		defer close(smtpDone)
+		if smtpSrv == nil {
+			return
+		}
+		// Sessions waiting for a command are told 421 4.3.2 at once; a
+		// message under way may finish. Its client retries the rest.
+		smtpGate.drain()
+		if err := smtpSrv.Shutdown(sctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+			logger.Warn("shutdown: closed SMTP sessions still running", "err", err)
+			smtpSrv.Close()
+		}
+	}()
 	if httpSrv != nil {
 		// Stop taking new visitors and terminals; open terminals stay
 		// bridged while their POP3 sessions drain.
@@ -422,17 +486,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if webSrv != nil {
 		webSrv.Close()
 	}
+	<-smtpDone
 	return nil
 }
 
-// dialable is the address the bridge dials to reach a listener: its own,
-// with an unspecified host (listening on all interfaces) made loopback.
-func dialable(a net.Addr) string {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok || !ta.IP.IsUnspecified() {
-		return a.String()
+// loopbackNets are the networks of the bridge's own listeners' peers.
+var loopbackNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// loopbackAddr is where the bridge's listeners listen: IPv4 loopback if
+// the machine has it, else IPv6's.
+func loopbackAddr() string {
+	if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		l.Close()
+		return "127.0.0.1:0"
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+	return "[::1]:0"
+}
+
+// addrOf is a listener's address, or "" for none.
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
 }
 
 // httpConnsPerIP bounds the web connections from one address: four for
