@@ -46,9 +46,9 @@ type env struct {
 	pop3Addr string // the public listener, for direct clients
 	// bridgeAddr is the listener the bridge dials: PROXY headers required.
 	bridgeAddr string
-	visitors *sessions.Visitors
-	web      *web.Server
-	http     *httptest.Server
+	visitors   *sessions.Visitors
+	web        *web.Server
+	http       *httptest.Server
 }
 
 type option func(*pop3.Server, *web.Config)
