@@ -2,12 +2,16 @@ package sessions
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/mail"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,6 +33,10 @@ import (
 const (
 	DefaultMaxDelivered = 200 // messages delivered into one sandbox
 	DefaultMaxRcpts     = 10  // recipients of one message
+	// DefaultMaxStored bounds the octets of delivered mail the process
+	// holds: a class of 200 sending each other a hundred 10 KB messages
+	// needs a fifth of it.
+	DefaultMaxStored = 1 << 30
 )
 
 // Delivery is the SMTP backend: it accepts mail for personal addresses and
@@ -43,9 +51,13 @@ type Delivery struct {
 	// visitor and sent from one client address (IPv6 by /64).
 	PerVisitor pop3.RateLimiter
 	PerAddress pop3.RateLimiter
+	// MaxStored bounds the octets of delivered messages held at once, by
+	// every sandbox together (0: no bound). A message counts until no
+	// sandbox or session holds it any more.
+	MaxStored int64
 
 	delivered, refused atomic.Int64
-	seq                atomic.Uint64
+	stored             atomic.Int64
 }
 
 var _ smtp.Backend = (*Delivery)(nil)
@@ -58,8 +70,12 @@ func NewDelivery(vs *Visitors, domain string) *Delivery {
 		MaxDelivered: DefaultMaxDelivered,
 		PerVisitor:   pop3.RateLimiter{Rate: 1.0 / 5, Burst: 20},
 		PerAddress:   pop3.RateLimiter{Rate: 1, Burst: 60},
+		MaxStored:    DefaultMaxStored,
 	}
 }
+
+// Stored is how many octets of delivered mail the sandboxes hold.
+func (d *Delivery) Stored() int64 { return d.stored.Load() }
 
 // Delivered and Refused count messages delivered and recipients or
 // messages refused, for metrics.
@@ -102,15 +118,28 @@ func smtpErr(code int, enh smtp.EnhancedCode, format string, args ...any) *smtp.
 }
 
 func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	if hasControl(from) {
+		s.d.refused.Add(1)
+		return smtpErr(553, smtp.EnhancedCode{5, 1, 7}, "the sender address has a control character (a NUL, say) in it: an address is printable text (RFC 5321 §4.1.2)")
+	}
 	s.from = from
 	s.rcpts = nil
 	return nil
+}
+
+// hasControl reports whether s has an ASCII control character.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
 }
 
 // Rcpt accepts a personal address of a visitor who exists, and teaches
 // about every other.
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	d := s.d
+	if hasControl(to) {
+		d.refused.Add(1)
+		return smtpErr(553, smtp.EnhancedCode{5, 1, 3}, "the recipient address has a control character (a NUL, say) in it: an address is printable text (RFC 5321 §4.1.2)")
+	}
 	if len(s.rcpts) >= DefaultMaxRcpts {
 		d.refused.Add(1)
 		return smtpErr(452, smtp.EnhancedCode{4, 5, 3}, "too many recipients: at most %d a message", DefaultMaxRcpts)
@@ -142,16 +171,18 @@ func (s *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		return err // too large: go-smtp answers 552
 	}
+	if err := checkText(raw); err != nil {
+		d.refused.Add(1)
+		return err
+	}
 	now := time.Now()
 	if !d.PerAddress.Allow(pop3.AddrKey(s.ip), now) {
 		d.refused.Add(1)
 		return smtpErr(451, smtp.EnhancedCode{4, 7, 1}, "too many messages from your address: wait a little and send again")
 	}
-	var id [6]byte
-	rand.Read(id[:])
-	msgID := fmt.Sprintf("%x.%d", id, d.seq.Add(1))
+	msgID := d.Visitors.newHopID()
 	var errs []string
-	delivered := 0
+	delivered, full := 0, false
 	for _, rc := range s.rcpts {
 		if !d.PerVisitor.Allow(rc.v.Token, now) {
 			errs = append(errs, rc.addr+": too many messages lately")
@@ -161,6 +192,11 @@ func (s *smtpSession) Data(r io.Reader) error {
 		if err != nil {
 			d.refused.Add(1)
 			return smtpErr(554, smtp.EnhancedCode{5, 6, 0}, "the message is not a mail message: %v", err)
+		}
+		if !d.store(msg) {
+			full = true
+			errs = append(errs, rc.addr+": the playground holds all the delivered mail it may")
+			continue
 		}
 		if err := rc.v.Sandbox.Deliver(rc.account, msg, d.MaxDelivered); err != nil {
 			errs = append(errs, rc.addr+": "+err.Error())
@@ -172,6 +208,9 @@ func (s *smtpSession) Data(r io.Reader) error {
 	d.delivered.Add(int64(delivered))
 	if len(errs) > 0 {
 		d.refused.Add(int64(len(errs)))
+		if delivered == 0 && full {
+			return smtpErr(452, smtp.EnhancedCode{4, 3, 1}, "the playground holds all the delivered mail it may (%s): send again later, or ask the organiser to end some sessions", octets(d.MaxStored))
+		}
 		if delivered == 0 {
 			return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, "not delivered: %s", strings.Join(errs, "; "))
 		}
@@ -179,8 +218,80 @@ func (s *smtpSession) Data(r io.Reader) error {
 	return nil
 }
 
+// newHopID is the id of a Received field the playground adds: 48 random
+// bits and a MAC of them under HopKey, so that IsOwnHop knows it again.
+func (vs *Visitors) newHopID() string {
+	var r [6]byte
+	rand.Read(r[:])
+	return hopID(vs.HopKey, hex.EncodeToString(r[:]))
+}
+
+func hopID(key []byte, nonce string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("pop3playground hop " + nonce))
+	return nonce + "." + hex.EncodeToString(m.Sum(nil)[:6])
+}
+
+// IsOwnHop reports whether id is one this playground gave a Received field.
+func (vs *Visitors) IsOwnHop(id string) bool {
+	nonce, _, ok := strings.Cut(id, ".")
+	return ok && len(nonce) == 12 && hmac.Equal([]byte(hopID(vs.HopKey, nonce)), []byte(id))
+}
+
+// checkText refuses a message that is not RFC 5322 text: what SMTP
+// stores, POP3 serves as it is, so it must read the same to every client.
+// Bare LFs are line ends (nc without -C) and become CRLF.
+func checkText(raw []byte) error {
+	line := func(i int) int { return bytes.Count(raw[:i], []byte("\n")) + 1 }
+	if i := bytes.IndexByte(raw, 0); i >= 0 {
+		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "line %d has a NUL octet: mail is text, and RFC 5322 §2.3 keeps NUL out of it; send binary content as a base64 attachment", line(i))
+	}
+	for i := bytes.IndexByte(raw, '\r'); i >= 0; {
+		if i+1 == len(raw) || raw[i+1] != '\n' {
+			return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "line %d has a CR that no LF follows: RFC 5322 §2.3 lets CR and LF appear only together, as CRLF (a client that splits lines at CR would read another message)", line(i))
+		}
+		j := bytes.IndexByte(raw[i+1:], '\r')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	if len(raw) > 0 && (raw[0] == ' ' || raw[0] == '\t') {
+		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "the message begins with white space: a header cannot begin with a continuation line (RFC 5322 §2.2.3), and this one would continue the playground's own Received field; begin with a field such as Subject:")
+	}
+	return nil
+}
+
+// octets is n in the largest binary unit that keeps it whole.
+func octets(n int64) string {
+	for _, u := range []struct {
+		shift int
+		name  string
+	}{{30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d %s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%d octets", n)
+}
+
+// store counts m's octets against MaxStored until no one holds m.
+func (d *Delivery) store(m *Message) bool {
+	n := m.Size()
+	if d.MaxStored > 0 && d.stored.Add(n) > d.MaxStored {
+		d.stored.Add(-n)
+		return false
+	}
+	if d.MaxStored <= 0 {
+		d.stored.Add(n)
+	}
+	runtime.AddCleanup(m, func(n int64) { d.stored.Add(-n) }, n)
+	return true
+}
+
 // message is raw as it arrives in rc's maildrop: the playground's hop on
-// top, so that the route grows by one.
+// top, so that the route grows by one. It is made in one allocation of
+// its exact size: delivered mail costs the heap its octets, little more.
 func (s *smtpSession) message(raw []byte, rc rcpt, id string, now time.Time) (*Message, error) {
 	with := "ESMTP"
 	if s.tls {
@@ -195,12 +306,11 @@ func (s *smtpSession) message(raw []byte, rc rcpt, id string, now time.Time) (*M
 	if helo == "" {
 		helo = "unknown"
 	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", s.from)
-	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (POP3 Playground) with %s id %s\r\n\tfor <%s>; %s\r\n",
-		helo, s.ip, s.d.Domain, with, id, rc.addr, now.Format(time.RFC1123Z))
-	b.Write(raw)
-	m, err := newMessage(b.Bytes(), "delivered "+id, 1)
+	top := fmt.Sprintf("Return-Path: <%s>\r\nReceived: from %s ([%s])\r\n\tby %s (POP3 Playground) with %s id %s\r\n\tfor <%s>; %s\r\n",
+		s.from, helo, s.ip, s.d.Domain, with, id, rc.addr, now.Format(time.RFC1123Z))
+	data := make([]byte, 0, len(top)+crlfLen(raw))
+	data = appendCRLF(append(data, top...), raw)
+	m, err := parseMessage(data, "delivered "+id, 1)
 	if err != nil {
 		var le *LoadError
 		if errors.As(err, &le) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -500,5 +501,105 @@ func TestMailLessonTicks(t *testing.T) {
 	at(5)
 	if n := e.vs.Completions(MailLesson); n != 1 {
 		t.Errorf("lesson 7 completed %d times", n)
+	}
+}
+
+// rawSMTP plays lines to the SMTP listener and returns the reply to the
+// last one.
+func (e *mailEnv) rawSMTP(t *testing.T, lines ...string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", e.smtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	reply := func() string {
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return "(closed)"
+			}
+			if len(l) < 4 || l[3] != '-' {
+				return strings.TrimRight(l, "\r\n")
+			}
+		}
+	}
+	last := reply()
+	for _, l := range lines {
+		io.WriteString(c, l)
+		last = reply()
+	}
+	return last
+}
+
+// What SMTP stores, POP3 serves as it is: so a message must be RFC 5322
+// text that reads the same to every client, and the replies say why not.
+func TestSMTPRefusesWhatIsNotText(t *testing.T) {
+	e := newMailEnv(t, loadDefault(t))
+	v, _ := e.vs.New("127.0.0.1")
+	to := "RCPT TO:<" + e.address(v) + ">\r\n"
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"NUL in the sender", []string{"HELO a\r\n", "MAIL FROM:<a\x00b@example.org>\r\n"}, "553 5.1.7 the sender address has a control character"},
+		{"NUL in the recipient", []string{"HELO a\r\n", "MAIL FROM:<a@example.org>\r\n", "RCPT TO:<guest\x00@play.example>\r\n"}, "553 5.1.3"},
+		{"NUL in the data", []string{"HELO a\r\n", "MAIL FROM:<a@example.org>\r\n", to, "DATA\r\n", "Subject: x\r\n\r\na\x00b\r\n.\r\n"}, "550 5.6.0 line 3 has a NUL octet"},
+		{"a lone CR", []string{"HELO a\r\n", "MAIL FROM:<a@example.org>\r\n", to, "DATA\r\n", "Subject: x\r\n\r\nbefore\r.\r+OK fake\r\n.\r\n"}, "550 5.6.0 line 3 has a CR that no LF follows"},
+		{"a continuation first", []string{"HELO a\r\n", "MAIL FROM:<a@example.org>\r\n", to, "DATA\r\n", " (POP3 Playground) forged\r\nSubject: x\r\n\r\nx\r\n.\r\n"}, "550 5.6.0 the message begins with white space"},
+	} {
+		if got := e.rawSMTP(t, tc.lines...); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if n := len(v.Sandbox.Messages("guest")); n != 7 {
+		t.Errorf("guest has %d messages after the refusals, want 7", n)
+	}
+	// Bare LFs among CRLFs are line ends: stored as CRLF.
+	if got := e.rawSMTP(t, "HELO a\r\n", "MAIL FROM:<a@example.org>\r\n", to, "DATA\r\n", "Subject: lf\n\nbare\nlines\r\n.\r\n"); !strings.HasPrefix(got, "250 ") {
+		t.Fatalf("bare LFs: %q", got)
+	}
+	msgs := e.retrieve(v.PersonalLogin("guest"))
+	if got := msgs[len(msgs)-1]; !strings.HasSuffix(got, "\r\nSubject: lf\r\n\r\nbare\r\nlines\r\n") {
+		t.Errorf("stored %q", got)
+	}
+}
+
+// The delivered mail the process holds is bounded: when full, 452 4.3.1
+// with words; a message no one holds any more is no longer counted.
+func TestSMTPStoreBudget(t *testing.T) {
+	e := newMailEnv(t, loadDefault(t), func(_ *gosmtp.Server, d *Delivery) {
+		d.MaxStored = 3000
+		d.PerVisitor, d.PerAddress = pop3.RateLimiter{}, pop3.RateLimiter{}
+	})
+	v, _ := e.vs.New("127.0.0.1")
+	body := "Subject: big\r\n\r\n" + strings.Repeat("x", 1000) + "\r\n"
+	for i := range 2 {
+		if err := e.send("a@example.org", []string{e.address(v)}, body); err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+	}
+	err := e.send("a@example.org", []string{e.address(v)}, body)
+	if err == nil || !strings.Contains(err.Error(), "452") || !strings.Contains(err.Error(), "4.3.1 the playground holds all the delivered mail it may (3000 octets)") {
+		t.Fatalf("the third message: %v, want 452 4.3.1", err)
+	}
+	if e.d.Stored() <= 2000 || e.d.Stored() > 3000 {
+		t.Errorf("stored %d octets", e.d.Stored())
+	}
+	// A reset lets go of the delivered messages: once collected, they
+	// no longer count, and mail is taken again.
+	v.Sandbox.Reset()
+	for i := 0; e.d.Stored() > 0 && i < 50; i++ {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	if e.d.Stored() != 0 {
+		t.Fatalf("stored %d octets after the reset", e.d.Stored())
+	}
+	if err := e.send("a@example.org", []string{e.address(v)}, body); err != nil {
+		t.Errorf("after the reset: %v", err)
 	}
 }

@@ -50,8 +50,14 @@ type Hop struct {
 // MaxViewSize bounds the message a view is made of.
 const MaxViewSize = 4 << 20
 
-// ViewMessage parses raw (a message as RETR sends it, dot-unstuffed).
-func ViewMessage(raw []byte) (*MailView, error) {
+// ViewMessage parses raw (a message as RETR sends it, dot-unstuffed). The
+// route marks as the playground's the hop it added on delivery: the
+// newest Received field, if its id is one the playground gave.
+func (vs *Visitors) ViewMessage(raw []byte) (*MailView, error) {
+	return viewMessage(raw, vs.IsOwnHop)
+}
+
+func viewMessage(raw []byte, ownHop func(id string) bool) (*MailView, error) {
 	if len(raw) > MaxViewSize {
 		return nil, errors.New("the message is too large to view")
 	}
@@ -69,7 +75,7 @@ func ViewMessage(raw []byte) (*MailView, error) {
 		return s
 	}
 	v.From, v.To, v.Cc, v.Subject, v.Date = h("From"), h("To"), h("Cc"), h("Subject"), h("Date")
-	v.Route = route(m.Header["Received"])
+	v.Route = route(m.Header["Received"], ownHop)
 	v.walk(textproto(m.Header), m.Body, 0)
 	return v, nil
 }
@@ -189,7 +195,7 @@ var (
 
 // route reads the Received fields, newest first in the header, as hops
 // oldest first: each server that handled the message added one on top.
-func route(fields []string) []Hop {
+func route(fields []string, ownHop func(id string) bool) []Hop {
 	var hops []Hop
 	for i := len(fields) - 1; i >= 0; i-- {
 		f := strings.Join(strings.Fields(fields[i]), " ")
@@ -207,7 +213,7 @@ func route(fields []string) []Hop {
 		if m := receivedID.FindStringSubmatch(clauses); m != nil {
 			hop.ID = strings.TrimSuffix(m[1], ";")
 		}
-		hop.Playground = strings.Contains(clauses, "(POP3 Playground)")
+		hop.Playground = i == 0 && ownHop != nil && ownHop(hop.ID)
 		if t, err := mail.ParseDate(strings.TrimSpace(date)); err == nil {
 			hop.Time = t
 			if n := len(hops); n > 0 && !hops[n-1].Time.IsZero() {

@@ -12,7 +12,7 @@ import (
 	"github.com/pop3playground/pop3playground/pop3"
 )
 
-func loadDefault(t *testing.T) *World {
+func loadDefault(t testing.TB) *World {
 	t.Helper()
 	w, err := DefaultWorld()
 	if err != nil {

@@ -133,6 +133,10 @@ type Visitors struct {
 	Rate pop3.RateLimiter
 	// Lessons are the lessons whose steps tick from the visitors' events.
 	Lessons []*Lesson
+	// HopKey signs the id of the Received field the playground adds to
+	// mail it delivers, so that the mail view knows that hop from one a
+	// sender wrote; random unless set (replicas share one).
+	HopKey []byte
 
 	mu      sync.Mutex
 	byToken map[string]*Visitor
@@ -160,7 +164,10 @@ const (
 
 // NewVisitors returns an empty set of visitors of w.
 func NewVisitors(w *World) *Visitors {
+	key := make([]byte, 32)
+	rand.Read(key)
 	return &Visitors{
+		HopKey:    key,
 		world:     w,
 		TTL:       DefaultVisitorTTL,
 		UnusedTTL: DefaultUnusedTTL,

@@ -427,7 +427,11 @@ func unquoteFrom(b []byte) []byte {
 // newMessage checks a message's header and normalises its line ends. first
 // is the file line the message starts on, for errors.
 func newMessage(raw []byte, file string, first int) (*Message, error) {
-	data := normalizeCRLF(raw)
+	return parseMessage(normalizeCRLF(raw), file, first)
+}
+
+// parseMessage is newMessage for data whose line ends are CRLF already.
+func parseMessage(data []byte, file string, first int) (*Message, error) {
 	m := &Message{data: data, Source: file}
 	if len(data) == 0 {
 		return nil, &LoadError{File: file, Line: first, Msg: "empty message"}
@@ -473,22 +477,46 @@ func newMessage(raw []byte, file string, first int) (*Message, error) {
 }
 
 // normalizeCRLF turns every line end into CRLF and ends the last line.
-func normalizeCRLF(b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(b)/32+2)
+// A bare LF (nc without -C) and a lone CR are line ends too: RFC 5322 §2.3
+// lets CR and LF appear only together, and a client that splits lines at
+// CR must read the same lines as one that splits at LF (a lone-CR "."
+// line would end a POP3 reply early for it).
+func normalizeCRLF(b []byte) []byte { return appendCRLF(make([]byte, 0, crlfLen(b)), b) }
+
+// crlfLen is len(normalizeCRLF(b)).
+func crlfLen(b []byte) int {
+	n := len(b)
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			i++
+		case b[i] == '\r', b[i] == '\n':
+			n++
+		}
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' && b[len(b)-1] != '\r' {
+		n += 2
+	}
+	return n
+}
+
+// appendCRLF appends b to out with every line end CRLF and the last line
+// ended.
+func appendCRLF(out, b []byte) []byte {
 	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
+		i := bytes.IndexAny(b, "\r\n")
 		if i < 0 {
 			out = append(out, b...)
-			out = append(out, '\r', '\n')
-			break
+			return append(out, '\r', '\n')
 		}
-		line := b[:i]
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		out = append(out, line...)
+		out = append(out, b[:i]...)
 		out = append(out, '\r', '\n')
+		if b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n' {
+			i++
+		}
 		b = b[i+1:]
 	}
-	return slices.Clip(out)
+	return out
 }
 
 var headerDecoder = mime.WordDecoder{CharsetReader: func(charset string, input io.Reader) (io.Reader, error) {

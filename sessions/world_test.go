@@ -281,3 +281,26 @@ func TestFirstLogin(t *testing.T) {
 		t.Errorf("without guest: %q, %q; want the first account by name", name, pass)
 	}
 }
+
+// Every line end becomes CRLF, a lone CR's too: POP3 never serves a lone
+// CR, which a client splitting lines at CR would read as a line end (a
+// lone-CR "." would end the reply for it, unstuffed).
+func TestNormalizeCRLF(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"a", "a\r\n"},
+		{"a\nb\n", "a\r\nb\r\n"},
+		{"a\r\nb", "a\r\nb\r\n"},
+		{"before\r.\r+OK fake\r\n", "before\r\n.\r\n+OK fake\r\n"},
+		{"a\r", "a\r\n"},
+		{"\r\r\n\n", "\r\n\r\n\r\n"},
+	} {
+		got := normalizeCRLF([]byte(tc.in))
+		if string(got) != tc.want {
+			t.Errorf("normalizeCRLF(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if n := crlfLen([]byte(tc.in)); n != len(tc.want) || cap(got) != len(got) {
+			t.Errorf("crlfLen(%q) = %d, cap %d; want %d", tc.in, n, cap(got), len(tc.want))
+		}
+	}
+}

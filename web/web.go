@@ -619,7 +619,7 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusRequestEntityTooLarge, "the message is too large to view")
 		return
 	}
-	v, err := sessions.ViewMessage(raw)
+	v, err := s.cfg.Visitors.ViewMessage(raw)
 	if err != nil {
 		jsonError(w, http.StatusUnprocessableEntity, err.Error())
 		return
