@@ -46,8 +46,14 @@ var _ pop3.APOPBackend = (*Backend)(nil)
 // connectionNote tells a direct client why its deletions do not last.
 const connectionNote = "a private copy for this connection: the next connection starts afresh; use your personal login from the web page to keep changes"
 
-// expiredToken refuses a bridged login whose visitor is gone.
-var expiredToken = &pop3.LoginError{Code: "SYS/PERM", Text: "your playground session has ended (idle too long, or ended by the organiser): reload the page to get a new one"}
+// goneVisitor refuses a bridged login whose visitor this process does
+// not hold, saying what it knows of why.
+func (b *Backend) goneVisitor(token string) error {
+	if why, ok := b.Visitors.Forgotten(token); ok {
+		return &pop3.LoginError{Code: "SYS/PERM", Text: "your playground session has ended (" + why + "): reload the page to get a new one"}
+	}
+	return &pop3.LoginError{Code: "SYS/PERM", Text: "the PROXY header names no playground session this server gave out (it may have restarted since): reload the page to get a new one"}
+}
 
 // sandbox finds the sandbox a login goes to, the account name within it,
 // and the visitor of a personal login. direct is true for a throw-away
@@ -57,7 +63,7 @@ func (b *Backend) sandbox(c *pop3.ConnInfo, user string) (sb *Sandbox, account s
 		if tok, ok := c.ProxyTLVs[TLVToken]; ok && c.Proxied {
 			v := b.Visitors.Get(string(tok))
 			if v == nil {
-				return nil, "", nil, false, expiredToken
+				return nil, "", nil, false, b.goneVisitor(string(tok))
 			}
 			return v.Sandbox, user, nil, false, nil
 		}

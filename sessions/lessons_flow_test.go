@@ -264,3 +264,28 @@ func TestReopeningAFinishedLesson(t *testing.T) {
 	c.quit()
 	settle(t, v, map[string]int{"01-lab-sheet": 4, "02-dele-rset-update": 0})
 }
+
+// A bridged login whose visitor is gone is told what this server knows:
+// ended by the organiser, idle too long, or a token it never gave out
+// (a restart, or a forged header).
+func TestBridgedLoginOfAGoneVisitorSaysWhy(t *testing.T) {
+	e := newLessonEnv(t)
+	ended, _ := e.vs.New("192.0.2.1")
+	idle, _ := e.vs.New("192.0.2.1")
+	stranger := &Visitor{Token: NewToken()}
+	e.vs.End(ended.Token)
+	idle.lastSeen.Store(time.Now().Add(-3 * e.vs.TTL).UnixNano())
+	e.vs.Sweep(time.Now())
+	for _, tc := range []struct {
+		v    *Visitor
+		want string
+	}{
+		{ended, "-ERR [SYS/PERM] your playground session has ended (ended by the organiser): reload the page"},
+		{idle, "-ERR [SYS/PERM] your playground session has ended (idle too long): reload the page"},
+		{stranger, "-ERR [SYS/PERM] the PROXY header names no playground session this server gave out"},
+	} {
+		pc := e.connect(tc.v)
+		pc.do("USER guest", "+OK")
+		pc.do("PASS visitor", tc.want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -50,6 +51,18 @@ type Hop struct {
 // MaxViewSize bounds the message a view is made of.
 const MaxViewSize = 4 << 20
 
+// Bounds of the MIME structure a view walks: a message of many thousand
+// empty parts costs the view far more than its octets.
+const (
+	MaxViewParts = 200
+	MaxViewDepth = 8
+)
+
+var (
+	errTooManyParts = fmt.Errorf("the message has more than %d MIME parts: this view shows messages of at most %d", MaxViewParts, MaxViewParts)
+	errTooDeep      = fmt.Errorf("the message's MIME parts are nested more than %d deep: this view shows messages of at most %d levels", MaxViewDepth, MaxViewDepth)
+)
+
 // ViewMessage parses raw (a message as RETR sends it, dot-unstuffed). The
 // route marks as the playground's the hop it added on delivery: the
 // newest Received field, if its id is one the playground gave.
@@ -76,7 +89,10 @@ func viewMessage(raw []byte, ownHop func(id string) bool) (*MailView, error) {
 	}
 	v.From, v.To, v.Cc, v.Subject, v.Date = h("From"), h("To"), h("Cc"), h("Subject"), h("Date")
 	v.Route = route(m.Header["Received"], ownHop)
-	v.walk(textproto(m.Header), m.Body, 0)
+	parts := 0
+	if err := v.walk(textproto(m.Header), m.Body, 0, &parts); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
@@ -88,22 +104,31 @@ func textproto(h mail.Header) partHeader {
 	return partHeader{h.Get("Content-Type"), h.Get("Content-Transfer-Encoding"), h.Get("Content-Disposition")}
 }
 
-// walk adds a part, or the parts of a multipart, to the view.
-func (v *MailView) walk(ph partHeader, body io.Reader, depth int) {
+// walk adds a part, or the parts of a multipart, to the view; parts
+// counts them all, against MaxViewParts.
+func (v *MailView) walk(ph partHeader, body io.Reader, depth int, parts *int) error {
+	if *parts++; *parts > MaxViewParts {
+		return errTooManyParts
+	}
 	ctype, params, err := mime.ParseMediaType(ph.ctype)
 	if ph.ctype == "" || err != nil {
 		ctype, params = "text/plain", map[string]string{"charset": "us-ascii"}
 	}
-	if strings.HasPrefix(ctype, "multipart/") && depth < 8 {
+	if strings.HasPrefix(ctype, "multipart/") {
+		if depth >= MaxViewDepth {
+			return errTooDeep
+		}
 		mr := multipart.NewReader(body, params["boundary"])
 		for {
 			p, err := mr.NextRawPart()
 			if err != nil {
 				break
 			}
-			v.walk(partHeader{p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p.Header.Get("Content-Disposition")}, p, depth+1)
+			if err := v.walk(partHeader{p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p.Header.Get("Content-Disposition")}, p, depth+1, parts); err != nil {
+				return err
+			}
 		}
-		return
+		return nil
 	}
 	data, _ := io.ReadAll(io.LimitReader(decodeTransfer(ph.encoding, body), MaxViewSize))
 	disp, dparams, _ := mime.ParseMediaType(ph.disposition)
@@ -122,6 +147,7 @@ func (v *MailView) walk(ph partHeader, body io.Reader, depth int) {
 	default:
 		v.Text = append(v.Text, v.text(data, params["charset"]))
 	}
+	return nil
 }
 
 // text decodes a text part's charset: UTF-8 and US-ASCII as they are,
@@ -142,11 +168,12 @@ func (v *MailView) text(b []byte, charset string) string {
 }
 
 func latin1(b []byte) string {
-	r := make([]rune, len(b))
-	for i, c := range b {
-		r[i] = rune(c)
+	var sb strings.Builder
+	sb.Grow(len(b) + len(b)/8)
+	for _, c := range b {
+		sb.WriteRune(rune(c))
 	}
-	return string(r)
+	return sb.String()
 }
 
 func charsetReader(charset string, in io.Reader) (io.Reader, error) {

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
@@ -144,6 +145,7 @@ type Visitors struct {
 	perIP   map[string]int
 	conns   map[uint64]*Visitor // personal-login connections, by ID
 
+	forgotten   forgottenTokens
 	observed    atomic.Bool // the POP3 server reports events to Observe
 	completions counters    // lesson ID → visitors who finished it
 	errors      errorRing
@@ -264,7 +266,7 @@ func (vs *Visitors) unusedLocked(key string, now time.Time) *Visitor {
 func (vs *Visitors) evictUnusedLocked(key string, now time.Time) bool {
 	victim := vs.unusedLocked(key, now)
 	if victim != nil {
-		vs.removeLocked(victim)
+		vs.removeLocked(victim, "unused, to make room for a new visitor")
 	}
 	return victim != nil
 }
@@ -311,17 +313,56 @@ func (vs *Visitors) End(token string) bool {
 	if v == nil {
 		return false
 	}
-	vs.removeLocked(v)
+	vs.removeLocked(v, "ended by the organiser")
 	return true
 }
 
-func (vs *Visitors) removeLocked(v *Visitor) {
+func (vs *Visitors) removeLocked(v *Visitor, why string) {
+	vs.forgotten.add(v.Token, why)
 	close(v.gone)
 	delete(vs.byToken, v.Token)
 	delete(vs.byID, v.ID)
 	if vs.perIP[v.IP]--; vs.perIP[v.IP] <= 0 {
 		delete(vs.perIP, v.IP)
 	}
+}
+
+// Forgotten says why the visitor of token was forgotten, if it was one of
+// the last forgottenSize this process forgot.
+func (vs *Visitors) Forgotten(token string) (why string, ok bool) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	why, ok = vs.forgotten.why[forgottenKey(token)]
+	return why, ok
+}
+
+// forgottenSize bounds the tokens remembered after their visitor is gone.
+const forgottenSize = 4096
+
+// forgottenTokens remembers why recent visitors were forgotten, by a hash
+// of their token, so that a terminal that comes back can be told what
+// happened rather than guessed at.
+type forgottenTokens struct {
+	why   map[[8]byte]string
+	order [][8]byte // oldest first, at most forgottenSize
+}
+
+func forgottenKey(token string) [8]byte {
+	sum := sha256.Sum256([]byte(token))
+	return [8]byte(sum[:8])
+}
+
+func (f *forgottenTokens) add(token, why string) {
+	if f.why == nil {
+		f.why = make(map[[8]byte]string)
+	}
+	k := forgottenKey(token)
+	if len(f.order) >= forgottenSize {
+		delete(f.why, f.order[0])
+		f.order = append(f.order[:0], f.order[1:]...)
+	}
+	f.why[k] = why
+	f.order = append(f.order, k)
 }
 
 // Len is how many visitors are held.
@@ -355,7 +396,7 @@ func (vs *Visitors) Sweep(now time.Time) int {
 			ttl = vs.UnusedTTL
 		}
 		if now.Sub(v.LastSeen()) > ttl && v.Bridges() == 0 && !v.Sandbox.InUse() {
-			vs.removeLocked(v)
+			vs.removeLocked(v, "idle too long")
 			n++
 		}
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -10,10 +11,13 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/web"
 )
 
@@ -164,4 +168,97 @@ func raiseNoFile(want uint64) {
 		rl.Max = want // as root
 	}
 	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+}
+
+// manyParts is a 4 MB message of about 120,000 empty MIME parts: fine
+// alone, a gigabyte when fifty are parsed at once.
+func manyParts() string {
+	var b strings.Builder
+	b.WriteString("Subject: parts\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+	for b.Len() < sessions.MaxViewSize-64 {
+		b.WriteString("--b\r\nContent-Type: text/plain\r\n\r\n\r\n")
+	}
+	b.WriteString("--b--\r\n")
+	return b.String()
+}
+
+// Fifty views of that message at once, with one cookie and with ten: one
+// view a visitor at a time, a few in all, the parts capped with words; the
+// heap stays bounded (it took the process from 40 MB to 1,472 MB before).
+func TestViewFloodIsBounded(t *testing.T) {
+	e := newEnv(t)
+	e.visitors.Rate = pop3.RateLimiter{}
+	body := manyParts()
+	var visitors []*browser
+	for range 10 {
+		b := e.visit(t)
+		b.session()
+		visitors = append(visitors, b)
+	}
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	peak := base.HeapInuse
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	for _, round := range []struct {
+		name     string
+		browsers []*browser
+	}{{"one cookie", visitors[:1]}, {"ten cookies", visitors}} {
+		codes := make(chan int, 50)
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Add(1)
+			go func(b *browser) {
+				defer wg.Done()
+				req, _ := http.NewRequest("POST", e.http.URL+"/api/view", strings.NewReader(body))
+				resp, err := b.client.Do(req)
+				if err != nil {
+					codes <- 0
+					return
+				}
+				var got struct{ Error string }
+				json.NewDecoder(resp.Body).Decode(&got)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusUnprocessableEntity && !strings.Contains(got.Error, "more than 200 MIME parts") {
+					t.Errorf("422 with %q, want the parts named", got.Error)
+				}
+				if resp.StatusCode == http.StatusTooManyRequests && !strings.Contains(got.Error, "one at a time") {
+					t.Errorf("429 with %q", got.Error)
+				}
+				codes <- resp.StatusCode
+			}(round.browsers[i%len(round.browsers)])
+		}
+		wg.Wait()
+		close(codes)
+		count := map[int]int{}
+		for c := range codes {
+			count[c]++
+		}
+		if count[http.StatusUnprocessableEntity] == 0 || count[0] > 0 || count[http.StatusOK] > 0 {
+			t.Errorf("%s: replies %v; want 422 for the views made, 429 or 503 for the rest", round.name, count)
+		}
+		t.Logf("%s: replies %v", round.name, count)
+	}
+	close(stop)
+	<-sampled
+	grew := float64(peak-base.HeapInuse) / (1 << 20)
+	t.Logf("heap in use grew by at most %.0f MB during the floods", grew)
+	if grew > 256 {
+		t.Errorf("the heap grew by %.0f MB: views are not bounded", grew)
+	}
 }

@@ -85,7 +85,15 @@ func (s *Server) bridgeError(reason string) {
 func (s *Server) handleMetrics() http.Handler {
 	h := promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.isAdmin(r) {
+		ok, err := s.checkAdmin(r)
+		if err != nil {
+			// Refused unchecked: saying 401 would tell a guesser each
+			// guess was checked and wrong.
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, "too many wrong admin tokens from your address: wait a minute", http.StatusTooManyRequests)
+			return
+		}
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pop3playground"`)
 			http.Error(w, "metrics need the admin token: Authorization: Bearer TOKEN", http.StatusUnauthorized)
 			return

@@ -37,11 +37,14 @@ const CookieName = "pop3pg_session"
 
 // Config is what the web side needs to know.
 type Config struct {
-	// POP3Addr is where the bridge dials: our own POP3 listener. It comes
-	// from configuration, never from the browser.
+	// POP3Addr is where the bridge dials: our own POP3 listener for the
+	// bridge, which requires the PROXY v2 header the bridge sends
+	// (pop3.Server.ServeProxied). It comes from configuration, never from
+	// the browser.
 	POP3Addr string
 	// PublicHost and PublicPort are what the page tells people to use
-	// from other clients; PublicPort defaults to POP3Addr's port.
+	// from other clients (the public listener); PublicPort defaults to
+	// POP3Addr's port.
 	PublicHost string
 	PublicPort string
 	Visitors   *sessions.Visitors
@@ -103,8 +106,9 @@ type Config struct {
 	// SMTP listener delivers to (NAME.ID@MailDomain); the page shows them.
 	MailDomain string
 	// SMTPAddr, if set, is the bridge's second fixed target: our own
-	// SMTP listener, for the page's SMTP terminal (/ws?target=smtp);
-	// SMTPPort is the port the page shows for it.
+	// SMTP listener for the bridge (a PROXY header required), for the
+	// page's SMTP terminal (/ws?target=smtp); SMTPPort is the public SMTP
+	// port the page shows.
 	SMTPAddr string
 	SMTPPort string
 }
@@ -141,6 +145,7 @@ type Server struct {
 	budget        connBudget
 	authLimit     *authLimiter
 	adminSessions adminSessions
+	views         viewGate
 }
 
 // New returns the playground's HTTP handler.
@@ -610,21 +615,40 @@ func (s *Server) withLesson(w http.ResponseWriter, r *http.Request, do func(*ses
 // RETR brought (dot-unstuffed) and gets the header decoded, its parts and
 // its route. The HTML parts are for a sandboxed iframe only.
 func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
-	if s.visitor(r) == nil {
+	v := s.visitor(r)
+	if v == nil {
 		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
 		return
 	}
+	release, err := s.views.enter(r.Context(), v)
+	if err != nil {
+		s.refused("view", err)
+		w.Header().Set("Retry-After", "2")
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, errViewBusy) {
+			code = http.StatusTooManyRequests
+		}
+		jsonError(w, code, err.Error())
+		return
+	}
+	defer release()
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, sessions.MaxViewSize))
 	if err != nil {
 		jsonError(w, http.StatusRequestEntityTooLarge, "the message is too large to view")
 		return
 	}
-	v, err := s.cfg.Visitors.ViewMessage(raw)
+	view, err := s.cfg.Visitors.ViewMessage(raw)
 	if err != nil {
 		jsonError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	// HTML parts as they are: escaping < > & as \u003c would make an
+	// HTML part's JSON six times its size (the response is JSON, nosniff).
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(view)
 }
 
 // handleName sets the name the visitor gives the organiser (form field

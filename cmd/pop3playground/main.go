@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,7 +59,7 @@ type config struct {
 	idleTimeout      time.Duration
 	tlsCert, tlsKey  string
 	trace            string
-	traceMaxBytes    int64
+	traceMaxBytes    byteSize
 	cpuProfile       string
 	loginTimeout     time.Duration
 	unusedTTL        time.Duration
@@ -79,7 +80,8 @@ type config struct {
 	smtpMaxConns     int
 	smtpMaxConnsIP   int
 	mailDomain       string
-	smtpMaxSize      int64
+	smtpMaxSize      byteSize
+	smtpMaxStored    byteSize
 	publicHost       string
 	visitorTTL       time.Duration
 	maxVisitors      int
@@ -123,7 +125,10 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.IntVar(&cfg.smtpMaxConns, "smtp-max-conns", 500, "most SMTP sessions at once; 0 for no limit")
 	fs.IntVar(&cfg.smtpMaxConnsIP, "smtp-max-conns-per-ip", 200, "most SMTP sessions at once from one client address (IPv6: one /64), browser terminals counted by the browser's address; a classroom behind NAT shares one; 0 for no limit")
 	fs.StringVar(&cfg.mailDomain, "mail-domain", "", "`domain` of the personal addresses (NAME.ID@DOMAIN); the public host if empty")
-	fs.Int64Var(&cfg.smtpMaxSize, "smtp-max-size", 1<<20, "largest message the SMTP listener accepts, in `octets`")
+	cfg.smtpMaxSize = 1 << 20
+	fs.Var(&cfg.smtpMaxSize, "smtp-max-size", "largest message the SMTP listener accepts (`size`: octets, or with KB, MB, KiB, MiB…)")
+	cfg.smtpMaxStored = sessions.DefaultMaxStored
+	fs.Var(&cfg.smtpMaxStored, "smtp-max-stored", "most delivered mail held at once, all sandboxes together (`size`); past it SMTP answers 452 4.3.1; 0 for no limit")
 	fs.StringVar(&cfg.publicHost, "public-host", "", "host `name` the page tells people to use from other clients; the --http-addr host (or localhost) if empty")
 	fs.DurationVar(&cfg.visitorTTL, "visitor-ttl", sessions.DefaultVisitorTTL, "forget a web visitor and their sandbox after this long idle")
 	fs.DurationVar(&cfg.unusedTTL, "unused-visitor-ttl", sessions.DefaultUnusedTTL, "forget a web visitor who never opened a terminal after this long")
@@ -148,7 +153,8 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` for --tls-cert")
 	fs.StringVar(&cfg.trace, "trace", "", "append every line exchanged to this `file` as JSON lines, secrets masked")
 	fs.StringVar(&cfg.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this `file` (go tool pprof), for performance work")
-	fs.Int64Var(&cfg.traceMaxBytes, "trace-max-bytes", 100<<20, "rotate the --trace file to FILE.1 when it would grow past this many `octets`; 0 for no limit")
+	cfg.traceMaxBytes = 100 << 20
+	fs.Var(&cfg.traceMaxBytes, "trace-max-bytes", "rotate the --trace file to FILE.1 when it would grow past this `size` (octets, or 100MB, 1GiB…); 0 for no limit")
 	fs.DurationVar(&cfg.loginTimeout, "login-timeout", pop3.DefaultLoginTimeout, "close a POP3 session that has not logged in this long after connecting; 0 for never")
 	cfg.trustedProxies = prefixList{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated `networks` that may connect to --pop3-proxy-addr and --smtp-proxy-addr, and set X-Forwarded-For on the web side; \"none\" for none")
@@ -208,6 +214,20 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	} else if len(cfg.adminToken) < 16 {
 		return nil, errors.New("--admin-token is too short: use at least 16 characters (or leave it empty to get a random one)")
 	}
+	// A negative duration would mean "at once" or "never" by accident.
+	var negative error
+	fs.VisitAll(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok {
+			return
+		}
+		if d, ok := g.Get().(time.Duration); ok && d < 0 && negative == nil {
+			negative = fmt.Errorf("--%s %v: a duration here cannot be negative (0 turns it off where the flag says so)", f.Name, d)
+		}
+	})
+	if negative != nil {
+		return nil, negative
+	}
 	if cfg.maxLineLength < 64 {
 		return nil, fmt.Errorf("--max-line-length %d is too short for POP3 commands", cfg.maxLineLength)
 	}
@@ -261,6 +281,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	backend := &sessions.Backend{World: world, Visitors: visitors}
 	delivery := sessions.NewDelivery(visitors, mailDomain(cfg))
+	delivery.MaxStored = int64(cfg.smtpMaxStored)
 	srv := pop3.NewServer(backend)
 	registry, pop3m := newMetrics(srv, backend, visitors, delivery)
 	srv.Observer = observers{visitors, pop3m}
@@ -281,7 +302,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if cfg.trace != "" {
-		f, err := openRotating(cfg.trace, cfg.traceMaxBytes)
+		f, err := openRotating(cfg.trace, int64(cfg.traceMaxBytes))
 		if err != nil {
 			return err
 		}
@@ -661,6 +682,35 @@ func printBanner(w io.Writer, cfg *config, world *sessions.World, addr net.Addr,
 		fmt.Fprintf(w, "\nTry it:  nc -C %s %s    then  USER %s, PASS %s, LIST, RETR 1, QUIT\n", host, port, name, pass)
 		fmt.Fprintf(w, "     or:  curl pop3://%s:%s@%s:%s/1\n", name, pass, host, port)
 	}
+}
+
+// byteSize is a flag of a size in octets: a number, or one with a unit as
+// people write them (100MB, 1.5 GiB, 64k). KB, MB and GB are powers of
+// 1000, KiB, MiB and GiB powers of 1024; a bare K, M or G is binary.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *byteSize) Get() any       { return int64(*b) }
+
+func (b *byteSize) Set(v string) error {
+	s := strings.TrimSpace(v)
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	mult, ok := map[string]float64{
+		"": 1, "b": 1, "octets": 1, "bytes": 1,
+		"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+		"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+		"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+	}[strings.ToLower(unit)]
+	f, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || f < 0 || f*mult > 1<<62 {
+		return fmt.Errorf("%q is not a size: give octets (1048576) or a number with KB, MB, GB, KiB, MiB or GiB (1MiB)", v)
+	}
+	*b = byteSize(f * mult)
+	return nil
 }
 
 // prefixList is a flag of comma-separated networks; a bare address is a

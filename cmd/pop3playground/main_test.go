@@ -81,11 +81,35 @@ func TestConfigErrors(t *testing.T) {
 		{"--max-line-length", "10"},
 		{"--trusted-proxies", "10.0.0.0/33"},
 		{"--trusted-proxies", "example.com"},
+		{"--idle-timeout", "-1s"},
+		{"--shutdown-timeout", "-5s"},
+		{"--smtp-max-size", "lots"},
+		{"--trace-max-bytes", "-1MB"},
 		{"stray"},
 	} {
 		if _, err := parseConfig(args, noEnv, io.Discard); err == nil {
 			t.Errorf("parseConfig(%q) accepted", args)
 		}
+	}
+}
+
+// Sizes are given as the README shows them.
+func TestSizeFlags(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"1048576", 1 << 20}, {"100MB", 100e6}, {"100MiB", 100 << 20}, {"64k", 64 << 10},
+		{"1.5 GiB", 3 << 29}, {"0", 0}, {"2KB", 2000},
+	} {
+		cfg, err := parseConfig([]string{"--trace-max-bytes", tc.in}, noEnv, io.Discard)
+		if err != nil || int64(cfg.traceMaxBytes) != tc.want {
+			t.Errorf("--trace-max-bytes %s: %v, %v; want %d", tc.in, cfg, err, tc.want)
+		}
+	}
+	_, err := parseConfig([]string{"--idle-timeout", "-1s"}, noEnv, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--idle-timeout -1s") {
+		t.Errorf("a negative duration: %v, want its flag named", err)
 	}
 }
 

@@ -40,7 +40,7 @@ func mailDomain(cfg *config) string {
 func newSMTPServer(cfg *config, d *sessions.Delivery, tlsConfig *tls.Config, logger *slog.Logger) *smtp.Server {
 	s := smtp.NewServer(gatedBackend{d})
 	s.Domain = mailDomain(cfg)
-	s.MaxMessageBytes = cfg.smtpMaxSize
+	s.MaxMessageBytes = int64(cfg.smtpMaxSize)
 	s.MaxRecipients = sessions.DefaultMaxRcpts
 	s.ReadTimeout = smtpReadTimeout
 	s.WriteTimeout = time.Minute
