@@ -52,6 +52,11 @@ type config struct {
 	retr     string
 	timeout  time.Duration
 	label    string
+	// SMTP mode: one message a session from from to rcpt.
+	smtp bool
+	from string
+	rcpt string
+	do   func(context.Context, *config, string) (*sessionStats, error)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -68,6 +73,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.retr, "retr", "all", "messages each session retrieves: all, none, or a message `number`")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-session deadline")
 	fs.StringVar(&cfg.label, "label", "", "name printed with the results")
+	fs.BoolVar(&cfg.smtp, "smtp", false, "measure an SMTP server at -addr instead: each session sends one message (EHLO, MAIL, RCPT, DATA, QUIT) from -from to -rcpt")
+	fs.StringVar(&cfg.from, "from", "bench@example.org", "with -smtp: the envelope sender")
+	fs.StringVar(&cfg.rcpt, "rcpt", "", "with -smtp: the recipient `address` (the playground's: a personal address from its page or /api/session)")
 	var (
 		wsMode      bool
 		withCanned  bool
@@ -108,10 +116,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if vc.web != "" {
 		return runVisitors(ctx, vc, stdout)
 	}
+	cfg.do = session
+	if cfg.smtp {
+		if cfg.rcpt == "" {
+			return errors.New("-smtp needs -rcpt")
+		}
+		if withCanned {
+			return errors.New("-canned is for POP3")
+		}
+		cfg.do, cfg.retr = smtpSession, "-"
+	}
 	if cfg.conc < 1 || cfg.users < 1 {
 		return errors.New("-c and -users must be at least 1")
 	}
-	if cfg.retr != "all" && cfg.retr != "none" {
+	if cfg.retr != "all" && cfg.retr != "none" && !cfg.smtp {
 		if n, err := strconv.Atoi(cfg.retr); err != nil || n < 1 {
 			return fmt.Errorf("-retr %q: want all, none or a message number", cfg.retr)
 		}
@@ -120,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCanned(ctx, &cfg, serveCanned, stdout)
 	}
 	// One session first, to fail fast on a wrong address or login.
-	if _, err := session(ctx, &cfg, cfg.userFor(0)); err != nil {
+	if _, err := cfg.do(ctx, &cfg, cfg.userFor(0)); err != nil {
 		return fmt.Errorf("first session: %w", err)
 	}
 	if withCanned {
@@ -195,7 +213,7 @@ func bench(ctx context.Context, cfg *config) *result {
 			var firstErr error
 			for take() {
 				t0 := time.Now()
-				st, err := session(ctx, cfg, user)
+				st, err := cfg.do(ctx, cfg, user)
 				if err != nil {
 					if ctx.Err() != nil {
 						break // interrupted
@@ -241,10 +259,16 @@ func (r *result) print(w io.Writer, cfg *config) {
 	if label == "" {
 		label = cfg.addr
 	}
-	fmt.Fprintf(w, "%s: %d sessions (%d failed) in %.2fs with %d clients, retr=%s\n",
-		label, r.ok, r.failed, secs, cfg.conc, cfg.retr)
-	fmt.Fprintf(w, "  %.0f sessions/s  %.0f commands/s  %.1f MB/s received\n",
-		float64(r.ok)/secs, float64(r.commands)/secs, float64(r.bytes)/secs/1e6)
+	if cfg.smtp {
+		fmt.Fprintf(w, "%s: %d messages accepted (%d failed) in %.2fs with %d clients, one message a session\n",
+			label, r.ok, r.failed, secs, cfg.conc)
+		fmt.Fprintf(w, "  %.0f messages/s  %.0f commands/s\n", float64(r.ok)/secs, float64(r.commands)/secs)
+	} else {
+		fmt.Fprintf(w, "%s: %d sessions (%d failed) in %.2fs with %d clients, retr=%s\n",
+			label, r.ok, r.failed, secs, cfg.conc, cfg.retr)
+		fmt.Fprintf(w, "  %.0f sessions/s  %.0f commands/s  %.1f MB/s received\n",
+			float64(r.ok)/secs, float64(r.commands)/secs, float64(r.bytes)/secs/1e6)
+	}
 	fmt.Fprintf(w, "  session latency p50 %v  p90 %v  p99 %v  max %v\n",
 		pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond),
 		pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))

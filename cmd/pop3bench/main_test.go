@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -168,4 +169,40 @@ func listen(t *testing.T) net.Listener {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// -smtp sends one message a session to a real SMTP listener delivering
+// into a visitor's sandbox, and counts the accepted ones.
+func TestSMTPMode(t *testing.T) {
+	w, err := sessions.DefaultWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := sessions.NewVisitors(w)
+	v, err := vs.New("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sessions.NewDelivery(vs, "play.example")
+	d.PerVisitor, d.PerAddress = pop3.RateLimiter{}, pop3.RateLimiter{}
+	d.MaxDelivered = 0
+	s := gosmtp.NewServer(d)
+	s.Domain = "play.example"
+	l := listen(t)
+	go s.Serve(l)
+	defer s.Close()
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), []string{"-smtp", "-addr", l.Addr().String(), "-rcpt", v.PersonalLogin("guest") + "@play.example", "-c", "4", "-n", "40"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "40 messages accepted (0 failed)") || !strings.Contains(out.String(), "messages/s") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	if n := len(v.Sandbox.Messages("guest")); n != 7+41 { // and the first, to fail fast
+		t.Errorf("%d messages in the sandbox, want 48", n)
+	}
+	if err := run(context.Background(), []string{"-smtp", "-addr", l.Addr().String(), "-rcpt", "nobody@play.example", "-n", "1"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "550") {
+		t.Errorf("a refused recipient: %v", err)
+	}
 }

@@ -82,6 +82,11 @@ type config struct {
 	mailDomain       string
 	smtpMaxSize      byteSize
 	smtpMaxStored    byteSize
+	smtpRate         float64
+	smtpBurst        int
+	smtpVisitorRate  float64
+	smtpVisitorBurst int
+	smtpMaxDelivered int
 	publicHost       string
 	visitorTTL       time.Duration
 	maxVisitors      int
@@ -122,6 +127,11 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.StringVar(&cfg.httpAddr, "http-addr", "localhost:8080", "TCP `address` of the web playground; off if empty")
 	fs.StringVar(&cfg.smtpAddr, "smtp-addr", "localhost:2525", "TCP `address` of the SMTP listener that delivers mail to personal addresses (STARTTLS available); off if empty")
 	fs.StringVar(&cfg.smtpProxyAddr, "smtp-proxy-addr", "", "TCP `address` of an SMTP listener for a proxy in front (HAProxy, nginx): every connection must come from --trusted-proxies and begin with a PROXY protocol header; off if empty")
+	fs.Float64Var(&cfg.smtpRate, "smtp-rate", 1, "messages a second one client address (IPv6: one /64) may send after a burst of --smtp-burst; 0 for no limit")
+	fs.IntVar(&cfg.smtpBurst, "smtp-burst", 60, "messages one client address may send at once")
+	fs.Float64Var(&cfg.smtpVisitorRate, "smtp-visitor-rate", 0.2, "messages a second one visitor may receive after a burst of --smtp-visitor-burst; 0 for no limit")
+	fs.IntVar(&cfg.smtpVisitorBurst, "smtp-visitor-burst", 20, "messages one visitor may receive at once")
+	fs.IntVar(&cfg.smtpMaxDelivered, "smtp-max-delivered", sessions.DefaultMaxDelivered, "messages delivered into one sandbox until it is reset (452 4.2.2 past it); 0 for no limit")
 	fs.IntVar(&cfg.smtpMaxConns, "smtp-max-conns", 500, "most SMTP sessions at once; 0 for no limit")
 	fs.IntVar(&cfg.smtpMaxConnsIP, "smtp-max-conns-per-ip", 200, "most SMTP sessions at once from one client address (IPv6: one /64), browser terminals counted by the browser's address; a classroom behind NAT shares one; 0 for no limit")
 	fs.StringVar(&cfg.mailDomain, "mail-domain", "", "`domain` of the personal addresses (NAME.ID@DOMAIN); the public host if empty")
@@ -282,6 +292,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	backend := &sessions.Backend{World: world, Visitors: visitors}
 	delivery := sessions.NewDelivery(visitors, mailDomain(cfg))
 	delivery.MaxStored = int64(cfg.smtpMaxStored)
+	delivery.PerAddress = pop3.RateLimiter{Rate: cfg.smtpRate, Burst: cfg.smtpBurst}
+	delivery.PerVisitor = pop3.RateLimiter{Rate: cfg.smtpVisitorRate, Burst: cfg.smtpVisitorBurst}
+	delivery.MaxDelivered = cfg.smtpMaxDelivered
 	srv := pop3.NewServer(backend)
 	registry, pop3m := newMetrics(srv, backend, visitors, delivery)
 	srv.Observer = observers{visitors, pop3m}
