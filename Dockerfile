@@ -3,7 +3,9 @@
 #   docker run -p 65000:65000 -p 8080:8080 pop3playground
 # An organiser's world, bulletins and lessons go in /world (see README,
 # "Host a workshop").
-FROM golang:1.26 AS build
+# Base images by their full names: podman and buildah do not guess a
+# registry for a short name.
+FROM docker.io/library/golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -108,3 +108,18 @@ func TestProbe(t *testing.T) {
 		t.Error("probe of nothing succeeded")
 	}
 }
+
+// Every base image is named in full (registry/repository:tag): podman and
+// buildah stop at a short name ("golang:1.26" did not resolve to an alias).
+func TestDockerfileNamesImagesFully(t *testing.T) {
+	src, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^FROM\s+(\S+)`).FindAllStringSubmatch(string(src), -1) {
+		first, _, _ := strings.Cut(m[1], "/")
+		if !strings.Contains(m[1], "/") || !strings.ContainsAny(first, ".:") && first != "localhost" {
+			t.Errorf("FROM %s: name the registry (docker.io/library/…)", m[1])
+		}
+	}
+}
