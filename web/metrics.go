@@ -22,7 +22,7 @@ func (s *Server) registerMetrics(reg prometheus.Registerer) {
 	}
 	s.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pop3pg_http_refused_total",
-		Help: "Requests refused by a limit, by what was refused (visitor, terminal, stream, request, connection, admin) and why.",
+		Help: "Requests refused by a limit, by what was refused (visitor, terminal, stream, request, connection, admin, view) and why.",
 	}, []string{"what", "reason"})
 	reg.MustRegister(
 		s.bridgeErrors, s.refusals,

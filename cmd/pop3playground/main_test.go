@@ -130,7 +130,7 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	banner := bufio.NewReader(pr)
 	var err error
 	var head, line string
-	for !strings.HasPrefix(line, "World:") {
+	for !strings.HasPrefix(line, "SMTP on ") {
 		line, err = banner.ReadString('\n')
 		if err != nil {
 			t.Fatalf("banner %q: %v", head, err)
@@ -209,9 +209,26 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	if m := regexp.MustCompile(`pop3pg_pop3_sent_bytes_total (\d+)`).FindStringSubmatch(string(metrics)); m == nil || m[1] == "0" {
 		t.Errorf("octets sent: %v", m)
 	}
+	// An SMTP session waiting for its next command.
+	smtpAddr := regexp.MustCompile(`SMTP on (127\.0\.0\.1:\d+)`).FindStringSubmatch(head)
+	if smtpAddr == nil {
+		t.Fatal("banner has no SMTP line")
+	}
+	sc, err := net.Dial("tcp", smtpAddr[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := bufio.NewReader(sc)
+	sr.ReadString('\n')
+	io.WriteString(sc, "HELO me\r\n")
+	sr.ReadString('\n')
+
 	cancel() // as SIGTERM does
 	if got, _ := r.ReadString('\n'); !strings.HasPrefix(got, "-ERR [SYS/TEMP] the server is shutting down") {
 		t.Errorf("on shutdown the client got %q", got)
+	}
+	if got, _ := sr.ReadString('\n'); !strings.HasPrefix(got, "421 4.3.2 the server is shutting down") {
+		t.Errorf("on shutdown the SMTP client got %q", got)
 	}
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
