@@ -288,6 +288,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	visitors.Rate = pop3.RateLimiter{Rate: cfg.visitorRate, Burst: cfg.visitorBurst}
 	visitors.Max = cfg.maxVisitors
 	visitors.MaxPerIP = cfg.maxVisitorsPerIP
+	visitors.HopKey = deriveKey(cfg.adminToken, "pop3playground received hop")
 
 	backend := &sessions.Backend{World: world, Visitors: visitors}
 	delivery := sessions.NewDelivery(visitors, mailDomain(cfg))
@@ -567,9 +568,13 @@ func anyHost(cfg *config) bool {
 
 // cookieKey signs visitor cookies: derived from the admin token, so that
 // with --admin-token set a visitor's cookie survives a restart.
-func cookieKey(adminToken string) []byte {
+func cookieKey(adminToken string) []byte { return deriveKey(adminToken, "pop3playground visitor cookie") }
+
+// deriveKey is a key for purpose from the admin token: replicas and
+// restarts with the same --admin-token agree on it.
+func deriveKey(adminToken, purpose string) []byte {
 	m := hmac.New(sha256.New, []byte(adminToken))
-	m.Write([]byte("pop3playground visitor cookie"))
+	m.Write([]byte(purpose))
 	return m.Sum(nil)
 }
 
