@@ -179,8 +179,8 @@ func measure(ctx context.Context, cfg wsConfig, name string, dial func(context.C
 			}
 		}
 	}()
-	// Connect and log in 32 at a time: a connection from a trusted proxy
-	// address (loopback) waits for a PROXY header before its greeting.
+	// Connect and log in 32 at a time, so that a thousand clients do not
+	// all meet the listener's backlog at once.
 	errs := make(chan error, cfg.visitors)
 	sem := make(chan struct{}, 32)
 	var setup sync.WaitGroup

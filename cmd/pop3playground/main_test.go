@@ -311,3 +311,19 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// The README's flag table names every flag, so that it does not drift
+// from the binary.
+func TestREADMENamesEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var help bytes.Buffer
+	parseConfig([]string{"--help"}, noEnv, &help)
+	for _, m := range regexp.MustCompile(`(?m)^\s+--([a-z0-9-]+)`).FindAllStringSubmatch(help.String(), -1) {
+		if !bytes.Contains(readme, []byte("`--"+m[1])) {
+			t.Errorf("README.md does not mention --%s", m[1])
+		}
+	}
+}

@@ -325,8 +325,15 @@ func (c *smtpConn) Read(p []byte) (int, error) {
 	}
 }
 
+// containsFold reports whether b holds s, an upper-case ASCII word, in
+// any case, without copying b.
 func containsFold(b []byte, s string) bool {
-	return bytes.Contains(bytes.ToUpper(b), []byte(s))
+	for i := 0; i+len(s) <= len(b); i++ {
+		if b[i]|0x20 == s[0]|0x20 && bytes.EqualFold(b[i:i+len(s)], []byte(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // startsWithProxyHeader looks at the first octets the client sent.

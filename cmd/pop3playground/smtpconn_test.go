@@ -290,3 +290,16 @@ func TestLFRewriter(t *testing.T) {
 		}
 	}
 }
+
+func TestContainsFold(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"STARTTLS\r\n", true}, {"ehlo a\r\nstartTLS\r\n", true}, {"START", false}, {"", false}, {"xSTARTTLx", false},
+	} {
+		if got := containsFold([]byte(tc.in), "STARTTLS"); got != tc.want {
+			t.Errorf("containsFold(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
