@@ -226,6 +226,8 @@ func (c *conn) serve() {
 	c.timestamp = newTimestamp(c.srv.Hostname)
 	greeting := "+OK " + c.srv.Greeting + " " + c.timestamp
 	c.writeLine(greeting)
+	c.emit(Event{Kind: EventConnected, Remote: c.remote()})
+	c.emitReply(greeting)
 	if !isTLS && !proxied {
 		// A client may not choose its own address or TLVs.
 		if err := c.flush(); err != nil {
@@ -236,8 +238,6 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	c.emit(Event{Kind: EventConnected, Remote: c.remote()})
-	c.emitReply(greeting)
 	for !c.closing {
 		if !c.hasPipelinedLine() {
 			if err := c.flush(); err != nil {

@@ -269,3 +269,17 @@ func TestLargeMaildrop(t *testing.T) {
 	}
 	c.expect("QUIT", "+OK signing off: 0 messages deleted, 100000 left")
 }
+
+// A direct client that has not typed anything yet is connected, for the
+// observers (metrics, the admin page) too: the public listener greets at
+// once and only then looks for a PROXY header among the first octets.
+func TestSilentClientIsConnected(t *testing.T) {
+	rec := &recorder{}
+	env := testServer(t, func(s *pop3.Server) { s.Observer = rec })
+	env.greeted(t) // and says nothing
+	waitFor(t, func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.events) >= 2 && rec.events[0].Kind == pop3.EventConnected && rec.events[1].Kind == pop3.EventReply
+	})
+}
