@@ -568,7 +568,9 @@ func anyHost(cfg *config) bool {
 
 // cookieKey signs visitor cookies: derived from the admin token, so that
 // with --admin-token set a visitor's cookie survives a restart.
-func cookieKey(adminToken string) []byte { return deriveKey(adminToken, "pop3playground visitor cookie") }
+func cookieKey(adminToken string) []byte {
+	return deriveKey(adminToken, "pop3playground visitor cookie")
+}
 
 // deriveKey is a key for purpose from the admin token: replicas and
 // restarts with the same --admin-token agree on it.
