@@ -17,8 +17,11 @@ import (
 
 // startRun starts the playground as the binary does, with the default
 // flags but for the addresses (a port of the system's choosing) and args,
-// and returns its banner.
-func startRun(tb testing.TB, args ...string) string {
+// and returns its banner, up to the SMTP line.
+func startRun(tb testing.TB, args ...string) string { return startRunUntil(tb, "SMTP on ", args...) }
+
+// startRunUntil is startRun, reading the banner up to a line with until.
+func startRunUntil(tb testing.TB, until string, args ...string) string {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -31,7 +34,7 @@ func startRun(tb testing.TB, args ...string) string {
 	tb.Cleanup(func() { cancel(); <-done })
 	r := bufio.NewReader(pr)
 	var banner string
-	for !strings.Contains(banner, "SMTP on ") {
+	for !strings.Contains(banner, until) {
 		line, err := r.ReadString('\n')
 		if err != nil {
 			tb.Fatalf("banner %q: %v", banner, err)

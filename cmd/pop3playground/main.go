@@ -214,6 +214,8 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 		return nil, errors.New("--users goes with --mailboxes")
 	case (cfg.tlsCert == "") != (cfg.tlsKey == ""):
 		return nil, errors.New("--tls-cert and --tls-key go together")
+	case (cfg.pop3ProxyAddr != "" || cfg.smtpProxyAddr != "") && len(cfg.trustedProxies) == 0:
+		return nil, errors.New("--pop3-proxy-addr and --smtp-proxy-addr serve only --trusted-proxies, and it names none: list the proxy's address")
 	case cfg.idleTimeout != 0 && cfg.idleTimeout < 10*time.Minute:
 		fmt.Fprintf(stderr, "pop3playground: warning: --idle-timeout %v is shorter than the 10 minutes RFC 1939 §3 requires\n", cfg.idleTimeout)
 	}

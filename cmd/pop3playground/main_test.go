@@ -82,6 +82,7 @@ func TestConfigErrors(t *testing.T) {
 		{"--trusted-proxies", "10.0.0.0/33"},
 		{"--trusted-proxies", "example.com"},
 		{"--idle-timeout", "-1s"},
+		{"--pop3-proxy-addr", ":65100", "--trusted-proxies", "none"},
 		{"--shutdown-timeout", "-5s"},
 		{"--smtp-max-size", "lots"},
 		{"--trace-max-bytes", "-1MB"},
