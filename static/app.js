@@ -349,7 +349,7 @@ async function viewMessage(term) {
   $("mv-head").replaceChildren(...[["From", v.From], ["To", v.To], ["Cc", v.Cc], ["Subject", v.Subject], ["Date", v.Date]]
     .filter(([, val]) => val).flatMap(([k, val]) => [el("dt", { textContent: k }), el("dd", { textContent: val })]));
   $("mv-route").replaceChildren(...(v.Route || []).map((h, i) => {
-    const li = el("li", { className: h.Playground ? "hop playground" : "hop" });
+    const li = el("li", { className: h.Playground ? "hop own-hop" : "hop" });
     li.append(el("strong", { textContent: h.By || "?" }), ` received it from ${h.From || "?"}`);
     if (h.With) li.append(` with ${h.With}`);
     if (h.Time) li.append(el("span", { className: "small", textContent: ` · ${new Date(h.Time).toUTCString()}` }));

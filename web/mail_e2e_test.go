@@ -220,8 +220,15 @@ func TestBrowserMailClientView(t *testing.T) {
 			t.Errorf("the view lacks %q:\n%s", want, view)
 		}
 	}
-	if hops := evalString(t, ctx, `[...document.querySelectorAll("#mv-route li")].map(li => li.className).join(",")`); hops != "hop,hop playground" {
+	if hops := evalString(t, ctx, `[...document.querySelectorAll("#mv-route li")].map(li => li.className).join(",")`); hops != "hop,hop own-hop" {
 		t.Errorf("hops %q: want the playground's last", hops)
+	}
+	// The playground's hop is a list item like the other, one row of the
+	// same width, its number shown: not a grid of the page's.
+	if box := evalString(t, ctx, `(() => { const [a, b] = document.querySelectorAll("#mv-route li");
+		const ra = a.getBoundingClientRect(), rb = b.getBoundingClientRect();
+		return [getComputedStyle(b).display, Math.round(rb.width) === Math.round(ra.width), rb.height <= 2 * ra.height].join(" ") })()`); box != "list-item true true" {
+		t.Errorf("the playground's hop renders as %q; want \"list-item true true\" (a list item as wide as the other, at most twice as tall)", box)
 	}
 	time.Sleep(300 * time.Millisecond) // give a script every chance to run
 	if got := evalString(t, ctx, `String(window.pwned) + " " + document.title`); got != "undefined POP3 Playground" {
