@@ -14,23 +14,32 @@ function pageTab() {
 }
 
 // renewSession gets this page a new session after the server forgot the
-// old one (a restart, or the organiser ended it): GET / sets a new cookie,
-// and /api/session makes the visitor. The event stream is opened anew.
-async function renewSession(reopen) {
-  try {
-    await fetch("/", { headers: { Accept: "text/html" }, cache: "no-store" });
-  } catch {
-    return false;
-  }
-  const ok = await session();
-  if (ok) reopen();
-  return ok;
+// old one (a restart, expiry, or the organiser ended it): GET / sets a
+// new cookie if the old one is no longer good, and /api/session makes the
+// visitor, whom the page then shows. Terminals and the event stream that
+// notice at once share one renewal; reopen runs after it.
+let renewing = null;
+function renewSession(reopen) {
+  renewing ??= (async () => {
+    try {
+      await fetch("/", { headers: { Accept: "text/html" }, cache: "no-store" });
+    } catch {
+      return false;
+    }
+    return session();
+  })().finally(() => { setTimeout(() => { renewing = null; }, 0); });
+  return renewing.then((ok) => { if (ok) reopen?.(); return ok; });
 }
+
+// shownID is the visitor ID the page shows, once it has shown one.
+let shownID = null;
 
 // session makes sure this page's visitor exists (a bare page load makes
 // none: the server waits for a browser that comes back with its cookie)
-// and fills in the personal login. It returns false, having said why in
-// the terminal's status, when the playground cannot take the visitor.
+// and fills in the personal login. When the server gave the cookie a new
+// visitor, the page says so: the old login no longer works. It returns
+// false, having said why in the terminal's status, when the playground
+// cannot take the visitor.
 async function session() {
   try {
     const r = await fetch("/api/session", { headers: { Accept: "application/json" } });
@@ -44,6 +53,13 @@ async function session() {
       $("pl-address").textContent = info.address;
       for (const el of document.querySelectorAll(".mail-only")) el.hidden = false;
     }
+    if (shownID !== null && shownID !== info.id) {
+      const note = $("who-note");
+      note.textContent = `You have a new playground session: you are ${info.pseudonym} (${info.handle}) now, ` +
+        `with the personal login ${info.login}. The old one no longer works; your lesson progress stays.`;
+      note.hidden = false;
+    }
+    shownID = info.id;
     return true;
   } catch (err) {
     $("term-status").textContent = err.message;
@@ -157,18 +173,29 @@ async function start() {
   };
   const openEvents = () => {
     if (events && events.readyState !== EventSource.CLOSED) return;
-    events = new EventSource("/events");
-    for (const type of ["pop3", "lesson", "reset", "mail"]) events.addEventListener(type, entry(type));
-    events.addEventListener("watch", (m) => {
+    const es = new EventSource("/events");
+    events = es;
+    for (const type of ["pop3", "lesson", "reset", "mail"]) es.addEventListener(type, entry(type));
+    es.addEventListener("watch", (m) => {
       $("watched").hidden = !(JSON.parse(m.data).watchers > 0);
     });
+    // The browser reconnects a stream by itself, but gives up on an
+    // error status: the server no longer knows this page's visitor.
+    es.addEventListener("error", () => {
+      if (es.readyState === EventSource.CLOSED && events === es) sessionGone();
+    });
+    es.addEventListener("gone", () => {
+      es.close();
+      if (events === es) sessionGone();
+    });
+  };
+  // sessionGone gets the page its new visitor and shows who it is.
+  const sessionGone = () => {
+    inspector.sessionLost("The playground no longer knew this page (it restarted, or your session was ended): here is a fresh session.");
+    return renewSession(() => { events?.close(); events = null; openEvents(); lessons.restore(); });
   };
   openEvents();
-  term.onnosession = async () => {
-    inspector.sessionLost("The playground no longer knew this page (it restarted, or your session was ended): here is a fresh session.");
-    const ok = await renewSession(() => { events?.close(); events = null; openEvents(); });
-    return ok;
-  };
+  term.onnosession = sessionGone;
   term.onended = (why) => inspector.sessionLost(why + " Your next connection gets a fresh mailbox; your lesson progress stays.");
 
   const form = $("reset-form");
@@ -249,6 +276,7 @@ function smtpTerminal(proto, tab) {
   $("smtp").addEventListener("toggle", () => {
     if ($("smtp").open && smtp.state === "closed") smtp.connect();
   });
+  smtp.onnosession = () => renewSession();
   window.smtpterm = smtp; // for the console and the end-to-end test
   composePanel(smtp);
   return smtp;

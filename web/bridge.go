@@ -69,14 +69,17 @@ type bridge struct {
 // PROXY v2 header naming the browser and carrying the visitor's token, and
 // pipes bytes until either side closes; then it closes the other.
 func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
-	v, err := s.visitorOrCreate(r)
-	if err != nil {
-		code := CloseRefused
-		if errors.Is(err, errNoCookie) {
-			code = CloseNoSession
+	// The page makes its visitor (/api/session) before it opens a
+	// terminal. A cookie whose visitor is gone (a restart, the
+	// organiser's End, expiry) is told so, never quietly given a new one:
+	// the page then makes the new visitor and shows who it is now.
+	v := s.visitor(r)
+	if v == nil {
+		why := "your playground session is gone: the page is making a new one"
+		if _, ok := s.cookieToken(r); !ok {
+			_, why = refusal(errNoCookie)
 		}
-		_, why := refusal(err)
-		s.refuseTerminal(w, r, code, why)
+		s.refuseTerminal(w, r, CloseNoSession, why)
 		return
 	}
 	if !v.AcquireBridge(s.cfg.MaxBridges) {

@@ -1,15 +1,20 @@
 package web_test
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pop3playground/pop3playground/sessions"
 )
 
 // The current lesson step sits beside the terminal: with the input
@@ -192,4 +197,74 @@ func TestBrowserLongRepliesAndKeyboard(t *testing.T) {
 	if in := evalString(t, ctx, `document.getElementById("term-input").value`); in != "LIST" {
 		t.Errorf("Enter on a lesson command typed %q", in)
 	}
+}
+
+// The page never shows a login that does not work: when the server gives
+// its cookie a new visitor (the organiser's End, or a restart that forgot
+// the visitor while the cookie stays good), the pseudonym, handle and
+// personal login change at once, a line says so, and the login shown works
+// over plain TCP.
+func TestBrowserIdentityIsAlwaysCurrent(t *testing.T) {
+	ctx := browserContext(t)
+	e := newEnvWorld(t, freshWorld(t), withAdmin(prometheus.NewRegistry()))
+	openPage(t, ctx, e.http.URL+"/")
+	waitTerm(t, ctx, "+OK POP3 server ready", 1)
+	shown := func() (login, handle string) {
+		return evalString(t, ctx, `document.querySelector("[data-testid=personal-login] #pl-user").textContent`),
+			evalString(t, ctx, `document.getElementById("who-handle").textContent`)
+	}
+	current := func() *sessions.Visitor {
+		all := e.visitors.All()
+		if len(all) != 1 {
+			return nil
+		}
+		return all[0]
+	}
+	check := func(when string, old *sessions.Visitor) {
+		t.Helper()
+		var v *sessions.Visitor
+		waitFor(t, func() bool {
+			v = current()
+			login, handle := shown()
+			return v != nil && v != old && login == v.PersonalLogin("guest") && handle == v.Handle
+		})
+		if note := evalString(t, ctx, `document.querySelector("[data-testid=identity-note]").textContent`); !strings.Contains(note, v.PersonalLogin("guest")) || !strings.Contains(note, "no longer works") {
+			t.Errorf("%s: the note says %q", when, note)
+		}
+		login, _ := shown()
+		c, err := net.Dial("tcp", e.pop3Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
+		fmt.Fprintf(c, "USER %s\r\nPASS visitor\r\n", login)
+		r.ReadString('\n')
+		if got, _ := r.ReadString('\n'); !strings.HasPrefix(got, "+OK") {
+			t.Errorf("%s: the login the page shows (%s) gets %q", when, login, got)
+		}
+	}
+	first := current()
+	if login, _ := shown(); login != first.PersonalLogin("guest") {
+		t.Fatalf("the page shows %q, want %q", login, first.PersonalLogin("guest"))
+	}
+
+	// The organiser's End: before anyone presses Enter.
+	o, _ := e.organiser(t, adminToken)
+	if code, _ := o.post("/admin/visitors/"+first.Handle+"/end", nil); code != 200 {
+		t.Fatalf("end: %d", code)
+	}
+	check("after End", first)
+	screenshot(t, ctx, filepath.Join(screenshotDir(t), "identity-after-end.png"))
+
+	// A restart that forgot the visitor while the cookie stays good
+	// (--admin-token set): the terminal's next connection and the event
+	// stream are told, and the page shows the visitor it gets.
+	second := current()
+	e.visitors.End(second.Token)
+	check("after the server forgot the visitor", second)
+	typeLine(t, ctx, "")
+	waitTerm(t, ctx, "+OK POP3 server ready", 2)
 }

@@ -22,13 +22,16 @@ const keepAlive = 25 * time.Second
 
 // handleEvents streams the visitor's log as server-sent events: "id: N",
 // "event: TYPE", "data: {json}", TYPE one of pop3 (what the server did),
-// lesson (a step ticked), reset (the sandbox was reset) and watch (an
-// organiser watches). A browser that reconnects sends Last-Event-ID and
+// lesson (a step ticked), reset (the sandbox was reset), watch (an
+// organiser watches) and gone (the visitor was ended or forgotten: the page
+// asks for its new one). A browser that reconnects sends Last-Event-ID and
 // resumes after it.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	v, err := s.visitorOrCreate(r)
-	if err != nil {
-		s.refuseVisitor(w, r, err)
+	// As for a terminal: a visitor is made by /api/session only, so that
+	// the page learns who it is now when the server forgot who it was.
+	v := s.visitor(r)
+	if v == nil {
+		jsonError(w, http.StatusUnauthorized, "your playground session is gone: load the page, or ask /api/session for a new one")
 		return
 	}
 	v.Use()
@@ -131,7 +134,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, v *sessions.Visi
 		case <-s.streamsDone:
 			return
 		case <-v.Gone():
-			return // the browser reconnects to the visitor's next life
+			// Said at once, so that the page shows who it is now
+			// rather than learn it at its next reconnection.
+			fmt.Fprint(w, "event: gone\ndata: {}\n\n")
+			rc.Flush()
+			return
 		}
 	}
 }

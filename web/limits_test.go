@@ -138,6 +138,14 @@ func cookieFor(t *testing.T, base string, b *browser) string {
 	resp.Body.Close()
 	for _, c := range resp.Cookies() {
 		if c.Name == web.CookieName {
+			// The page's script makes the visitor, as a browser does.
+			req, _ := http.NewRequest("GET", base+"/api/session", nil)
+			req.Header.Set("Cookie", c.Name+"="+c.Value)
+			resp, err := b.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
 			return c.Name + "=" + c.Value
 		}
 	}
