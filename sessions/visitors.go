@@ -146,6 +146,7 @@ type Visitors struct {
 	conns   map[uint64]*Visitor // personal-login connections, by ID
 
 	forgotten   forgottenTokens
+	announce    announcer
 	observed    atomic.Bool // the POP3 server reports events to Observe
 	completions counters    // lesson ID → visitors who finished it
 	errors      errorRing

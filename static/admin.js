@@ -105,12 +105,14 @@ function start() {
     if (!form.action.includes("/admin/") || form.action.endsWith("/logout") || form.action.endsWith("/login")) return;
     e.preventDefault();
     if (form.dataset.confirm && !confirm(form.dataset.confirm)) return;
-    const status = form.id === "bulletin-form" ? $("bulletin-status") : null;
+    const status = { "bulletin-form": $("bulletin-status"), "announce-form": $("announce-status") }[form.id] || null;
     try {
       const res = await post(form);
-      if (status) {
+      if (form.id === "bulletin-form") {
         status.textContent = `Posted: “${res.subject}”.`;
         form.reset();
+      } else if (form.id === "announce-form") {
+        status.textContent = res.announcement ? `On every page now: “${res.announcement}”` : "Taken down.";
       }
     } catch (err) {
       if (status) status.textContent = "Not posted: " + err.message;

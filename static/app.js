@@ -179,6 +179,12 @@ async function start() {
     es.addEventListener("watch", (m) => {
       $("watched").hidden = !(JSON.parse(m.data).watchers > 0);
     });
+    es.addEventListener("announcement", (m) => {
+      const a = JSON.parse(m.data);
+      const el = $("announcement");
+      el.textContent = a.text ? `From the organiser: ${a.text}` : "";
+      el.hidden = !a.text;
+    });
     // The browser reconnects a stream by itself, but gives up on an
     // error status: the server no longer knows this page's visitor.
     es.addEventListener("error", () => {

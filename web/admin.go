@@ -39,6 +39,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 		r.Use(s.requireAdmin)
 		r.Get("/admin/api/state", s.handleAdminState)
 		r.Post("/admin/bulletins", s.handlePostBulletin)
+		r.Post("/admin/announce", s.handleAnnounce)
 		r.Post("/admin/bulletins/{id}/withdraw", s.handleWithdrawBulletin)
 		r.Get("/admin/progress.csv", s.handleProgressCSV)
 		r.Post("/admin/reset-all", s.handleResetAll)
@@ -175,10 +176,12 @@ func (s *Server) handleAdminLogout(w http.ResponseWriter, r *http.Request) {
 // live refresh.
 func (s *Server) adminState() templates.AdminState {
 	vs := s.cfg.Visitors
+	a, _ := vs.Announcement()
 	st := templates.AdminState{
-		Visitors: vs.Len(),
-		Bridges:  s.OpenBridges(),
-		Lessons:  len(vs.Lessons),
+		Visitors:     vs.Len(),
+		Bridges:      s.OpenBridges(),
+		Lessons:      len(vs.Lessons),
+		Announcement: a.Text,
 	}
 	if s.cfg.POP3Conns != nil {
 		st.POP3Conns = s.cfg.POP3Conns()
@@ -263,6 +266,23 @@ func (s *Server) handlePostBulletin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Logger.Info("web: bulletin posted", "id", b.ID, "subject", b.Subject)
 	adminDone(w, r, map[string]any{"bulletin": b.ID, "subject": b.Subject})
+}
+
+// handleAnnounce puts a line (form field "text") on every student's page at
+// once, over their event streams; an empty one takes it down.
+func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := r.ParseForm(); err != nil {
+		jsonError(w, http.StatusRequestEntityTooLarge, "an announcement is one line of at most 280 characters")
+		return
+	}
+	a, err := s.cfg.Visitors.Announce(r.PostFormValue("text"))
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.cfg.Logger.Info("web: announcement", "text", a.Text)
+	adminDone(w, r, map[string]any{"announcement": a.Text, "id": a.ID})
 }
 
 // handleWithdrawBulletin stops delivering a bulletin; copies already

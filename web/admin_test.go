@@ -4,17 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/web"
 )
 
@@ -292,6 +295,80 @@ func TestAdminActions(t *testing.T) {
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+}
+
+// An announcement reaches every open page at once over its event stream,
+// and a page that opens later gets the one in force; an empty one takes
+// it down; more than a line is refused with words.
+func TestAnnouncementReachesEveryPage(t *testing.T) {
+	e := newEnv(t, withAdmin(prometheus.NewRegistry()))
+	e.visitors.Rate = pop3.RateLimiter{}
+	const pages = 30
+	next := make([]func() sseEvent, pages)
+	for i := range pages {
+		b := e.visit(t)
+		b.session()
+		next[i] = b.stream(t, "")
+	}
+	o, _ := e.organiser(t, adminToken)
+	start := time.Now()
+	if code, m := o.post("/admin/announce", url.Values{"text": {"Stop and look up: we start lesson 2."}}); code != 200 || m["announcement"] != "Stop and look up: we start lesson 2." {
+		t.Fatalf("announce: %d %v", code, m)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var slowest time.Duration
+	for i := range pages {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ev := next[i]()
+				if ev.name != "announcement" {
+					continue
+				}
+				var a sessions.Announcement
+				json.Unmarshal([]byte(ev.data), &a)
+				if a.Text != "Stop and look up: we start lesson 2." {
+					t.Errorf("page %d got %q", i, a.Text)
+				}
+				mu.Lock()
+				slowest = max(slowest, time.Since(start))
+				mu.Unlock()
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("all %d pages had the announcement %v after it was posted", pages, slowest)
+
+	// A page that opens now gets it first thing.
+	late := e.visit(t)
+	late.session()
+	ev := late.stream(t, "")()
+	if ev.name != "announcement" {
+		t.Fatalf("a page opened later first got %q, want the announcement", ev.name)
+	}
+	if st := o.state(); st["announcement"] != "Stop and look up: we start lesson 2." {
+		t.Errorf("admin state: announcement %v", st["announcement"])
+	}
+	// Taken down: the pages get an empty one.
+	if code, _ := o.post("/admin/announce", url.Values{"text": {""}}); code != 200 {
+		t.Fatalf("take down: %d", code)
+	}
+	for ev := next[0](); ; ev = next[0]() {
+		if ev.name == "announcement" {
+			if !strings.Contains(ev.data, `"text":""`) {
+				t.Errorf("taken down: %s", ev.data)
+			}
+			break
+		}
+	}
+	for _, bad := range []string{strings.Repeat("x", 281), "two\nlines"} {
+		if code, m := o.post("/admin/announce", url.Values{"text": {bad}}); code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(m["error"]), "one line") {
+			t.Errorf("announce %q: %d %v", bad[:min(len(bad), 20)], code, m)
 		}
 	}
 }

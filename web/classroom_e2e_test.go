@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -267,4 +268,24 @@ func TestBrowserIdentityIsAlwaysCurrent(t *testing.T) {
 	check("after the server forgot the visitor", second)
 	typeLine(t, ctx, "")
 	waitTerm(t, ctx, "+OK POP3 server ready", 2)
+}
+
+// The organiser's announcement shows on the student's page at once, and
+// goes when it is taken down.
+func TestBrowserShowsTheAnnouncement(t *testing.T) {
+	ctx := browserContext(t)
+	e := newEnvWorld(t, freshWorld(t), withAdmin(prometheus.NewRegistry()))
+	openPage(t, ctx, e.http.URL+"/")
+	waitTerm(t, ctx, "+OK POP3 server ready", 1)
+	o, _ := e.organiser(t, adminToken)
+	if code, _ := o.post("/admin/announce", url.Values{"text": {"Stop and look up, please."}}); code != 200 {
+		t.Fatalf("announce: %d", code)
+	}
+	shown := func() string {
+		return evalString(t, ctx, `(() => { const a = document.querySelector("[data-testid=announcement]"); return a.hidden ? "(hidden)" : a.textContent })()`)
+	}
+	waitFor(t, func() bool { return shown() == "From the organiser: Stop and look up, please." })
+	screenshot(t, ctx, filepath.Join(screenshotDir(t), "announcement.png"))
+	o.post("/admin/announce", url.Values{"text": {""}})
+	waitFor(t, func() bool { return shown() == "(hidden)" })
 }

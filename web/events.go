@@ -23,8 +23,9 @@ const keepAlive = 25 * time.Second
 // handleEvents streams the visitor's log as server-sent events: "id: N",
 // "event: TYPE", "data: {json}", TYPE one of pop3 (what the server did),
 // lesson (a step ticked), reset (the sandbox was reset), watch (an
-// organiser watches) and gone (the visitor was ended or forgotten: the page
-// asks for its new one). A browser that reconnects sends Last-Event-ID and
+// organiser watches), announcement (the organiser's line for every page:
+// the current one first, then each change) and gone (the visitor was ended
+// or forgotten: the page asks for its new one). A browser that reconnects sends Last-Event-ID and
 // resumes after it.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	// As for a terminal: a visitor is made by /api/session only, so that
@@ -99,12 +100,25 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, v *sessions.Visi
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	var entries []sessions.Entry
+	var announced uint64 // the announcement this page has
+	var annChanged <-chan struct{}
 	for {
 		var missed bool
 		var wait <-chan struct{}
 		entries, missed, wait = v.Events.AppendSince(entries[:0], last)
 		if missed {
 			fmt.Fprint(w, "event: missed\ndata: {}\n\n")
+		}
+		if active {
+			// The organiser's announcement: the one in force when the
+			// page connects, then each change, at once.
+			var a sessions.Announcement
+			a, annChanged = s.cfg.Visitors.Announcement()
+			if a.ID != announced {
+				announced = a.ID
+				b, _ := json.Marshal(a)
+				fmt.Fprintf(w, "event: announcement\ndata: %s\n\n", b)
+			}
 		}
 		for _, e := range entries {
 			write(w, e)
@@ -127,6 +141,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, v *sessions.Visi
 		}
 		select {
 		case <-wait:
+		case <-annChanged:
 		case <-tick.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 		case <-r.Context().Done():

@@ -20,7 +20,8 @@ import (
 type sseEvent struct {
 	id, name string
 	ev       pop3.Event
-	size     int               // octets of data
+	size     int // octets of data
+	data     string
 	tab, via string            // pop3 events
 	lesson   sessions.Progress // lesson events
 }
@@ -69,7 +70,7 @@ func (b *browser) stream(t *testing.T, lastID string) func() sseEvent {
 					e.name = l[7:]
 				case strings.HasPrefix(l, "data: "):
 					data := []byte(l[6:])
-					e.size = len(data)
+					e.size, e.data = len(data), l[6:]
 					json.Unmarshal(data, &e.ev)
 					json.Unmarshal(data, &e.lesson)
 					var where struct{ Tab, Via string }
