@@ -36,9 +36,19 @@ const MaxDisplayName = 40
 // characters that reorder text dropped, at most MaxDisplayName
 // characters. It returns the name kept ("" clears it).
 func (v *Visitor) SetDisplayName(name string) string {
+	name = cleanLine(name, MaxDisplayName)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.display = name
+	return v.display
+}
+
+// cleanLine is s trimmed, spaces collapsed, controls and characters that
+// reorder text dropped, at most max characters.
+func cleanLine(s string, max int) string {
 	var b strings.Builder
 	n, space := 0, false
-	for _, r := range strings.TrimSpace(name) {
+	for _, r := range strings.TrimSpace(s) {
 		switch {
 		case unicode.IsSpace(r):
 			space = true
@@ -46,7 +56,7 @@ func (v *Visitor) SetDisplayName(name string) string {
 		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError || unicode.In(r, unicode.Cf):
 			continue
 		}
-		if n >= MaxDisplayName {
+		if n >= max {
 			break
 		}
 		if space && n > 0 {
@@ -57,10 +67,7 @@ func (v *Visitor) SetDisplayName(name string) string {
 		b.WriteRune(r)
 		n++
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.display = b.String()
-	return v.display
+	return b.String()
 }
 
 // DisplayName is the name the visitor gave the organiser, or "".
@@ -96,6 +103,15 @@ func (v *Visitor) noteLocked(e pop3.Event) {
 		v.newest = e.Conn
 	case pop3.EventCommand:
 		v.status.LastCommand, v.status.LastTime = e.Line, e.Time
+	case pop3.EventReply:
+		if e.Verb == "" {
+			break // the greeting
+		}
+		if e.OK {
+			v.errStreak = 0
+		} else {
+			v.errStreak++
+		}
 	case pop3.EventClosed:
 		delete(v.conns, e.Conn)
 	}
@@ -137,6 +153,7 @@ func (v *Visitor) Watch(delta int) {
 type ErrorNote struct {
 	Time    time.Time
 	Visitor string // the pseudonym
+	Handle  string
 	Command string // secrets masked
 	Reply   string
 }
@@ -200,6 +217,6 @@ func (vs *Visitors) observeForAdmin(v *Visitor, e pop3.Event) {
 	}
 	v.mu.Unlock()
 	if e.Kind == pop3.EventReply && !e.OK && e.Verb != "" {
-		vs.errors.add(ErrorNote{Time: e.Time, Visitor: v.Name(), Command: cmd, Reply: strings.TrimSpace(e.Line)})
+		vs.errors.add(ErrorNote{Time: e.Time, Visitor: v.Name(), Handle: v.Handle, Command: cmd, Reply: strings.TrimSpace(e.Line)})
 	}
 }

@@ -20,6 +20,7 @@ const (
 	EntryReset  = "reset"  // the sandbox was reset; Event.Kind is EventReset
 	EntryWatch  = "watch"  // Watchers organisers now watch the terminal
 	EntryMail   = "mail"   // Account received mail (SMTP); seen at the next login
+	EntryHelp   = "help"   // the student raised their hand (Help), or it was lowered (by Account)
 )
 
 // An Entry is what a visitor's log records, numbered.
@@ -36,8 +37,10 @@ type Entry struct {
 	Lesson *Progress
 	// Watchers is how many organisers watch the visitor (EntryWatch).
 	Watchers int
-	// Account received mail (EntryMail).
+	// Account received mail (EntryMail); who lowered a hand (EntryHelp).
 	Account string
+	// Help is a raised hand (EntryHelp); nil when it was lowered.
+	Help *Hand
 }
 
 // Data is what the entry shows the browser.
@@ -53,6 +56,12 @@ func (e Entry) Data() any {
 		return struct {
 			Time time.Time `json:"time"`
 		}{e.Event.Time}
+	case EntryHelp:
+		return struct {
+			Raised bool   `json:"raised"`
+			Note   string `json:"note,omitempty"`
+			By     string `json:"by,omitempty"`
+		}{e.Help != nil, helpNote(e.Help), e.Account}
 	case EntryMail:
 		return struct {
 			Account string `json:"account"`
@@ -228,6 +237,7 @@ func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
 				v.progress = make(map[string]int)
 			}
 			v.progress[l.ID] = done + 1
+			v.movedAt = time.Now()
 			run.conns = append(run.conns[:done], e.Conn)
 			run.mark = v.newestConn
 			ticked = &Progress{Lesson: l.ID, Done: done + 1, Steps: len(l.Steps)}
@@ -288,6 +298,7 @@ func (vs *Visitors) StartLesson(v *Visitor, l *Lesson) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.current = l.ID
+	v.movedAt = time.Now()
 	v.runLocked(l).mark = v.newestConn
 }
 
@@ -339,6 +350,7 @@ func (v *Visitor) RestartLesson(l *Lesson) {
 	v.mu.Lock()
 	delete(v.progress, l.ID)
 	v.current = l.ID
+	v.movedAt = time.Now()
 	r := v.runLocked(l)
 	r.conns, r.mark = nil, v.newestConn
 	v.mu.Unlock()
@@ -407,4 +419,11 @@ func (vs *Visitors) mailArrived(v *Visitor, account string) {
 	v.mailIn.Add(1)
 	v.Events.Append(Entry{Type: EntryMail, Account: account})
 	vs.advance(v, pop3.Event{Kind: EventMail, Time: time.Now()})
+}
+
+func helpNote(h *Hand) string {
+	if h == nil {
+		return ""
+	}
+	return h.Note
 }

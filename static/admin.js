@@ -29,19 +29,70 @@ function row(p, lessons) {
   const watch = el("button", { type: "button", className: "btn small quiet", textContent: p.watchers ? "Watching" : "Watch" });
   watch.dataset.watch = p.handle;
   watch.dataset.name = p.name;
+  const actions = el("td", { className: "actions" });
+  if (p.help) {
+    actions.append(el("form", { method: "post", action: `/admin/visitors/${p.handle}/helped` },
+      el("button", { type: "submit", className: "btn small", textContent: "Helped" })));
+  }
+  actions.append(watch, end);
   const who = el("td", {});
-  who.dataset.label = "Visitor";
   if (p.display_name) who.append(el("strong", { textContent: p.display_name }), el("br"));
   who.append(p.name + " ", el("span", { className: "small handle", textContent: p.handle }));
-  const tr = el("tr", {},
+  if (p.help) {
+    who.append(el("br"), el("span", { className: "need asked-badge", textContent: `Asked for help ${ago(p.help.since)}` }));
+    if (p.help.note) who.append(el("span", { className: "small", textContent: `: “${p.help.note}”` }));
+  }
+  if (p.stuck) who.append(el("br"), el("span", { className: "need stuck-badge", textContent: `Stuck: ${p.stuck}` }));
+  const cell = (label, ...kids) => { const td = el("td", {}, ...kids); td.dataset.label = label; return td; };
+  who.dataset.label = "Visitor";
+  const tr = el("tr", { id: `v-${p.handle}` },
     who,
-    el("td", {}, ...state),
-    el("td", {}, el("code", { textContent: p.last_command })),
-    el("td", {}, `${p.lessons_done}/${lessons} done`, el("span", { className: "small", textContent: (p.lesson ? " " + p.lesson : "") + (p.mail_in ? ` · ${p.mail_in} mail received` : "") })),
-    el("td", { textContent: ago(p.last_seen) }),
-    el("td", { className: "actions" }, watch, end));
+    cell("State", ...state),
+    cell("Last command", el("code", { textContent: p.last_command })),
+    cell("Lessons", `${p.lessons_done}/${lessons} done`, el("span", { className: "small", textContent: (p.lesson ? " " + p.lesson : "") + (p.mail_in ? ` · ${p.mail_in} mail received` : "") })),
+    cell("Active", ago(p.last_seen)),
+    actions);
   tr.dataset.handle = p.handle;
+  tr.classList.toggle("asked", !!p.help);
+  tr.classList.toggle("stuck", !p.help && !!p.stuck);
   return tr;
+}
+
+// shown is the visitors as the organiser asked to see them: found by
+// handle, pseudonym or name, filtered by lesson and need, sorted.
+function shown(people) {
+  const q = $("people-search").value.trim().toLowerCase();
+  const lesson = $("people-lesson").value;
+  const needs = $("people-needs").checked;
+  const sort = $("people-sort").value;
+  const list = people.filter((p) =>
+    (!q || [p.handle, p.name, p.display_name].some((s) => (s || "").toLowerCase().includes(q))) &&
+    (!lesson || p.lesson_id === lesson) &&
+    (!needs || p.help || p.stuck));
+  const by = {
+    need: null, // the server's order: raised hands, the stuck, the rest
+    name: (a, b) => (a.display_name || a.name).localeCompare(b.display_name || b.name),
+    active: (a, b) => new Date(b.last_seen) - new Date(a.last_seen),
+    progress: (a, b) => a.lessons_done - b.lessons_done,
+  }[sort];
+  return by ? list.sort(by) : list;
+}
+
+let lastState = null;
+
+function drawPeople(st) {
+  // Rows are redrawn in a stable order; the focused control keeps its
+  // focus (by its row's handle and its kind), so a keyboard user is not
+  // thrown back to the top every 3 seconds.
+  const focused = document.activeElement?.closest?.("tr[data-handle]");
+  const kind = focused && (document.activeElement.dataset.watch ? "[data-watch]" : "form button");
+  const handle = focused?.dataset.handle;
+  const people = shown(st.people || []);
+  $("people").tBodies[0].replaceChildren(...people.map((p) => row(p, st.lessons)));
+  if (handle) {
+    $("people").querySelector(`tr[data-handle="${CSS.escape(handle)}"] ${kind}`)?.focus({ preventScroll: true });
+  }
+  $("nobody")?.toggleAttribute("hidden", (st.people || []).length > 0);
 }
 
 async function refresh() {
@@ -53,26 +104,19 @@ async function refresh() {
   } catch {
     return;
   }
+  lastState = st;
   $("n-visitors").textContent = st.visitors;
+  $("n-active").textContent = st.active;
+  $("n-help").textContent = (st.people || []).filter((p) => p.help || p.stuck).length;
   $("n-pop3").textContent = st.pop3_connections;
   $("n-terminals").textContent = st.terminals;
   $("n-bulletins").textContent = (st.bulletins || []).length;
-  // Rows are redrawn in a stable order; the focused control keeps its
-  // focus (by its row's handle and its kind), so a keyboard user is not
-  // thrown back to the top every 3 seconds.
-  const focused = document.activeElement?.closest?.("tr[data-handle]");
-  const kind = focused && (document.activeElement.dataset.watch ? "[data-watch]" : "form button");
-  const handle = focused?.dataset.handle;
-  $("people").tBodies[0].replaceChildren(...(st.people || []).map((p) => row(p, st.lessons)));
-  if (handle) {
-    $("people").querySelector(`tr[data-handle="${CSS.escape(handle)}"] ${kind}`)?.focus({ preventScroll: true });
-  }
+  drawPeople(st);
   $("summary").replaceChildren(...(st.summary || []).map((l) => el("li", {}, `${l.title}: `,
     el("strong", { textContent: `${l.finished}/${l.of}` }), " finished",
     el("span", { className: "small", textContent: `, ${l.started} under way` }))));
-  $("nobody")?.toggleAttribute("hidden", (st.people || []).length > 0);
   $("errors").replaceChildren(...(st.errors || []).map((e) => el("li", {},
-    el("span", { className: "small", textContent: `${new Date(e.time).toTimeString().slice(0, 8)} ${e.visitor} ` }),
+    el("span", { className: "small" }, `${new Date(e.time).toTimeString().slice(0, 8)} `, el("a", { href: `#v-${e.handle}`, textContent: e.visitor })), " ",
     el("code", { textContent: e.command }), " → ", el("code", { textContent: e.reply }))));
   $("bulletins").replaceChildren(...(st.bulletins || []).map((b) => {
     if (b.withdrawn) return el("li", {}, el("s", { textContent: b.subject }), " ", el("span", { className: "small", textContent: "withdrawn" }));
@@ -100,6 +144,10 @@ let watching = null; // the watched visitor's event stream
 if ($("people")) start();
 
 function start() {
+  for (const id of ["people-search", "people-lesson", "people-needs", "people-sort"]) {
+    $(id).addEventListener("input", () => { if (lastState) drawPeople(lastState); });
+  }
+  refresh();
   document.addEventListener("submit", async (e) => {
     const form = e.target;
     if (!form.action.includes("/admin/") || form.action.endsWith("/logout") || form.action.endsWith("/login")) return;

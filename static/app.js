@@ -60,6 +60,7 @@ async function session() {
       note.hidden = false;
     }
     shownID = info.id;
+    showHand(info.help ? { raised: true, note: info.help.note } : { raised: false });
     return true;
   } catch (err) {
     $("term-status").textContent = err.message;
@@ -77,6 +78,36 @@ function showWho(info) {
   $("who-handle").textContent = info.handle;
   $("who-display").textContent = info.display_name ? `, “${info.display_name}”` : "";
   if (document.activeElement !== $("display-name")) $("display-name").value = info.display_name || "";
+}
+
+// showHand shows whether the student's hand is up: the organiser sees it
+// at the top of their list until one of them lowers it.
+function showHand(h) {
+  const form = $("help-form");
+  form.classList.toggle("raised", h.raised);
+  $("ask-help").textContent = h.raised ? "Lower my hand" : "Ask for help";
+  const status = $("help-status");
+  if (h.raised) status.textContent = "Your hand is up: the organiser sees it at the top of their list" + (h.note ? ` with “${h.note}”.` : ".");
+  else if (h.by === "the organiser") status.textContent = "The organiser marked your question as helped.";
+  else status.textContent = "";
+}
+
+function helpForm() {
+  const form = $("help-form");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const lower = form.classList.contains("raised");
+    const body = new URLSearchParams(lower ? { lower: "1" } : { note: $("help-note").value });
+    try {
+      const r = await fetch("/api/help", { method: "POST", headers: { Accept: "application/json" }, body });
+      const h = await r.json();
+      if (!r.ok) throw new Error(h.error || r.statusText);
+      showHand(h);
+      if (!lower) $("help-note").value = "";
+    } catch (err) {
+      $("help-status").textContent = "Not sent: " + err.message;
+    }
+  });
 }
 
 function nameForm() {
@@ -103,6 +134,7 @@ function nameForm() {
 async function start() {
   if (!(await session())) return;
   nameForm();
+  helpForm();
   const tab = pageTab();
   const el = $("term");
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
@@ -179,6 +211,7 @@ async function start() {
     es.addEventListener("watch", (m) => {
       $("watched").hidden = !(JSON.parse(m.data).watchers > 0);
     });
+    es.addEventListener("help", (m) => showHand(JSON.parse(m.data)));
     es.addEventListener("announcement", (m) => {
       const a = JSON.parse(m.data);
       const el = $("announcement");

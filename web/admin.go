@@ -44,6 +44,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 		r.Get("/admin/progress.csv", s.handleProgressCSV)
 		r.Post("/admin/reset-all", s.handleResetAll)
 		r.Post("/admin/visitors/{handle}/end", s.handleEndVisitor)
+		r.Post("/admin/visitors/{handle}/helped", s.handleHelped)
 		r.Get("/admin/visitors/{handle}/watch", s.handleWatch)
 	})
 }
@@ -210,6 +211,44 @@ func (s *Server) adminState() templates.AdminState {
 			}
 		}
 	}
+	// Who needs help comes first: raised hands, oldest first, then the
+	// stuck; the rest keep the stable order.
+	now := time.Now()
+	type need struct {
+		hand  *sessions.Hand
+		stuck string
+	}
+	needs := make(map[*sessions.Visitor]need, len(all))
+	for _, v := range all {
+		var n need
+		if h, ok := v.Hand(); ok {
+			n.hand = &h
+		}
+		n.stuck = vs.Stuck(v, now)
+		needs[v] = n
+		if v.Bridges() > 0 || now.Sub(v.LastSeen()) < ActiveWithin {
+			st.Active++
+		}
+	}
+	rank := func(n need) int {
+		switch {
+		case n.hand != nil:
+			return 0
+		case n.stuck != "":
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(all, func(a, b *sessions.Visitor) int {
+		na, nb := needs[a], needs[b]
+		if c := rank(na) - rank(nb); c != 0 {
+			return c
+		}
+		if na.hand != nil {
+			return na.hand.Since.Compare(nb.hand.Since)
+		}
+		return 0
+	})
 	const shown = 500
 	for _, v := range all[:min(len(all), shown)] {
 		vst := v.Status()
@@ -218,8 +257,13 @@ func (s *Server) adminState() templates.AdminState {
 			Handle: v.Handle, Name: v.Name(), DisplayName: v.DisplayName(), State: vst.State, User: vst.User,
 			Conns: vst.Conns, Bridges: v.Bridges(), LastSeen: v.LastSeen(),
 			LastCommand: vst.LastCommand, Watchers: vst.Watchers, MailIn: v.MailIn(),
+			Stuck: needs[v].stuck,
+		}
+		if h := needs[v].hand; h != nil {
+			row.Help = &templates.AdminHelp{Note: h.Note, Since: h.Since}
 		}
 		current := vs.CurrentLesson(v)
+		row.LessonID = current
 		for _, l := range vs.Lessons {
 			switch done := p[l.ID]; {
 			case done >= len(l.Steps):
@@ -231,7 +275,7 @@ func (s *Server) adminState() templates.AdminState {
 		st.People = append(st.People, row)
 	}
 	for _, e := range vs.RecentErrors(30) {
-		st.Errors = append(st.Errors, templates.AdminError{Time: e.Time, Visitor: e.Visitor, Command: e.Command, Reply: e.Reply})
+		st.Errors = append(st.Errors, templates.AdminError{Time: e.Time, Visitor: e.Visitor, Handle: e.Handle, Command: e.Command, Reply: e.Reply})
 	}
 	for _, b := range vs.World().Bulletins.Bulletins() {
 		st.Bulletins = append(st.Bulletins, templates.AdminBulletin{ID: b.ID, Subject: b.Subject, Source: b.Source, Posted: b.Posted, Withdrawn: b.Withdrawn})
@@ -266,6 +310,21 @@ func (s *Server) handlePostBulletin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Logger.Info("web: bulletin posted", "id", b.ID, "subject", b.Subject)
 	adminDone(w, r, map[string]any{"bulletin": b.ID, "subject": b.Subject})
+}
+
+// ActiveWithin is how recently a visitor without a terminal open must have
+// done something to count as active now.
+const ActiveWithin = 2 * time.Minute
+
+// handleHelped lowers a visitor's raised hand: the organiser helped.
+func (s *Server) handleHelped(w http.ResponseWriter, r *http.Request) {
+	v := s.cfg.Visitors.ByHandle(chi.URLParam(r, "handle"))
+	if v == nil {
+		jsonError(w, http.StatusNotFound, "no such visitor (their session may have ended)")
+		return
+	}
+	v.LowerHand("the organiser")
+	adminDone(w, r, map[string]any{"helped": v.Handle})
 }
 
 // handleAnnounce puts a line (form field "text") on every student's page at

@@ -13,6 +13,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/sessions"
 )
 
 // TestBrowserOrganiserWatchesAStudent signs in at /admin in Chromium,
@@ -153,4 +156,87 @@ func listenConsole(ctx context.Context, errs *[]string) {
 			}
 		}
 	})
+}
+
+// A student raises a hand from the page; another is stuck (five -ERR in a
+// row through their terminal): the organiser's page lists the raised hand
+// first, then the stuck one, marked, above everyone else; search finds a
+// handle; Helped lowers the hand and the student's page says so.
+func TestBrowserRaisedHandAndStuckComeFirst(t *testing.T) {
+	ctx := browserContext(t)
+	e := newEnvWorld(t, freshWorld(t), withAdmin(prometheus.NewRegistry()))
+	e.visitors.Rate = pop3.RateLimiter{}
+	shots := screenshotDir(t)
+	// Bystanders, and one who is stuck.
+	for range 4 {
+		e.visit(t).session()
+	}
+	stuck := e.visit(t)
+	stuck.session()
+	tm := stuck.terminal()
+	tm.login()
+	for range sessions.StuckErrors {
+		tm.cmd("RETR 99", "-ERR")
+	}
+	stuckHandle := stuck.session()["handle"].(string)
+
+	openPage(t, ctx, e.http.URL+"/")
+	waitFor(t, func() bool { return evalString(t, ctx, `document.getElementById("who-handle").textContent`) != "…" })
+	handle := evalString(t, ctx, `document.getElementById("who-handle").textContent`)
+	err := chromedp.Run(ctx,
+		chromedp.SendKeys("#help-note", "step 3 never ticks", chromedp.ByID),
+		chromedp.Click(`[data-testid=ask-help]`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return strings.HasPrefix(evalString(t, ctx, `document.getElementById("help-status").textContent`), "Your hand is up")
+	})
+
+	org, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	err = chromedp.Run(org,
+		emulation.SetDeviceMetricsOverride(1366, 900, 1, false),
+		chromedp.Navigate(e.http.URL+"/admin"),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SendKeys("#token", adminToken+"\r", chromedp.ByID),
+		chromedp.WaitVisible(`#people tbody tr`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func() string {
+		return evalString(t, org, `[...document.querySelectorAll("#people tbody tr")].map(tr => tr.dataset.handle + ":" + tr.className).join(" ")`)
+	}
+	waitFor(t, func() bool { return strings.HasPrefix(rows(), handle+":asked "+stuckHandle+":stuck ") })
+	first := evalString(t, org, `document.querySelector("#people tbody tr").textContent`)
+	if !strings.Contains(first, "Asked for help") || !strings.Contains(first, "step 3 never ticks") {
+		t.Errorf("the first row %q does not show the raised hand", first)
+	}
+	if second := evalString(t, org, `document.querySelectorAll("#people tbody tr")[1].textContent`); !strings.Contains(second, "Stuck: 5 -ERR replies in a row") {
+		t.Errorf("the second row %q does not say why it is stuck", second)
+	}
+	if n := evalString(t, org, `document.getElementById("n-help").textContent`); n != "2" {
+		t.Errorf("need help: %s, want 2", n)
+	}
+	screenshot(t, org, filepath.Join(shots, "admin-needs-help.png"))
+
+	// Search by the stuck student's handle: one row.
+	if err := chromedp.Run(org, chromedp.SendKeys("#people-search", stuckHandle, chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return rows() == stuckHandle+":stuck" })
+	if err := chromedp.Run(org, chromedp.Evaluate(`(() => { const q = document.getElementById("people-search"); q.value = ""; q.dispatchEvent(new Event("input")) })()`, nil)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Helped: the hand goes down, and the student's page says so.
+	if err := chromedp.Run(org, chromedp.Click(`#people tbody tr.asked form[action$="/helped"] button`, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return evalString(t, ctx, `document.getElementById("help-status").textContent`) == "The organiser marked your question as helped."
+	})
+	waitFor(t, func() bool { return !strings.Contains(rows(), ":asked") })
 }

@@ -216,6 +216,7 @@ func New(cfg Config) *Server {
 	r.Post("/api/lessons/{id}/start", s.handleStartLesson)
 	r.Post("/api/lessons/restore", s.handleRestoreLessons)
 	r.Post("/api/name", s.handleName)
+	r.Post("/api/help", s.handleHelp)
 	r.Post("/api/view", s.handleView)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -499,6 +500,8 @@ type sessionInfo struct {
 	DisplayName string `json:"display_name"`
 	// Address is the personal mail address, when mail in is on.
 	Address string `json:"address,omitempty"`
+	// Help is the visitor's raised hand, if any.
+	Help *sessions.Hand `json:"help,omitempty"`
 }
 
 func (s *Server) info(v *sessions.Visitor) sessionInfo {
@@ -514,6 +517,9 @@ func (s *Server) info(v *sessions.Visitor) sessionInfo {
 	}
 	if s.cfg.MailDomain != "" {
 		si.Address = c.Login + "@" + s.cfg.MailDomain
+	}
+	if h, ok := v.Hand(); ok {
+		si.Help = &h
 	}
 	return si
 }
@@ -666,6 +672,29 @@ func (s *Server) handleName(w http.ResponseWriter, r *http.Request) {
 	}
 	name := v.SetDisplayName(r.PostFormValue("name"))
 	writeJSON(w, http.StatusOK, map[string]string{"display_name": name, "pseudonym": v.Name(), "handle": v.Handle})
+}
+
+// handleHelp raises the visitor's hand for the organiser (form field
+// "note", an optional line), or lowers it ("lower" set). It answers the
+// hand as it is now.
+func (s *Server) handleHelp(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	if v == nil {
+		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
+	if err := r.ParseForm(); err != nil {
+		jsonError(w, http.StatusRequestEntityTooLarge, "a note is at most 140 characters")
+		return
+	}
+	if r.PostFormValue("lower") != "" {
+		v.LowerHand("you")
+		writeJSON(w, http.StatusOK, map[string]any{"raised": false})
+		return
+	}
+	h := v.RaiseHand(r.PostFormValue("note"))
+	writeJSON(w, http.StatusOK, map[string]any{"raised": true, "note": h.Note, "since": h.Since})
 }
 
 // handleRestoreLessons gives the visitor the progress their browser
