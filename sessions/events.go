@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"fmt"
 	"maps"
 	"strings"
 	"sync"
@@ -164,6 +165,14 @@ func (vs *Visitors) Observe(e pop3.Event) {
 	}
 	if v != nil {
 		e = e.Complete(MaildropPage)
+		if tab != "" && e.Kind == pop3.EventConnected {
+			v.mu.Lock()
+			if v.connTab == nil {
+				v.connTab = make(map[uint64]string)
+			}
+			v.connTab[e.Conn] = tab
+			v.mu.Unlock()
+		}
 		v.Events.Append(Entry{Type: EntryPOP3, Event: e, Tab: tab, Via: via})
 		vs.observeForAdmin(v, e)
 		vs.advance(v, e)
@@ -175,6 +184,15 @@ type Progress struct {
 	Lesson string `json:"lesson"`
 	Done   int    `json:"done"` // steps done, in order
 	Steps  int    `json:"steps"`
+	// Where the next step must happen, when it names a connection: Tab is
+	// the page (browser tab) whose terminal has it; NotTab, the page it
+	// must not be done in ("log in a second time").
+	Tab    string `json:"tab,omitempty"`
+	NotTab string `json:"not_tab,omitempty"`
+	// Blocked says why the next step cannot happen any more (the session
+	// it needs has closed); Rewind is the step to start again from.
+	Blocked string `json:"blocked,omitempty"`
+	Rewind  int    `json:"rewind,omitempty"`
 }
 
 // A lessonRun is where a visitor is in one lesson beyond the steps done:
@@ -241,6 +259,7 @@ func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
 			run.conns = append(run.conns[:done], e.Conn)
 			run.mark = v.newestConn
 			ticked = &Progress{Lesson: l.ID, Done: done + 1, Steps: len(l.Steps)}
+			v.whereNextLocked(l, ticked)
 			if done+1 == len(l.Steps) { // on to the next one not finished
 				v.current = ""
 				if next := vs.currentLocked(v); next != nil {
@@ -250,6 +269,16 @@ func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
 			}
 		}
 	}
+	// A session the next step needs has closed: say so, rather than
+	// leave the student waiting for a tick that cannot come.
+	if ticked == nil && e.Kind == pop3.EventClosed && l != nil && v.progress[l.ID] < len(l.Steps) {
+		if p := (&Progress{Lesson: l.ID, Done: v.progress[l.ID], Steps: len(l.Steps)}); v.whereNextLocked(l, p) && p.Blocked != "" {
+			ticked = p
+		}
+	}
+	if e.Kind == pop3.EventClosed {
+		delete(v.connTab, e.Conn)
+	}
 	v.mu.Unlock()
 	if ticked != nil {
 		v.Events.Append(Entry{Type: EntryLesson, Lesson: ticked})
@@ -257,6 +286,80 @@ func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
 			vs.completions.Add(ticked.Lesson, 1)
 		}
 	}
+}
+
+// whereNextLocked fills in where p's next step must happen, and whether it
+// is blocked; it reports whether the step names a connection. v.mu is held.
+func (v *Visitor) whereNextLocked(l *Lesson, p *Progress) bool {
+	if p.Done >= len(l.Steps) {
+		return false
+	}
+	st := &l.Steps[p.Done]
+	run := v.runLocked(l)
+	conn := func(step int) uint64 { // the connection step (from 1) was done on
+		if step >= 1 && step <= len(run.conns) {
+			return run.conns[step-1]
+		}
+		return 0
+	}
+	// A later step that needs a session already made (conn: step N) is
+	// blocked as soon as that session closes: say so now, not when the
+	// student gets there.
+	for i := p.Done + 1; i < len(l.Steps); i++ {
+		later := &l.Steps[i]
+		if later.Conn != "step" || later.StepConn > p.Done {
+			continue
+		}
+		if c := conn(later.StepConn); c != 0 {
+			if _, open := v.conns[c]; !open {
+				p.Blocked = fmt.Sprintf("step %d needs the session of step %d, which has closed", i+1, later.StepConn)
+				p.Rewind = later.StepConn
+				return true
+			}
+		}
+	}
+	var need uint64
+	var from int // the step that opened it, from 1
+	switch st.Conn {
+	case "same":
+		need, from = conn(p.Done), p.Done
+	case "step":
+		need, from = conn(st.StepConn), st.StepConn
+	case "other":
+		p.NotTab = v.connTab[conn(p.Done)]
+		return true
+	default:
+		return false
+	}
+	if need == 0 {
+		return false // restored from the browser: not known
+	}
+	if _, open := v.conns[need]; !open {
+		p.Blocked = fmt.Sprintf("the session this step needs (the one of step %d) has closed", from)
+		p.Rewind = from
+		return true
+	}
+	p.Tab = v.connTab[need]
+	return true
+}
+
+// RewindLesson takes the visitor back to before step (from 1) of lesson l,
+// so that a step whose session has closed can be done again.
+func (vs *Visitors) RewindLesson(v *Visitor, l *Lesson, step int) error {
+	v.mu.Lock()
+	done := v.progress[l.ID]
+	if step < 1 || step > done {
+		v.mu.Unlock()
+		return fmt.Errorf("step %d is not one you have done (%d done)", step, done)
+	}
+	v.progress[l.ID] = step - 1
+	v.current = l.ID
+	v.movedAt = time.Now()
+	r := v.runLocked(l)
+	r.conns, r.mark = r.conns[:min(len(r.conns), step-1)], v.newestConn
+	v.mu.Unlock()
+	v.Events.Append(Entry{Type: EntryLesson, Lesson: &Progress{Lesson: l.ID, Done: step - 1, Steps: len(l.Steps)}})
+	return nil
 }
 
 // whereOK reports whether e happened where step st (the done-th, from 0)

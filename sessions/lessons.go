@@ -52,6 +52,16 @@ import (
 //	conn: step N    on the connection step N was done on
 //	in: STATE       on a connection in AUTHORIZATION or TRANSACTION
 //
+// A "do:" line gives the step bar's buttons: the complete actions that
+// finish the step, in order, separated by "|". Each is a POP3 command line,
+// "smtp: LINE" for the SMTP terminal, or one of {connect} (connect the
+// POP3 terminal again), {reset} (Reset mailbox), {compose} (send the
+// compose panel's message) and {tab} (open the page in a second tab). A
+// command line may hold {address} (the personal address), {count} (the
+// number of messages the session has) and {apop} (the APOP digest for
+// the greeting's timestamp and the password "visitor"). Without a do:
+// line, the bar offers no button for the step.
+//
 // Steps tick in order, and only in the lesson the visitor is doing: the
 // one they opened or started, else the first one not finished. A step
 // counts only what happens after the one before it was done.
@@ -74,6 +84,61 @@ type Step struct {
 	StepConn int
 	// In is the state the connection must be in, or "".
 	In string
+	// Do is what the step bar offers to finish the step.
+	Do []Action
+}
+
+// An Action is one button of the step bar: a command line for a terminal,
+// or something the page does.
+type Action struct {
+	// Target is "" for the POP3 terminal, "smtp" for the SMTP terminal,
+	// or the page's: "connect", "reset", "compose", "tab".
+	Target string `json:"target,omitempty"`
+	// Line is the command line, for a terminal; it may hold {address},
+	// {count} or {apop}.
+	Line string `json:"line,omitempty"`
+}
+
+// smtpVerbs are the SMTP commands a do: line may type.
+var smtpVerbs = []string{"EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "STARTTLS"}
+
+// ParseDo parses a step's do: line.
+func ParseDo(s string) ([]Action, error) {
+	var do []Action
+	for alt := range strings.SplitSeq(s, "|") {
+		alt = strings.TrimSpace(alt)
+		var a Action
+		switch {
+		case alt == "{connect}", alt == "{reset}", alt == "{compose}", alt == "{tab}":
+			a.Target = strings.Trim(alt, "{}")
+		case strings.HasPrefix(alt, "smtp:"):
+			a.Target, a.Line = "smtp", strings.TrimSpace(strings.TrimPrefix(alt, "smtp:"))
+			verb, _, _ := strings.Cut(a.Line, " ")
+			verb, _, _ = strings.Cut(verb, ":")
+			if !slices.Contains(smtpVerbs, strings.ToUpper(verb)) {
+				return nil, fmt.Errorf("do: %q: the SMTP terminal's commands are %v", alt, smtpVerbs)
+			}
+		default:
+			a.Line = alt
+			verb, _, _ := strings.Cut(alt, " ")
+			if !slices.ContainsFunc(pop3.Reference, func(d pop3.CommandDoc) bool { return d.Verb == strings.ToUpper(verb) }) {
+				return nil, fmt.Errorf("do: %q: the server has no command %s (an action is a command line, smtp: LINE, {connect}, {reset}, {compose} or {tab})", alt, verb)
+			}
+		}
+		for rest := a.Line; ; {
+			i := strings.IndexByte(rest, '{')
+			if i < 0 {
+				break
+			}
+			j := strings.IndexByte(rest[i:], '}')
+			if j < 0 || !slices.Contains([]string{"{address}", "{count}", "{apop}"}, rest[i:i+j+1]) {
+				return nil, fmt.Errorf("do: %q: a line may hold {address}, {count} or {apop}", alt)
+			}
+			rest = rest[i+j+1:]
+		}
+		do = append(do, a)
+	}
+	return do, nil
 }
 
 // A Check is what completes a step: any of its alternatives.
@@ -338,6 +403,16 @@ func ParseLesson(id, src string) (*Lesson, error) {
 			if err := step.parseConn(strings.TrimSpace(strings.TrimPrefix(line, "conn:")), len(l.Steps)); err != nil {
 				return nil, fail("%v", err)
 			}
+			continue
+		case !fence && step != nil && step.Check.alts != nil && strings.HasPrefix(line, "do:"):
+			if step.Do != nil {
+				return nil, fail("step %q has a second do: line", step.Title)
+			}
+			do, err := ParseDo(strings.TrimPrefix(line, "do:"))
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			step.Do = do
 			continue
 		case !fence && step != nil && step.Check.alts != nil && strings.HasPrefix(line, "in:"):
 			st := strings.ToUpper(strings.TrimSpace(strings.TrimPrefix(line, "in:")))

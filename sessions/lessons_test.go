@@ -54,6 +54,10 @@ func TestParseLessonErrors(t *testing.T) {
 		{head + "## S\ncheck: event exploded\n", "5: \"event exploded\": unknown event"},
 		{head + "## S\ncheck: ok STAT |\n", "5: empty check"},
 		{head + "## S\ncheck: ok STAT\n```\ncode\n", "7: a ``` code block is not closed"},
+		{head + "## S\ncheck: ok STAT\ndo: FROB 1\n", "6: do: \"FROB 1\": the server has no command FROB"},
+		{head + "## S\ncheck: ok STAT\ndo: smtp: BDAT 3\n", "6: do: \"smtp: BDAT 3\": the SMTP terminal's commands are"},
+		{head + "## S\ncheck: ok STAT\ndo: RETR {last}\n", "6: do: \"RETR {last}\": a line may hold {address}, {count} or {apop}"},
+		{head + "## S\ncheck: ok STAT\ndo: STAT\ndo: LIST\n", `7: step "S" has a second do: line`},
 	} {
 		_, err := ParseLesson("x", tc.src)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -61,8 +65,17 @@ func TestParseLessonErrors(t *testing.T) {
 		}
 	}
 
+	// The step bar's actions.
+	l, err := ParseLesson("x", head+"## S\ncheck: ok STAT\ndo: QUIT | {connect} | smtp: RCPT TO:<{address}> | APOP guest {apop} | {reset}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(l.Steps[0].Do); got != "[{ QUIT} {connect } {smtp RCPT TO:<{address}>} { APOP guest {apop}} {reset }]" {
+		t.Errorf("do: %s", got)
+	}
+
 	// A "## " line or a check: inside a code block is text.
-	l, err := ParseLesson("x", head+"## S\ncheck: ok STAT\n```\n## not a step\ncheck: not a check\n```\n")
+	l, err = ParseLesson("x", head+"## S\ncheck: ok STAT\n```\n## not a step\ncheck: not a check\n```\n")
 	if err != nil || len(l.Steps) != 1 || !strings.Contains(l.Steps[0].Text, "## not a step") {
 		t.Errorf("code block: %v, %+v", err, l)
 	}
@@ -249,5 +262,21 @@ func TestLessonsTickFromARealSession(t *testing.T) {
 	v.RestartLesson(lessons[1])
 	if p := v.Progress(); p["02-dele-rset-update"] != 0 || p["01-lab-sheet"] != 4 {
 		t.Errorf("after restarting lesson 2: %v", p)
+	}
+}
+
+// Every built-in step offers the step bar something to press: a lesson can
+// be finished from the bar alone (web: TestBrowserStepBarAloneFinishesTheLessons).
+func TestBuiltinStepsHaveActions(t *testing.T) {
+	lessons, err := BuiltinLessons()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lessons {
+		for i, st := range l.Steps {
+			if len(st.Do) == 0 {
+				t.Errorf("%s step %d (%s) has no do: line", l.ID, i+1, st.Title)
+			}
+		}
 	}
 }

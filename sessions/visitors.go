@@ -55,9 +55,10 @@ type Visitor struct {
 	newest     uint64            // the connection that last changed state
 	lastLine   map[uint64]string // each connection's last command line, masked
 	status     Status
-	hand       *Hand     // the student asked for help
-	errStreak  int       // -ERR replies in a row
-	movedAt    time.Time // a step ticked, or a lesson was (re)started
+	hand       *Hand             // the student asked for help
+	connTab    map[uint64]string // the page (tab) of each open bridged connection
+	errStreak  int               // -ERR replies in a row
+	movedAt    time.Time         // a step ticked, or a lesson was (re)started
 }
 
 // Touch records activity: the visitor's idle timer starts again.

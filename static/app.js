@@ -151,6 +151,25 @@ async function start() {
   const explainer = new Explainer(term, tab);
   const lessons = new Lessons($("lessons"), $("lesson-live"));
   const apop = apopHelper(term);
+  // What the step bar's buttons do (a lesson's do: line).
+  lessons.page = {
+    tab,
+    pop3Open: () => term.state === "open",
+    act: (a) => {
+      const line = (a.line || "")
+        .replaceAll("{address}", $("pl-address").textContent)
+        .replaceAll("{count}", String(inspector.messageCount()))
+        .replaceAll("{apop}", apop.digest("visitor"));
+      switch (a.target) {
+        case "connect": if (term.state === "closed") term.connect(); term.input.focus(); break;
+        case "reset": $("reset-form").requestSubmit(); break;
+        case "tab": window.open(location.href, "_blank"); break;
+        case "smtp": openSMTP(); window.smtpterm?.type(line); break;
+        case "compose": openSMTP(); composeNow(); break;
+        default: term.type(line);
+      }
+    },
+  };
   window.pop3term = term; // for the console and the end-to-end test
 
   const connectBtn = $("term-connect");
@@ -162,6 +181,7 @@ async function start() {
       // A session made anew (after a restart, or the organiser's End)
       // gets the progress this browser remembers.
       if (e.state === "open") lessons.restore();
+      lessons.showStep(); // the bar's buttons follow the terminal
     } else if (e.type === "reply") {
       explainer.line(e.el, e.text);
       const ts = /<[^<>\s]+@[^<>\s]+>/.exec(e.text);
@@ -445,6 +465,20 @@ async function viewMessage(term) {
 
 // apopHelper computes APOP's digest in the page: MD5 of the greeting's
 // timestamp followed by the password (RFC 1939 §7).
+// openSMTP opens the SMTP terminal's panel, which connects it.
+function openSMTP() {
+  const d = $("smtp");
+  if (d && !d.open) d.open = true;
+}
+
+// composeNow sends the compose panel's message, filling in what is empty.
+function composeNow() {
+  if (!$("c-to").value) $("c-to").value = $("pl-address").textContent;
+  if (!$("c-subject").value) $("c-subject").value = "by hand";
+  if (!$("c-body").value) $("c-body").value = "Hello from the step bar.";
+  $("compose").requestSubmit();
+}
+
 function apopHelper(term) {
   const user = $("apop-user"), ts = $("apop-ts"), pass = $("apop-pass"), out = $("apop-line");
   const line = () => {
@@ -462,6 +496,10 @@ function apopHelper(term) {
     greeting(stamp) {
       ts.value = stamp;
       update();
+    },
+    // digest is the APOP digest of the last greeting's timestamp and pass.
+    digest(pass) {
+      return ts.value.trim() ? md5hex(ts.value.trim() + pass) : "";
     },
   };
 }

@@ -119,6 +119,13 @@ export class Inspector {
   }
 
   // loggedIn reports whether a session of this sandbox is in TRANSACTION.
+  // messageCount is how many messages this page's session has (STAT's
+  // count, less its marks), 0 if none is logged in.
+  messageCount() {
+    const md = this.maildrop;
+    return md ? md.count - md.marks.size : 0;
+  }
+
   loggedIn() {
     return [...this.conns.values()].some((c) => c.open && c.state === "TRANSACTION");
   }

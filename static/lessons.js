@@ -8,6 +8,7 @@ export class Lessons {
     this.root = root;
     this.live = live; // a status element that announces ticks
     this.bar = document.getElementById("current-step");
+    this.where = new Map(); // lesson → where its next step must happen (the server's word)
     // The lesson under way: the one open on the page.
     this.current = root.querySelector(".lesson[open]") || root.querySelector(".lesson:not(.complete)");
     for (const btn of root.querySelectorAll(".lesson-restart")) {
@@ -21,6 +22,10 @@ export class Lessons {
         if (!l.open) return;
         this.current = l;
         this.showStep();
+        if (this.following === l) {
+          this.following = null; // the server moved on to it by itself
+          return;
+        }
         this.start(l);
       });
     }
@@ -28,7 +33,12 @@ export class Lessons {
   }
 
   // showStep puts the current lesson's next step beside the terminal: its
-  // title and the commands it asks for, as buttons that type them.
+  // title and the actions that finish it (the lesson's do: line), as
+  // buttons. A command goes on its terminal's input line (Enter sends it);
+  // an action the page does ({connect}, {reset}, {compose}, {tab}) is done
+  // at once. Buttons wait for the terminal they need: a POP3 command while
+  // the POP3 terminal is closed gives way to Connect, and a button pressed
+  // is marked as pressed until the step changes.
   showStep() {
     const l = this.current;
     if (!this.bar || !l) return;
@@ -42,26 +52,81 @@ export class Lessons {
     cmds.replaceChildren();
     if (done >= steps.length) {
       this.bar.classList.add("done");
-      $("step-count").textContent = "· complete";
-      $("step-title").textContent = "Lesson complete: open the next one in Lessons.";
+      $("step-count").textContent = "· done";
+      const next = this.root.querySelector(".lesson:not(.complete)");
+      if (next) {
+        $("step-title").textContent = "Lesson done. Next: " + next.querySelector(".lesson-title").textContent;
+        const b = this.button("Start it", () => { l.open = false; next.open = true; });
+        cmds.append(b);
+      } else {
+        $("step-title").textContent = "Lesson done, and with it every lesson of the course: well done!";
+      }
       return;
     }
     this.bar.classList.remove("done");
     $("step-count").textContent = `· step ${done + 1} of ${steps.length}`;
     const step = steps[done];
     $("step-title").textContent = step.querySelector("strong").textContent;
-    const seen = new Set();
-    for (const c of step.querySelectorAll(".md [data-cmd]")) {
-      if (seen.has(c.dataset.cmd) || seen.size >= 3) continue;
-      seen.add(c.dataset.cmd);
-      const b = document.createElement("button");
-      b.type = "button";
-      b.className = "chip";
-      b.dataset.cmd = c.dataset.cmd;
-      b.textContent = c.dataset.cmd;
-      b.title = "Put it on the terminal's input line";
-      cmds.append(b);
+    const key = `${l.dataset.lesson}/${done}`;
+    if (this.usedKey !== key) {
+      this.usedKey = key;
+      this.used = new Set();
     }
+    let actions = [];
+    try { actions = JSON.parse(step.dataset.do || "[]"); } catch { /* none */ }
+    const open = this.page?.pop3Open() ?? true;
+    // Where the server says the step must happen (a lesson across two
+    // tabs), and whether the session it needs has closed.
+    const w = this.where.get(l.dataset.lesson);
+    const here = w && w.done === done ? w : null;
+    const myTab = this.page?.tab;
+    if (here?.blocked) {
+      $("step-title").textContent += `: ${here.blocked}.`;
+      cmds.append(this.button(`Start again from step ${here.rewind}`, () => this.rewind(l, here.rewind)));
+      return;
+    }
+    if (here?.tab && myTab && here.tab !== myTab) {
+      $("step-title").textContent += " (in your other tab: the one whose session this step needs)";
+      return;
+    }
+    if (here?.notTab && myTab) {
+      if (here.notTab === myTab) {
+        $("step-title").textContent += " (in a second tab: this one holds the first session)";
+        actions = actions.filter((a) => a.target === "tab");
+      } else {
+        actions = actions.filter((a) => a.target !== "tab");
+      }
+    }
+    actions.forEach((a, i) => {
+      if (a.target === "connect" && open) return;
+      if (!a.target && !open) return;
+      const label = {
+        connect: "Connect", reset: "Reset mailbox", compose: "Send it with Compose", tab: "Open a second tab",
+      }[a.target] || (a.target === "smtp" ? `SMTP: ${a.line}` : a.line);
+      const b = this.button(label, () => {
+        if (a.target === "connect") {
+          // Connecting is offered whenever the terminal is closed; what
+          // came before it in the step (a QUIT) is behind us now.
+          for (let j = 0; j < i; j++) this.used.add(j);
+        } else {
+          this.used.add(i);
+          b.classList.add("used");
+        }
+        this.page?.act(a);
+      });
+      b.dataset.action = a.target || "pop3";
+      if (this.used.has(i)) b.classList.add("used");
+      cmds.append(b);
+    });
+  }
+
+  button(label, onclick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "chip";
+    b.textContent = label;
+    b.addEventListener("click", onclick);
+    return b;
   }
 
   async start(l) {
@@ -77,7 +142,18 @@ export class Lessons {
   // a copy, so that progress outlives a restart of the server.
   progress(p) {
     const l = this.root.querySelector(`.lesson[data-lesson="${CSS.escape(p.lesson)}"]`);
-    if (l) this.show(l, p.done, true);
+    // A lesson done, the server moves on to the next by itself: when a
+    // step of it ticks, the page follows.
+    if (l && l !== this.current && this.current?.classList.contains("complete") && p.done > 0) {
+      this.following = l;
+      this.current.open = false;
+      l.open = true;
+      this.current = l;
+    }
+    if (l) {
+      this.where.set(p.lesson, { done: p.done, tab: p.tab || "", notTab: p.not_tab || "", blocked: p.blocked || "", rewind: p.rewind || 0 });
+      this.show(l, p.done, true);
+    }
     const saved = this.saved();
     saved[p.lesson] = p.done;
     try { localStorage.setItem(SAVED, JSON.stringify(saved)); } catch { /* private mode */ }
@@ -122,15 +198,20 @@ export class Lessons {
     l.querySelector(".lesson-done").textContent = complete ? "Lesson complete: well done!" : "";
     if (announce && done > before) {
       const step = steps[done - 1].querySelector("strong").textContent;
-      this.live.textContent = complete ? `${title}: complete.` : `${title}: “${step}” done.`;
-      if (complete && l.open) {
-        // On to the next lesson not yet done.
-        const next = this.root.querySelector(".lesson:not(.complete)");
-        if (next) {
-          l.open = false;
-          next.open = true; // its toggle makes it current
-        }
-      }
+      this.live.textContent = complete ? `${title}: done.` : `${title}: “${step}” done.`;
+    }
+  }
+
+  async rewind(l, step) {
+    try {
+      const r = await fetch(`/api/lessons/${encodeURIComponent(l.dataset.lesson)}/rewind`, {
+        method: "POST",
+        headers: { Accept: "application/json" },
+        body: new URLSearchParams({ step: String(step) }),
+      });
+      if (!r.ok) throw new Error((await r.json()).error || r.statusText);
+    } catch (err) {
+      this.live.textContent = "Could not go back: " + err.message;
     }
   }
 

@@ -214,6 +214,7 @@ func New(cfg Config) *Server {
 	r.Get("/api/lessons", s.handleLessons)
 	r.Post("/api/lessons/{id}/restart", s.handleRestartLesson)
 	r.Post("/api/lessons/{id}/start", s.handleStartLesson)
+	r.Post("/api/lessons/{id}/rewind", s.handleRewindLesson)
 	r.Post("/api/lessons/restore", s.handleRestoreLessons)
 	r.Post("/api/name", s.handleName)
 	r.Post("/api/help", s.handleHelp)
@@ -589,18 +590,31 @@ func (s *Server) handleLessons(w http.ResponseWriter, r *http.Request) {
 // handleRestartLesson starts one lesson over for the visitor; the page
 // hears of it on the event stream.
 func (s *Server) handleRestartLesson(w http.ResponseWriter, r *http.Request) {
-	s.withLesson(w, r, func(v *sessions.Visitor, l *sessions.Lesson) { v.RestartLesson(l) })
+	s.withLesson(w, r, func(v *sessions.Visitor, l *sessions.Lesson) error { v.RestartLesson(l); return nil })
 }
 
 // handleStartLesson records that the visitor is doing this lesson now
 // (they opened it): from now on only its steps tick.
 func (s *Server) handleStartLesson(w http.ResponseWriter, r *http.Request) {
-	s.withLesson(w, r, func(v *sessions.Visitor, l *sessions.Lesson) { s.cfg.Visitors.StartLesson(v, l) })
+	s.withLesson(w, r, func(v *sessions.Visitor, l *sessions.Lesson) error { s.cfg.Visitors.StartLesson(v, l); return nil })
+}
+
+// handleRewindLesson takes the visitor back to before step N (form field
+// "step", from 1): a step whose session has closed is done again from the
+// step that opened it.
+func (s *Server) handleRewindLesson(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
+	step, err := strconv.Atoi(r.PostFormValue("step"))
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, "want step=N, the step to start again from")
+		return
+	}
+	s.withLesson(w, r, func(v *sessions.Visitor, l *sessions.Lesson) error { return s.cfg.Visitors.RewindLesson(v, l, step) })
 }
 
 // withLesson runs do on the request's visitor and the lesson its {id}
 // names, and answers the lesson's progress after it.
-func (s *Server) withLesson(w http.ResponseWriter, r *http.Request, do func(*sessions.Visitor, *sessions.Lesson)) {
+func (s *Server) withLesson(w http.ResponseWriter, r *http.Request, do func(*sessions.Visitor, *sessions.Lesson) error) {
 	v := s.visitor(r)
 	if v == nil {
 		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
@@ -609,7 +623,10 @@ func (s *Server) withLesson(w http.ResponseWriter, r *http.Request, do func(*ses
 	id := chi.URLParam(r, "id")
 	for _, l := range s.cfg.Visitors.Lessons {
 		if l.ID == id {
-			do(v, l)
+			if err := do(v, l); err != nil {
+				jsonError(w, http.StatusBadRequest, err.Error())
+				return
+			}
 			writeJSON(w, http.StatusOK, map[string]any{"lesson": l.ID, "done": v.Progress()[l.ID], "steps": len(l.Steps)})
 			return
 		}
