@@ -125,5 +125,19 @@ func accessibility(t *testing.T, src, scheme string) {
 			t.Fatal(err)
 		}
 		runAxe(t, ctx, src, scheme+" admin")
+
+		// Watching a terminal: its scrolling log must be reachable by
+		// keyboard (scrollable-region-focusable). A raised hand and a
+		// filter in use are checked too.
+		for _, v := range e.visitors.All() {
+			v.RaiseHand("the lock step")
+		}
+		if err := chromedp.Run(ctx, chromedp.Click(`#people [data-watch]`, chromedp.ByQuery)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool {
+			return evalString(t, ctx, `String(document.querySelector(".watch-term").scrollHeight > document.querySelector(".watch-term").clientHeight && document.querySelector("#people tr.asked") !== null)`) == "true"
+		})
+		runAxe(t, ctx, src, scheme+" admin while watching")
 	}
 }
