@@ -1,6 +1,6 @@
 // app.js: wires the playground page: the terminal, the event stream, the
 // inspector, explanations, lessons and the helpers.
-import { Terminal } from "./terminal.js";
+import { Terminal, transcriptOf } from "./terminal.js";
 import { Inspector, Explainer } from "./inspector.js";
 import { Lessons } from "./lessons.js";
 import { md5hex } from "./md5.js";
@@ -277,16 +277,19 @@ async function start() {
   $("mv-close").addEventListener("click", () => { $("mailview").hidden = true; });
 
   const tstatus = $("transcript-status");
+  // Both terminals, in the order things happened, labelled.
+  const transcript = () => transcriptOf([["POP3", term], ["SMTP", window.smtpterm]]);
+  window.pop3transcript = transcript; // for the end-to-end test
   $("transcript-copy").addEventListener("click", async () => {
     try {
-      await navigator.clipboard.writeText(term.transcriptText());
+      await navigator.clipboard.writeText(transcript());
       tstatus.textContent = "Copied, passwords masked.";
     } catch {
       tstatus.textContent = "The browser did not allow copying: use Download.";
     }
   });
   $("transcript-download").addEventListener("click", () => {
-    const url = URL.createObjectURL(new Blob([term.transcriptText()], { type: "text/plain;charset=utf-8" }));
+    const url = URL.createObjectURL(new Blob([transcript()], { type: "text/plain;charset=utf-8" }));
     const a = document.createElement("a");
     a.href = url;
     a.download = `pop3-transcript-${new Date().toISOString().replace(/[:.]/g, "-")}.txt`;

@@ -474,3 +474,16 @@ function splitHostPort(addr) {
 function kb(n) {
   return n < 1024 ? `${n} octets` : `${Math.round(n / 1024)} KB`;
 }
+
+// transcriptOf is the transcripts of several terminals as one text, in
+// the order things happened, each line labelled with its terminal's name
+// (POP3, SMTP): the mail lesson's dialogue is in both.
+export function transcriptOf(terms) {
+  const lines = [];
+  for (const [name, t] of terms) {
+    if (!t) continue;
+    for (const e of t.transcript) lines.push({ ...e, name });
+  }
+  lines.sort((a, b) => a.time - b.time);
+  return lines.map((e) => `${e.time.toISOString()} ${e.name} ${e.who}: ${visible(e.text)}`).join("\n") + "\n";
+}

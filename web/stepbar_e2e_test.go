@@ -117,6 +117,12 @@ func TestBrowserStepBarAloneFinishesTheLessons(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, filepath.Join(screenshotDir(t), "stepbar-done.png"))
+	// The transcript has both terminals' dialogue, labelled, in order.
+	tr := evalString(t, ctx, `window.pop3transcript()`)
+	pass, ehlo := strings.Index(tr, " POP3 C: PASS ****"), strings.Index(tr, " SMTP C: EHLO browser")
+	if pass < 0 || ehlo < 0 || !strings.Contains(tr, " SMTP S: 250 ") || pass > ehlo {
+		t.Errorf("the transcript lacks a terminal's lines or their order (PASS at %d, EHLO at %d):\n%s", pass, ehlo, tr[max(0, len(tr)-1500):])
+	}
 }
 
 // The lock lesson across two tabs, with the step bar's buttons only: the
