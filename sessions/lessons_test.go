@@ -280,3 +280,25 @@ func TestBuiltinStepsHaveActions(t *testing.T) {
 		}
 	}
 }
+
+func TestLessonWarnings(t *testing.T) {
+	l, err := ParseLesson("x", "---\ntitle: T\n---\n## S\ncheck: ok STAT\ndo: USER bob | PASS pw | RETR 9\n## A\ncheck: ok APOP\ndo: APOP guest {apop}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	world := loadDefault(t)
+	got := world.LessonWarnings([]*Lesson{l})
+	want := []string{"lesson x, step 1 (S): USER bob: the world has no account bob"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+	l2, _ := ParseLesson("y", "---\ntitle: T\n---\n## S\ncheck: ok STAT\ndo: USER guest | PASS wrong | TOP 8 0\n")
+	got = world.LessonWarnings([]*Lesson{l2})
+	if len(got) != 2 || !strings.Contains(got[0], "PASS wrong is not guest's password") || !strings.Contains(got[1], "TOP 8 0 names message 8, and guest has 7") {
+		t.Errorf("warnings %q", got)
+	}
+	builtin, _ := BuiltinLessons()
+	if got := world.LessonWarnings(builtin); len(got) != 0 {
+		t.Errorf("the built-in lessons on the embedded world: %q", got)
+	}
+}

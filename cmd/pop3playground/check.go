@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"text/tabwriter"
 	"time"
 )
@@ -52,10 +53,11 @@ func check(cfg *config, w io.Writer) error {
 		fmt.Fprintf(w, " %s (%d steps)", l.ID, len(l.Steps))
 	}
 	fmt.Fprintln(w)
-	for _, warn := range world.Warnings {
+	warnings := append(slices.Clone(world.Warnings), world.LessonWarnings(lessons)...)
+	for _, warn := range warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
-	if len(world.Warnings) == 0 {
+	if len(warnings) == 0 {
 		fmt.Fprintln(w, "No problems found.")
 	}
 	return nil

@@ -94,6 +94,7 @@ type config struct {
 	maxTerminals     int
 	origins          string
 	lessons          string
+	builtinLessons   string
 	bulletins        string
 	adminToken       string
 	tokenGenerated   bool // adminToken was made at start: print it
@@ -147,6 +148,7 @@ func parseConfigBudget(args []string, getenv func(string) string, stderr io.Writ
 	fs.Float64Var(&cfg.visitorRate, "visitor-rate", sessions.DefaultVisitorRate, "new web visitors a second from one address (IPv6: one /64), after a burst of --visitor-burst; 0 for no limit")
 	fs.IntVar(&cfg.visitorBurst, "visitor-burst", sessions.DefaultVisitorBurst, "new web visitors one address may make at once (a classroom behind NAT arriving together)")
 	fs.IntVar(&cfg.maxTerminals, "max-terminals", web.DefaultMaxBridges, "most browser terminals one visitor may have open at once")
+	fs.StringVar(&cfg.builtinLessons, "builtin-lessons", "", "which built-in `lessons` to show, in order: all, none, or IDs or numbers (1,3,5); default all with the embedded world, none with --mailboxes (they speak of the embedded world's accounts and messages)")
 	fs.StringVar(&cfg.lessons, "lessons", "", "`directory` of the organiser's lesson files (*.md), shown after the built-in ones; one named like a built-in lesson replaces it")
 	fs.StringVar(&cfg.bulletins, "bulletins", "", "`directory` of message files delivered once into every maildrop at its next login (UCB popper's -b); more can be posted from /admin")
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "`token` that opens /admin and /metrics; generated and printed at start if empty")
@@ -278,6 +280,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	debug.FreeOSMemory()
 	for _, w := range world.Warnings {
 		logger.Warn("world: " + w)
+	}
+	for _, w := range world.LessonWarnings(lessons) {
+		logger.Warn("lessons: " + w)
 	}
 
 	visitors := sessions.NewVisitors(world)
@@ -648,9 +653,23 @@ func loadAll(cfg *config) (*sessions.World, []*sessions.Lesson, error) {
 }
 
 func loadLessons(cfg *config) ([]*sessions.Lesson, error) {
-	lessons, err := sessions.BuiltinLessons()
-	if err != nil || cfg.lessons == "" {
-		return lessons, err
+	builtin, err := sessions.BuiltinLessons()
+	if err != nil {
+		return nil, err
+	}
+	spec := cfg.builtinLessons
+	if spec == "" {
+		spec = "all"
+		if cfg.mailboxes != "" {
+			spec = "none"
+		}
+	}
+	lessons, err := sessions.SelectLessons(builtin, spec)
+	if err != nil {
+		return nil, fmt.Errorf("--builtin-lessons: %w", err)
+	}
+	if cfg.lessons == "" {
+		return lessons, nil
 	}
 	lessons, err = sessions.LoadLessons(os.DirFS(cfg.lessons), lessons)
 	if err != nil {

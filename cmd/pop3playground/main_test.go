@@ -328,3 +328,40 @@ func TestREADMENamesEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// With an organiser's world the built-in lessons, which speak of the
+// embedded one, are shown only when asked for, in the order asked; --check
+// says where a lesson's buttons name an account or message the world lacks.
+func TestLessonsFitTheOrganisersWorld(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "users"), []byte("alice:secret\nguest:visitor\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "guest"), 0o755)
+	os.WriteFile(filepath.Join(dir, "guest", "1.eml"), []byte("From: a@example.org\nSubject: one\n\nbody\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "alice"), 0o755)
+	world := []string{"--check", "--mailboxes", dir, "--users", filepath.Join(dir, "users")}
+	var out bytes.Buffer
+	if err := run(context.Background(), world, noEnv, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "0 lessons:") || !strings.Contains(out.String(), "No problems found.") {
+		t.Errorf("an organiser's world, no lessons asked for:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), append(world, "--builtin-lessons", "3,1"), noEnv, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"2 lessons: 03-peeking (3 steps) 01-lab-sheet (4 steps)",
+		"warning: lesson 01-lab-sheet, step 3 (Read message 3): RETR 3 names message 3, and guest has 1",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--builtin-lessons 3,1: the output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := parseConfig([]string{"--builtin-lessons", "9"}, noEnv, io.Discard); err != nil {
+		t.Fatal(err) // the flag is checked when the lessons load
+	}
+	if err := run(context.Background(), []string{"--check", "--builtin-lessons", "9"}, noEnv, io.Discard, io.Discard); err == nil {
+		t.Error("--builtin-lessons 9 was accepted")
+	}
+}
