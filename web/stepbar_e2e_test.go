@@ -208,3 +208,28 @@ func openLesson(t *testing.T, ctx context.Context, id string) {
 	}
 	waitFor(t, func() bool { return strings.HasPrefix(readBar(t, ctx).Count, "· step 1 ") })
 }
+
+// The explanations' jargon has plain words beside it: on hover, on tap or
+// keyboard focus, and for a screen reader.
+func TestBrowserGlossesTheJargon(t *testing.T) {
+	ctx := browserContext(t)
+	e := newEnv(t)
+	openPage(t, ctx, e.http.URL+"/")
+	waitTerm(t, ctx, "+OK POP3 server ready", 1)
+	typeLine(t, ctx, "USER guest")
+	typeLine(t, ctx, "PASS visitor")
+	typeLine(t, ctx, "STAT")
+	waitTerm(t, ctx, "+OK 7 54859", 1)
+	waitFor(t, func() bool {
+		return evalString(t, ctx, `String([...document.querySelectorAll("#term-out .explain .gloss")].some(g => g.textContent === "octets"))`) == "true"
+	})
+	got := evalString(t, ctx, `(() => { const g = [...document.querySelectorAll("#term-out .explain .gloss")].find(g => g.textContent === "octets");
+		g.focus(); return [g.title, g.nextElementSibling.textContent, getComputedStyle(g, "::after").content].join(" | ") })()`)
+	parts := strings.Split(got, " | ")
+	if len(parts) != 3 || !strings.HasPrefix(parts[0], "bytes: units of 8 bits") || !strings.HasPrefix(parts[1], " (bytes: units of 8 bits") || !strings.Contains(parts[2], "bytes: units of 8 bits") {
+		t.Errorf("the gloss of octets: %q", got)
+	}
+	if rfc := evalString(t, ctx, `[...document.querySelectorAll("#term-out .explain .gloss")].map(g => g.title).find(t => t.includes("Internet standard")) || ""`); !strings.Contains(rfc, "RFC 1939, section") {
+		t.Errorf("an RFC citation's gloss: %q", rfc)
+	}
+}
