@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -245,6 +246,14 @@ func TestBrowserIdentityIsAlwaysCurrent(t *testing.T) {
 		r.ReadString('\n')
 		if got, _ := r.ReadString('\n'); !strings.HasPrefix(got, "+OK") {
 			t.Errorf("%s: the login the page shows (%s) gets %q", when, login, got)
+		}
+		c.Close()
+		// And with curl, as a student would try it.
+		if curl, err := exec.LookPath("curl"); err == nil {
+			out, err := exec.Command(curl, "-sS", "--max-time", "10", "pop3://"+login+":visitor@"+e.pop3Addr+"/").CombinedOutput()
+			if err != nil || !strings.HasPrefix(string(out), "1 ") {
+				t.Errorf("%s: curl with the login the page shows: %v\n%s", when, err, out)
+			}
 		}
 	}
 	first := current()
