@@ -76,9 +76,14 @@ func (c *conn) startsWithProxySig() (bool, error) {
 // client, once greeted: a PROXY header there is refused (errProxyHere), for
 // a client may not choose its own address or TLVs.
 func (c *conn) refuseProxyHeader() error {
+	// The deadlines of a first command (readLine's): a silent client is
+	// closed at the login timeout, as it would be waiting for a command.
 	deadline := time.Time{}
 	if c.srv.IdleTimeout > 0 {
 		deadline = time.Now().Add(c.srv.IdleTimeout)
+	}
+	if login := c.loginDeadline(); !login.IsZero() && (deadline.IsZero() || login.Before(deadline)) {
+		deadline = login
 	}
 	c.raw.SetReadDeadline(deadline)
 	if c.srv.inShutdown.Load() { // as in readLine

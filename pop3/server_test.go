@@ -691,6 +691,18 @@ func TestLoginTimeoutClosesACapaLoop(t *testing.T) {
 	t.Fatal("a session looping on CAPA was never closed")
 }
 
+// A client that connects and says nothing at all is closed at the login
+// timeout too, with the same words (the public listener looks at the
+// first octets for a PROXY header under the same deadlines).
+func TestLoginTimeoutClosesASilentClient(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.LoginTimeout = 300 * time.Millisecond })
+	c := env.greeted(t)
+	if line := c.readLine(); !strings.HasPrefix(line, "-ERR [SYS/TEMP] no login within 300ms") {
+		t.Fatalf("a silent client got %q", line)
+	}
+	c.expectClosed()
+}
+
 // Once logged in, the login timeout no longer applies.
 func TestLoginTimeoutSparesLoggedInSessions(t *testing.T) {
 	env := testServer(t, func(s *pop3.Server) { s.LoginTimeout = 200 * time.Millisecond })
