@@ -298,6 +298,16 @@ func (s *Server) cookieToken(r *http.Request) (string, bool) {
 	return tok, hmac.Equal([]byte(c.Value), []byte(s.cookieValue(tok)))
 }
 
+// sessionOr401 is the request's visitor; without one it answers 401 in
+// words and returns nil.
+func (s *Server) sessionOr401(w http.ResponseWriter, r *http.Request) *sessions.Visitor {
+	v := s.visitor(r)
+	if v == nil {
+		jsonError(w, http.StatusUnauthorized, errNoCookie.Error())
+	}
+	return v
+}
+
 // visitor returns the visitor of the request's cookie, or nil.
 func (s *Server) visitor(r *http.Request) *sessions.Visitor {
 	tok, ok := s.cookieToken(r)
@@ -542,7 +552,7 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 	v := s.visitor(r)
 	if v == nil {
 		if wantsJSON(r) {
-			jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
+			jsonError(w, http.StatusUnauthorized, errNoCookie.Error())
 			return
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -569,9 +579,8 @@ type lessonInfo struct {
 
 // handleLessons lists the lessons and the visitor's progress in them.
 func (s *Server) handleLessons(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
+	v := s.sessionOr401(w, r)
 	if v == nil {
-		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
 		return
 	}
 	progress := v.Progress()
@@ -615,9 +624,8 @@ func (s *Server) handleRewindLesson(w http.ResponseWriter, r *http.Request) {
 // withLesson runs do on the request's visitor and the lesson its {id}
 // names, and answers the lesson's progress after it.
 func (s *Server) withLesson(w http.ResponseWriter, r *http.Request, do func(*sessions.Visitor, *sessions.Lesson) error) {
-	v := s.visitor(r)
+	v := s.sessionOr401(w, r)
 	if v == nil {
-		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
 		return
 	}
 	id := chi.URLParam(r, "id")
@@ -638,9 +646,8 @@ func (s *Server) withLesson(w http.ResponseWriter, r *http.Request, do func(*ses
 // RETR brought (dot-unstuffed) and gets the header decoded, its parts and
 // its route. The HTML parts are for a sandboxed iframe only.
 func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
+	v := s.sessionOr401(w, r)
 	if v == nil {
-		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
 		return
 	}
 	release, err := s.views.enter(r.Context(), v)
@@ -677,9 +684,8 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 // handleName sets the name the visitor gives the organiser (form field
 // "name"), shown beside their pseudonym on the admin page.
 func (s *Server) handleName(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
+	v := s.sessionOr401(w, r)
 	if v == nil {
-		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
@@ -695,9 +701,8 @@ func (s *Server) handleName(w http.ResponseWriter, r *http.Request) {
 // "note", an optional line), or lowers it ("lower" set). It answers the
 // hand as it is now.
 func (s *Server) handleHelp(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
+	v := s.sessionOr401(w, r)
 	if v == nil {
-		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
@@ -719,9 +724,8 @@ func (s *Server) handleHelp(w http.ResponseWriter, r *http.Request) {
 // server's: after a restart the server has forgotten it. It answers the
 // lessons' progress now.
 func (s *Server) handleRestoreLessons(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
+	v := s.sessionOr401(w, r)
 	if v == nil {
-		jsonError(w, http.StatusUnauthorized, "no playground session: load the page first")
 		return
 	}
 	var saved map[string]int
