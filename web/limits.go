@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/pop3playground/pop3playground/pop3"
-	"github.com/pop3playground/pop3playground/sessions"
 )
 
 // Limits of the HTTP side that a stranger could otherwise push: open
@@ -397,58 +395,4 @@ func (a *adminSessions) remove(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.ids, id)
-}
-
-// Bounds of /api/view, which parses what a visitor sends: each view may
-// hold a few times MaxViewSize while it runs, so one visitor parses one
-// message at a time and the process at most maxViews at once; the others
-// wait a moment for a turn, then are told to try again.
-const (
-	maxViews     = 4
-	viewWaitTime = 5 * time.Second
-)
-
-var (
-	errViewBusy = errors.New("the playground is still showing your previous message: one at a time")
-	errViewFull = errors.New("the playground is busy showing other people's messages: try again in a moment")
-)
-
-// A viewGate admits mail views: one a visitor, maxViews in all.
-type viewGate struct {
-	mu    sync.Mutex
-	busy  map[*sessions.Visitor]bool
-	slots chan struct{}
-	once  sync.Once
-}
-
-// enter waits for a turn for v; release ends it.
-func (g *viewGate) enter(ctx context.Context, v *sessions.Visitor) (release func(), err error) {
-	g.once.Do(func() {
-		g.busy = make(map[*sessions.Visitor]bool)
-		g.slots = make(chan struct{}, maxViews)
-	})
-	g.mu.Lock()
-	if g.busy[v] {
-		g.mu.Unlock()
-		return nil, errViewBusy
-	}
-	g.busy[v] = true
-	g.mu.Unlock()
-	leave := func() {
-		g.mu.Lock()
-		delete(g.busy, v)
-		g.mu.Unlock()
-	}
-	t := time.NewTimer(viewWaitTime)
-	defer t.Stop()
-	select {
-	case g.slots <- struct{}{}:
-		return func() { <-g.slots; leave() }, nil
-	case <-t.C:
-		leave()
-		return nil, errViewFull
-	case <-ctx.Done():
-		leave()
-		return nil, ctx.Err()
-	}
 }
