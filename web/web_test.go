@@ -494,7 +494,10 @@ func TestBridgesPerVisitorAreCapped(t *testing.T) {
 	t2.cmd("USER guest", "+OK")
 	t2.cmd("PASS visitor", "-ERR [IN-USE]")
 	t1.ws.Close(websocket.StatusNormalClosure, "")
-	waitFor(t, func() bool { return e.visitors.All()[0].Bridges() == 1 })
+	// The bridge is gone, and the POP3 server has seen its session end
+	// and let go of the lock (a dropped connection releases it).
+	v := e.visitors.All()[0]
+	waitFor(t, func() bool { return v.Bridges() == 1 && !v.Sandbox.InUse() })
 	t3 := b.terminal()
 	t3.login()
 }
