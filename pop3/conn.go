@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // state is where a session is in the RFC 1939 §3 state machine.
@@ -206,7 +208,7 @@ func (c *conn) serve() {
 		c.proxyResult(errProxyUntrusted)
 		return
 	}
-	counted, ok, why := c.srv.admit(AddrKey(c.ip), !proxied)
+	counted, ok, why := c.srv.admit(limit.AddrKey(c.ip), !proxied)
 	if !c.refuse(ok, why) {
 		return
 	}
@@ -217,10 +219,10 @@ func (c *conn) serve() {
 		if !c.proxyResult(err) {
 			return
 		}
-		if !c.refuse(c.srv.claim(AddrKey(ip))) {
+		if !c.refuse(c.srv.claim(limit.AddrKey(ip))) {
 			return
 		}
-		c.key = AddrKey(ip)
+		c.key = limit.AddrKey(ip)
 	}
 
 	c.timestamp = newTimestamp(c.srv.Hostname)

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // Defaults of a Server made by NewServer.
@@ -65,7 +67,7 @@ type Server struct {
 	// further failure in the session doubles it.
 	AuthFailureDelay time.Duration
 	// MaxConns and MaxConnsPerIP bound the sessions served at once, overall
-	// and from one client address (IPv6 by /64, AddrKey); zero means no
+	// and from one client address (IPv6 by /64, limit.AddrKey); zero means no
 	// limit. A connection counts from the moment it is accepted; one
 	// refused is told so with -ERR [SYS/TEMP] before anything else.
 	MaxConns      int
@@ -90,11 +92,11 @@ type Server struct {
 	bytesSent atomic.Int64
 	refused   [numRefusals]atomic.Int64
 
+	count limit.Counter // sessions admitted, and per client address
+
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
 	conns      map[*conn]struct{}
-	perIP      map[string]int // sessions per client address
-	total      int            // sessions admitted
 	closed     bool
 	inShutdown atomic.Bool
 	shutdownCh chan struct{} // closed when Shutdown or Close starts
@@ -272,56 +274,31 @@ func (s *Server) Refused(reason int) int64 { return s.refused[reason].Load() }
 // proxied listener's connection (check false) is counted per address once
 // its PROXY header names the client: claim does that.
 func (s *Server) admit(key string, check bool) (counted string, ok bool, why string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.MaxConns > 0 && s.total >= s.MaxConns {
+	if !s.count.Admit(s.MaxConns) {
 		s.refused[RefusedFull].Add(1)
 		return "", false, "the server is full"
 	}
-	if check {
-		if !s.claimLocked(key) {
-			return "", false, "too many connections from your address"
-		}
-		counted = key
+	if !check {
+		return "", true, ""
 	}
-	s.total++
-	return counted, true, ""
+	if ok, why := s.claim(key); !ok {
+		s.count.Release("")
+		return "", false, why
+	}
+	return key, true, ""
 }
 
 // claim counts an admitted session under key, if key has room.
 func (s *Server) claim(key string) (ok bool, why string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.claimLocked(key) {
+	if !s.count.Claim(key, s.MaxConnsPerIP) {
+		s.refused[RefusedPerAddress].Add(1)
 		return false, "too many connections from your address"
 	}
 	return true, ""
 }
 
-func (s *Server) claimLocked(key string) bool {
-	if s.perIP == nil {
-		s.perIP = make(map[string]int)
-	}
-	if s.MaxConnsPerIP > 0 && s.perIP[key] >= s.MaxConnsPerIP {
-		s.refused[RefusedPerAddress].Add(1)
-		return false
-	}
-	s.perIP[key]++
-	return true
-}
-
 // release undoes admit, and claim for key if not "".
-func (s *Server) release(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.total--
-	if key == "" {
-		return
-	}
-	if s.perIP[key]--; s.perIP[key] <= 0 {
-		delete(s.perIP, key)
-	}
-}
+func (s *Server) release(key string) { s.count.Release(key) }
 
 // Close closes every listener and every connection at once. Sessions end
 // without entering UPDATE: nothing marked for deletion is deleted.

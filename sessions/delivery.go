@@ -17,8 +17,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-
-	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // Mail in (DESIGN §11): an SMTP listener (github.com/emersion/go-smtp at
@@ -49,8 +48,8 @@ type Delivery struct {
 	MaxDelivered int
 	// PerVisitor and PerAddress bound the messages delivered to one
 	// visitor and sent from one client address (IPv6 by /64).
-	PerVisitor pop3.RateLimiter
-	PerAddress pop3.RateLimiter
+	PerVisitor limit.RateLimiter
+	PerAddress limit.RateLimiter
 	// MaxStored bounds the octets of delivered messages held at once, by
 	// every sandbox together (0: no bound). A message counts until no
 	// sandbox or session holds it any more.
@@ -68,8 +67,8 @@ func NewDelivery(vs *Visitors, domain string) *Delivery {
 		Visitors:     vs,
 		Domain:       strings.ToLower(domain),
 		MaxDelivered: DefaultMaxDelivered,
-		PerVisitor:   pop3.RateLimiter{Rate: 1.0 / 5, Burst: 20},
-		PerAddress:   pop3.RateLimiter{Rate: 1, Burst: 60},
+		PerVisitor:   limit.RateLimiter{Rate: 1.0 / 5, Burst: 20},
+		PerAddress:   limit.RateLimiter{Rate: 1, Burst: 60},
 		MaxStored:    DefaultMaxStored,
 	}
 }
@@ -176,7 +175,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 		return err
 	}
 	now := time.Now()
-	if !d.PerAddress.Allow(pop3.AddrKey(s.ip), now) {
+	if !d.PerAddress.Allow(limit.AddrKey(s.ip), now) {
 		d.refused.Add(1)
 		return smtpErr(451, smtp.EnhancedCode{4, 7, 1}, "too many messages from your address: wait a little and send again")
 	}

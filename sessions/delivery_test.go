@@ -21,6 +21,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // mailEnv is the playground's two listeners on loopback: POP3 and SMTP,
@@ -255,7 +256,7 @@ func TestSMTPLimits(t *testing.T) {
 	e := newMailEnv(t, loadDefault(t), func(s *gosmtp.Server, d *Delivery) {
 		s.MaxMessageBytes = 2000
 		d.MaxDelivered = 2
-		d.PerVisitor = pop3.RateLimiter{}
+		d.PerVisitor = limit.RateLimiter{}
 	})
 	v, _ := e.vs.New("127.0.0.1")
 	to := []string{e.address(v)}
@@ -275,7 +276,7 @@ func TestSMTPLimits(t *testing.T) {
 		t.Errorf("after a reset: %v", err)
 	}
 	// The rate per visitor.
-	e.d.PerVisitor = pop3.RateLimiter{Rate: 0.001, Burst: 1}
+	e.d.PerVisitor = limit.RateLimiter{Rate: 0.001, Burst: 1}
 	w, _ := e.vs.New("127.0.0.1")
 	e.send("x@example.org", []string{e.address(w)}, "Subject: 1\r\n\r\nx\r\n")
 	if err := e.send("x@example.org", []string{e.address(w)}, "Subject: 2\r\n\r\nx\r\n"); err == nil || !strings.Contains(err.Error(), "452") {
@@ -573,7 +574,7 @@ func TestSMTPRefusesWhatIsNotText(t *testing.T) {
 func TestSMTPStoreBudget(t *testing.T) {
 	e := newMailEnv(t, loadDefault(t), func(_ *gosmtp.Server, d *Delivery) {
 		d.MaxStored = 3000
-		d.PerVisitor, d.PerAddress = pop3.RateLimiter{}, pop3.RateLimiter{}
+		d.PerVisitor, d.PerAddress = limit.RateLimiter{}, limit.RateLimiter{}
 	})
 	v, _ := e.vs.New("127.0.0.1")
 	body := "Subject: big\r\n\r\n" + strings.Repeat("x", 1000) + "\r\n"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 func TestCreateIsIdempotentPerToken(t *testing.T) {
@@ -46,7 +47,7 @@ func TestVisitorLimitsGroupIPv6By64(t *testing.T) {
 
 func TestVisitorCreationIsRateLimitedPerAddress(t *testing.T) {
 	vs := NewVisitors(loadDefault(t))
-	vs.Rate = pop3.RateLimiter{Rate: 0.001, Burst: 30}
+	vs.Rate = limit.RateLimiter{Rate: 0.001, Burst: 30}
 	for i := range 30 { // a classroom behind one NAT
 		if _, err := vs.New("198.51.100.7"); err != nil {
 			t.Fatalf("visitor %d of the burst: %v", i+1, err)
@@ -108,7 +109,7 @@ func BenchmarkIdleVisitor(b *testing.B) {
 	var perVisitor float64
 	for range b.N {
 		vs := NewVisitors(w)
-		vs.Rate = pop3.RateLimiter{}
+		vs.Rate = limit.RateLimiter{}
 		before := heapInUse()
 		for i := range n {
 			if _, err := vs.New(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)); err != nil {

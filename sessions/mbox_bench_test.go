@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // syntheticMbox is an mbox of n messages of about size octets each, with
@@ -78,9 +78,9 @@ func BenchmarkDeliveredHeap(b *testing.B) {
 	var kept, events float64
 	for range b.N {
 		vs := NewVisitors(loadDefault(b))
-		vs.Rate = pop3.RateLimiter{}
+		vs.Rate = limit.RateLimiter{}
 		d := NewDelivery(vs, "play.example")
-		d.PerVisitor, d.PerAddress = pop3.RateLimiter{}, pop3.RateLimiter{}
+		d.PerVisitor, d.PerAddress = limit.RateLimiter{}, limit.RateLimiter{}
 		var vv []*Visitor
 		for range visitors {
 			v, err := vs.Create(NewToken(), "192.0.2.1")

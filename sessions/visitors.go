@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // A Visitor is one person using the web playground: a secret token (their
@@ -28,7 +28,7 @@ type Visitor struct {
 	ID      string
 	Sandbox *Sandbox
 	Created time.Time
-	// IP is the address the visitor came from (pop3.AddrKey: IPv6 as its
+	// IP is the address the visitor came from (limit.AddrKey: IPv6 as its
 	// /64), for the per-address cap.
 	IP string
 
@@ -130,12 +130,12 @@ type Visitors struct {
 	TTL       time.Duration
 	UnusedTTL time.Duration
 	// Max bounds the visitors held at once, MaxPerIP those from one
-	// address (IPv6 by /64, pop3.AddrKey); zero means no limit.
+	// address (IPv6 by /64, limit.AddrKey); zero means no limit.
 	Max      int
 	MaxPerIP int
 	// Rate bounds how fast visitors are made from one address: a burst
 	// for a classroom behind one NAT, then a steady rate.
-	Rate pop3.RateLimiter
+	Rate limit.RateLimiter
 	// Lessons are the lessons whose steps tick from the visitors' events.
 	Lessons []*Lesson
 	// HopKey signs the id of the Received field the playground adds to
@@ -178,7 +178,7 @@ func NewVisitors(w *World) *Visitors {
 		world:     w,
 		TTL:       DefaultVisitorTTL,
 		UnusedTTL: DefaultUnusedTTL,
-		Rate:      pop3.RateLimiter{Rate: DefaultVisitorRate, Burst: DefaultVisitorBurst},
+		Rate:      limit.RateLimiter{Rate: DefaultVisitorRate, Burst: DefaultVisitorBurst},
 		byToken:   make(map[string]*Visitor),
 		byID:      make(map[string]*Visitor),
 		perIP:     make(map[string]int),
@@ -207,7 +207,7 @@ func (vs *Visitors) New(ip string) (*Visitor, error) { return vs.Create(NewToken
 // vouches for (the web side signs the cookie it sets). The limits are
 // checked before anything is allocated: a refused visitor costs nothing.
 func (vs *Visitors) Create(token, ip string) (*Visitor, error) {
-	key := pop3.AddrKey(ip)
+	key := limit.AddrKey(ip)
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	if v := vs.byToken[token]; v != nil {
@@ -279,7 +279,7 @@ func (vs *Visitors) evictUnusedLocked(key string, now time.Time) bool {
 // Admits reports, without making anything, whether a visitor from ip
 // could be made now: nil, or the error Create would return.
 func (vs *Visitors) Admits(ip string) error {
-	key := pop3.AddrKey(ip)
+	key := limit.AddrKey(ip)
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	now := time.Now()

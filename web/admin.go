@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/templates"
 )
@@ -72,7 +73,7 @@ func (s *Server) checkAdmin(r *http.Request) (bool, error) {
 		return false, nil
 	}
 	now := time.Now()
-	key := pop3.AddrKey(s.clientAddr(r).Addr().String())
+	key := limit.AddrKey(s.clientAddr(r).Addr().String())
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		return s.presented(r, key, "bearer", now, func() bool { return s.tokenOK(strings.TrimSpace(tok)) })
 	}
@@ -139,7 +140,7 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	token := r.PostFormValue("token")
 	now := time.Now()
-	key := pop3.AddrKey(s.clientAddr(r).Addr().String())
+	key := limit.AddrKey(s.clientAddr(r).Addr().String())
 	ok, err := s.presented(r, key, "form", now, func() bool { return s.tokenOK(token) })
 	if !ok {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

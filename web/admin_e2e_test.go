@@ -14,7 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
 )
 
@@ -165,7 +165,7 @@ func listenConsole(ctx context.Context, errs *[]string) {
 func TestBrowserRaisedHandAndStuckComeFirst(t *testing.T) {
 	ctx := browserContext(t)
 	e := newEnvWorld(t, freshWorld(t), withAdmin(prometheus.NewRegistry()))
-	e.visitors.Rate = pop3.RateLimiter{}
+	e.visitors.Rate = limit.RateLimiter{}
 	shots := screenshotDir(t)
 	// Bystanders, and one who is stuck.
 	for range 4 {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/web"
 )
@@ -304,7 +305,7 @@ func TestAdminActions(t *testing.T) {
 // it down; more than a line is refused with words.
 func TestAnnouncementReachesEveryPage(t *testing.T) {
 	e := newEnv(t, withAdmin(prometheus.NewRegistry()))
-	e.visitors.Rate = pop3.RateLimiter{}
+	e.visitors.Rate = limit.RateLimiter{}
 	const pages = 30
 	next := make([]func() sseEvent, pages)
 	for i := range pages {

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // Limits of the HTTP side that a stranger could otherwise push: open
@@ -133,8 +133,7 @@ type budgetListener struct {
 	b *connBudget
 	s *Server
 
-	mu     sync.Mutex
-	perKey map[string]int
+	perKey limit.Counter // connections per client address (Claim only)
 }
 
 // admitAddr counts a connection from addr against Config.MaxConnsPerIP
@@ -146,27 +145,16 @@ func (l *budgetListener) admitAddr(addr net.Addr) (string, bool) {
 	if max <= 0 || err != nil || l.s.trusted(ap.Addr().Unmap()) {
 		return "", true
 	}
-	key := pop3.AddrKey(ap.Addr().Unmap().String())
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.perKey[key] >= max {
+	key := limit.AddrKey(ap.Addr().Unmap().String())
+	if !l.perKey.Claim(key, max) {
 		return "", false
 	}
-	if l.perKey == nil {
-		l.perKey = make(map[string]int)
-	}
-	l.perKey[key]++
 	return key, true
 }
 
 func (l *budgetListener) releaseAddr(key string) {
-	if key == "" {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.perKey[key]--; l.perKey[key] <= 0 {
-		delete(l.perKey, key)
+	if key != "" {
+		l.perKey.Unclaim(key)
 	}
 }
 
@@ -320,7 +308,7 @@ func (s *Server) hostOK(hostport string) bool {
 // presented (form, cookie, bearer): per address and overall. A success
 // costs nothing, so an organiser with a session is never locked out.
 type authLimiter struct {
-	perAddr, overall pop3.RateLimiter
+	perAddr, overall limit.RateLimiter
 }
 
 func newAuthLimiter() *authLimiter {
@@ -328,8 +316,8 @@ func newAuthLimiter() *authLimiter {
 		// Ten tries, then one a minute from one address; a hundred, then
 		// five a second overall: guessing a 128-bit token stays hopeless
 		// and the log stays readable.
-		perAddr: pop3.RateLimiter{Rate: 1.0 / 60, Burst: 10},
-		overall: pop3.RateLimiter{Rate: 5, Burst: 100},
+		perAddr: limit.RateLimiter{Rate: 1.0 / 60, Burst: 10},
+		overall: limit.RateLimiter{Rate: 5, Burst: 100},
 	}
 }
 

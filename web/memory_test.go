@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/web"
 )
@@ -60,7 +60,7 @@ func BenchmarkVisitorMemory(b *testing.B) {
 
 func visitorCost(b *testing.B, n int, open bool) (heap, stack float64) {
 	e := newEnv(b)
-	e.visitors.Rate = pop3.RateLimiter{} // one address makes them all
+	e.visitors.Rate = limit.RateLimiter{} // one address makes them all
 	addr := e.http.Listener.Addr().String()
 	cookies := make([]string, n)
 	client := &http.Client{}
@@ -187,7 +187,7 @@ func manyParts() string {
 // heap stays bounded (it took the process from 40 MB to 1,472 MB before).
 func TestViewFloodIsBounded(t *testing.T) {
 	e := newEnv(t)
-	e.visitors.Rate = pop3.RateLimiter{}
+	e.visitors.Rate = limit.RateLimiter{}
 	body := manyParts()
 	var visitors []*browser
 	for range 10 {

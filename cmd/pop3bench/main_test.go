@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/web"
 )
@@ -184,7 +185,7 @@ func TestSMTPMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := sessions.NewDelivery(vs, "play.example")
-	d.PerVisitor, d.PerAddress = pop3.RateLimiter{}, pop3.RateLimiter{}
+	d.PerVisitor, d.PerAddress = limit.RateLimiter{}, limit.RateLimiter{}
 	d.MaxDelivered = 0
 	s := gosmtp.NewServer(d)
 	s.Domain = "play.example"

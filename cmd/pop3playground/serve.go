@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/web"
 )
@@ -89,7 +90,7 @@ func newVisitors(cfg *config, world *sessions.World, lessons []*sessions.Lesson)
 	}
 	vs.TTL = cfg.visitorTTL
 	vs.UnusedTTL = cfg.unusedTTL
-	vs.Rate = pop3.RateLimiter{Rate: cfg.visitorRate, Burst: cfg.visitorBurst}
+	vs.Rate = limit.RateLimiter{Rate: cfg.visitorRate, Burst: cfg.visitorBurst}
 	vs.Max = cfg.maxVisitors
 	vs.MaxPerIP = cfg.maxVisitorsPerIP
 	vs.HopKey = deriveKey(cfg.adminToken, "pop3playground received hop")
@@ -99,8 +100,8 @@ func newVisitors(cfg *config, world *sessions.World, lessons []*sessions.Lesson)
 func newDelivery(cfg *config, vs *sessions.Visitors) *sessions.Delivery {
 	d := sessions.NewDelivery(vs, mailDomain(cfg))
 	d.MaxStored = int64(cfg.smtpMaxStored)
-	d.PerAddress = pop3.RateLimiter{Rate: cfg.smtpRate, Burst: cfg.smtpBurst}
-	d.PerVisitor = pop3.RateLimiter{Rate: cfg.smtpVisitorRate, Burst: cfg.smtpVisitorBurst}
+	d.PerAddress = limit.RateLimiter{Rate: cfg.smtpRate, Burst: cfg.smtpBurst}
+	d.PerVisitor = limit.RateLimiter{Rate: cfg.smtpVisitorRate, Burst: cfg.smtpVisitorBurst}
 	d.MaxDelivered = cfg.smtpMaxDelivered
 	return d
 }

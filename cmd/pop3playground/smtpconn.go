@@ -15,8 +15,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/pires/go-proxyproto"
-
-	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // The SMTP listeners' edge, under go-smtp (which has no limits, PROXY
@@ -33,55 +32,38 @@ const proxyHeaderTimeout = 5 * time.Second
 // shutdown.
 type smtpGate struct {
 	max, perIP int // 0: no limit
+	count      limit.Counter
 
 	mu       sync.Mutex
-	total    int
-	per      map[string]int
 	conns    map[*smtpConn]struct{}
 	draining atomic.Bool
 }
 
 func newSMTPGate(max, perIP int) *smtpGate {
-	return &smtpGate{max: max, perIP: perIP, per: make(map[string]int), conns: make(map[*smtpConn]struct{})}
+	return &smtpGate{max: max, perIP: perIP, conns: make(map[*smtpConn]struct{})}
 }
 
 // admit counts a connection overall; refused, it returns the words why.
 func (g *smtpGate) admit() (ok bool, why string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.draining.Load() {
 		return false, "421 4.3.2 the server is shutting down: try again in a minute"
 	}
-	if g.max > 0 && g.total >= g.max {
+	if !g.count.Admit(g.max) {
 		return false, "421 4.7.0 the server is full: try again later"
 	}
-	g.total++
 	return true, ""
 }
 
 // claim counts an admitted connection under its client's address key.
 func (g *smtpGate) claim(key string) (ok bool, why string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.perIP > 0 && g.per[key] >= g.perIP {
+	if !g.count.Claim(key, g.perIP) {
 		return false, "421 4.7.0 too many connections from your address: try again later"
 	}
-	g.per[key]++
 	return true, ""
 }
 
 // release undoes admit, and claim of key if not "".
-func (g *smtpGate) release(key string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.total--
-	if key == "" {
-		return
-	}
-	if g.per[key]--; g.per[key] <= 0 {
-		delete(g.per, key)
-	}
-}
+func (g *smtpGate) release(key string) { g.count.Release(key) }
 
 // open makes the connection go-smtp serves.
 func (g *smtpGate) open(c net.Conn, r *bufio.Reader, remote net.Addr, key string, public bool) *smtpConn {
@@ -118,7 +100,7 @@ func addrKey(a net.Addr) string {
 	if err != nil {
 		host = a.String()
 	}
-	return pop3.AddrKey(host)
+	return limit.AddrKey(host)
 }
 
 // publicSMTP is a public SMTP listener: counted by the socket's address.

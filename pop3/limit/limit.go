@@ -1,4 +1,9 @@
-package pop3
+// Package limit holds what every listener of the playground a stranger can
+// reach needs to bound them: the key a client address counts under (IPv6
+// by its /64), and token buckets per key. The POP3 server, the SMTP edge,
+// the web side and the visitors all count with these, so that a class
+// behind one NAT is one address everywhere.
+package limit
 
 import (
 	"net/netip"
@@ -103,4 +108,75 @@ func (rl *RateLimiter) Len() int {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	return len(rl.buckets)
+}
+
+// A Counter counts what is open (connections, sessions) in all and under
+// a key each (AddrKey), against bounds given at each call (0: no bound),
+// so that the fields a server is configured with stay its own.
+type Counter struct {
+	mu    sync.Mutex
+	total int
+	per   map[string]int
+}
+
+// Admit counts one more in all, if fewer than max are open.
+func (c *Counter) Admit(max int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if max > 0 && c.total >= max {
+		return false
+	}
+	c.total++
+	return true
+}
+
+// Claim counts one more under key, if fewer than perKey are.
+func (c *Counter) Claim(key string, perKey int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if perKey > 0 && c.per[key] >= perKey {
+		return false
+	}
+	if c.per == nil {
+		c.per = make(map[string]int)
+	}
+	c.per[key]++
+	return true
+}
+
+// Release undoes Admit, and Claim under key unless key is "".
+func (c *Counter) Release(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.total--
+	c.unclaimLocked(key)
+}
+
+// Unclaim undoes Claim alone.
+func (c *Counter) Unclaim(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unclaimLocked(key)
+}
+
+func (c *Counter) unclaimLocked(key string) {
+	if key == "" {
+		return
+	}
+	if c.per[key]--; c.per[key] <= 0 {
+		delete(c.per, key)
+	}
+}
+
+// Total is how many are counted in all; Under, how many under key.
+func (c *Counter) Total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
+func (c *Counter) Under(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.per[key]
 }
