@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // PROXY protocol (HAProxy's proxy-protocol.txt, v1 and v2). A proxy in
@@ -41,17 +42,7 @@ type proxyPolicy struct {
 
 // trusts reports whether headers are honoured from addr.
 func (p *proxyPolicy) trusts(addr net.Addr) bool {
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
-		return false
-	}
-	ip := ap.Addr().Unmap()
-	for _, n := range p.trusted {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return limit.Networks(p.trusted).ContainsAddr(addr)
 }
 
 // startsWithProxySig reports whether the first octets the client sent

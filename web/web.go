@@ -21,6 +21,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/static"
 )
@@ -292,14 +293,9 @@ func (s *Server) clientAddr(r *http.Request) netip.AddrPort {
 	return ap
 }
 
-func (s *Server) trusted(a netip.Addr) bool {
-	for _, p := range s.cfg.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+// trusted reports whether a is a proxy's whose X-Forwarded-For and
+// X-Forwarded-Proto are believed (Config.TrustedProxies).
+func (s *Server) trusted(a netip.Addr) bool { return limit.Networks(s.cfg.TrustedProxies).Contains(a) }
 
 // secure reports whether the browser reached us over HTTPS.
 func (s *Server) secure(r *http.Request) bool {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -177,10 +176,7 @@ func (l *proxiedSMTP) acceptLoop() {
 	}
 }
 
-func (l *proxiedSMTP) trusts(a net.Addr) bool {
-	ap, err := netip.ParseAddrPort(a.String())
-	return err == nil && slices.ContainsFunc(l.trusted, func(p netip.Prefix) bool { return p.Contains(ap.Addr().Unmap()) })
-}
+func (l *proxiedSMTP) trusts(a net.Addr) bool { return limit.Networks(l.trusted).ContainsAddr(a) }
 
 // handshake reads the PROXY header and counts the client it names.
 func (l *proxiedSMTP) handshake(c net.Conn) {

@@ -6,6 +6,7 @@
 package limit
 
 import (
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -179,4 +180,25 @@ func (c *Counter) Under(key string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.per[key]
+}
+
+// Networks are trusted networks: a proxy's, the bridge's loopback.
+type Networks []netip.Prefix
+
+// Contains reports whether ip is in one of the networks; an IPv4 address
+// mapped into IPv6 counts as IPv4.
+func (ns Networks) Contains(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, n := range ns {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// ContainsAddr is Contains for a peer's address (host:port).
+func (ns Networks) ContainsAddr(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ns.Contains(ap.Addr())
 }

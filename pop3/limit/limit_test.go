@@ -2,6 +2,8 @@ package limit
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -70,5 +72,26 @@ func TestCounter(t *testing.T) {
 	c.Unclaim("x")
 	if c.Under("x") != 0 || c.Total() != 1 {
 		t.Error("Unclaim undoes the claim alone")
+	}
+}
+
+func TestNetworks(t *testing.T) {
+	ns := Networks{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{
+		{"127.0.0.1:1", true}, {"[::ffff:127.0.0.9]:1", true}, {"[2001:db8::1]:1", true},
+		{"192.0.2.1:1", false}, {"[::1]:1", false}, {"not an address", false},
+	} {
+		var a net.Addr
+		if ap, err := netip.ParseAddrPort(tc.addr); err == nil {
+			a = net.TCPAddrFromAddrPort(ap)
+		} else {
+			a = &net.UnixAddr{Name: tc.addr}
+		}
+		if got := ns.ContainsAddr(a); got != tc.want {
+			t.Errorf("ContainsAddr(%s) = %v, want %v", tc.addr, got, tc.want)
+		}
 	}
 }
