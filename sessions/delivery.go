@@ -277,12 +277,9 @@ func octets(n int64) string {
 // store counts m's octets against MaxStored until no one holds m.
 func (d *Delivery) store(m *Message) bool {
 	n := m.Size()
-	if d.MaxStored > 0 && d.stored.Add(n) > d.MaxStored {
+	if d.stored.Add(n) > d.MaxStored && d.MaxStored > 0 {
 		d.stored.Add(-n)
 		return false
-	}
-	if d.MaxStored <= 0 {
-		d.stored.Add(n)
 	}
 	runtime.AddCleanup(m, func(n int64) { d.stored.Add(-n) }, n)
 	return true

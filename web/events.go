@@ -109,9 +109,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, v *sessions.Visi
 		if missed {
 			fmt.Fprint(w, "event: missed\ndata: {}\n\n")
 		}
-		if active {
+		if active && annChanged == nil {
 			// The organiser's announcement: the one in force when the
-			// page connects, then each change, at once.
+			// page connects, then each change, at once (read again only
+			// when it changed, not for every burst of events).
 			var a sessions.Announcement
 			a, annChanged = s.cfg.Visitors.Announcement()
 			if a.ID != announced {
@@ -142,6 +143,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, v *sessions.Visi
 		select {
 		case <-wait:
 		case <-annChanged:
+			annChanged = nil
 		case <-tick.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 		case <-r.Context().Done():
