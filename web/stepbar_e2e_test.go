@@ -106,11 +106,17 @@ func TestBrowserStepBarAloneFinishesTheLessons(t *testing.T) {
 		id    string
 		steps int
 	}{{"01-lab-sheet", 4}, {"02-dele-rset-update", 7}, {"03-peeking", 3}, {"05-apop", 3}, {"06-capa-stls", 4}, {"07-mail-in", 5}} {
-		// Open it, as the bar's "Start it" or a click on its title does.
-		if err := chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`(() => { for (const d of document.querySelectorAll(".lesson")) d.open = d.dataset.lesson === %q })()`, l.id), nil)); err != nil {
-			t.Fatal(err)
+		// The bar's "Start it" when the lesson it offers is this one
+		// (after lesson 3 it offers lesson 4, which has its own test);
+		// else open it, as a click on its title does.
+		if st := readBar(t, ctx); st.Count == "· done" && strings.HasSuffix(st.Title, lessonTitle(t, ctx, l.id)) {
+			if pressBar(t, ctx) != "Start it" {
+				t.Fatalf("the done bar offers %+v", st)
+			}
+			waitFor(t, func() bool { return strings.HasPrefix(readBar(t, ctx).Count, "· step 1 ") })
+		} else {
+			openLesson(t, ctx, l.id)
 		}
-		waitFor(t, func() bool { return strings.HasPrefix(readBar(t, ctx).Count, "· step 1 ") })
 		doLessonWithTheBar(t, ctx, l.id, l.steps)
 		if st := readBar(t, ctx); st.Count != "· done" || !strings.HasPrefix(st.Title, "Lesson done") {
 			t.Errorf("after %s the bar says %+v", l.id, st)
@@ -232,4 +238,9 @@ func TestBrowserGlossesTheJargon(t *testing.T) {
 	if rfc := evalString(t, ctx, `[...document.querySelectorAll("#term-out .explain .gloss")].map(g => g.title).find(t => t.includes("Internet standard")) || ""`); !strings.Contains(rfc, "RFC 1939, section") {
 		t.Errorf("an RFC citation's gloss: %q", rfc)
 	}
+}
+
+func lessonTitle(t *testing.T, ctx context.Context, id string) string {
+	t.Helper()
+	return evalString(t, ctx, fmt.Sprintf(`document.querySelector('.lesson[data-lesson=%q] .lesson-title').textContent`, id))
 }
