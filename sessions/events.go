@@ -272,7 +272,8 @@ func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
 	// A session the next step needs has closed: say so, rather than
 	// leave the student waiting for a tick that cannot come.
 	if ticked == nil && e.Kind == pop3.EventClosed && l != nil && v.progress[l.ID] < len(l.Steps) {
-		if p := (&Progress{Lesson: l.ID, Done: v.progress[l.ID], Steps: len(l.Steps)}); v.whereNextLocked(l, p) && p.Blocked != "" {
+		p := &Progress{Lesson: l.ID, Done: v.progress[l.ID], Steps: len(l.Steps)}
+		if v.whereNextLocked(l, p); p.Blocked != "" {
 			ticked = p
 		}
 	}
@@ -289,10 +290,10 @@ func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
 }
 
 // whereNextLocked fills in where p's next step must happen, and whether it
-// is blocked; it reports whether the step names a connection. v.mu is held.
-func (v *Visitor) whereNextLocked(l *Lesson, p *Progress) bool {
+// or a later one is blocked. v.mu is held.
+func (v *Visitor) whereNextLocked(l *Lesson, p *Progress) {
 	if p.Done >= len(l.Steps) {
-		return false
+		return
 	}
 	st := &l.Steps[p.Done]
 	run := v.runLocked(l)
@@ -314,7 +315,7 @@ func (v *Visitor) whereNextLocked(l *Lesson, p *Progress) bool {
 			if _, open := v.conns[c]; !open {
 				p.Blocked = fmt.Sprintf("step %d needs the session of step %d, which has closed", i+1, later.StepConn)
 				p.Rewind = later.StepConn
-				return true
+				return
 			}
 		}
 	}
@@ -327,20 +328,20 @@ func (v *Visitor) whereNextLocked(l *Lesson, p *Progress) bool {
 		need, from = conn(st.StepConn), st.StepConn
 	case "other":
 		p.NotTab = v.connTab[conn(p.Done)]
-		return true
+		return
 	default:
-		return false
+		return
 	}
 	if need == 0 {
-		return false // restored from the browser: not known
+		return // restored from the browser: not known
 	}
 	if _, open := v.conns[need]; !open {
 		p.Blocked = fmt.Sprintf("the session this step needs (the one of step %d) has closed", from)
 		p.Rewind = from
-		return true
+		return
 	}
 	p.Tab = v.connTab[need]
-	return true
+	return
 }
 
 // RewindLesson takes the visitor back to before step (from 1) of lesson l,
