@@ -27,7 +27,7 @@ function renewSession(reopen) {
       return false;
     }
     return session();
-  })().finally(() => { setTimeout(() => { renewing = null; }, 0); });
+  })().finally(() => { renewing = null; });
   return renewing.then((ok) => { if (ok) reopen?.(); return ok; });
 }
 
