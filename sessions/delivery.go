@@ -54,6 +54,8 @@ type Delivery struct {
 	// every sandbox together (0: no bound). A message counts until no
 	// sandbox or session holds it any more.
 	MaxStored int64
+	// Now is the clock of the Received field's date (nil: time.Now).
+	Now func() time.Time
 
 	delivered, refused atomic.Int64
 	stored             atomic.Int64
@@ -175,6 +177,9 @@ func (s *smtpSession) Data(r io.Reader) error {
 		return err
 	}
 	now := time.Now()
+	if d.Now != nil {
+		now = d.Now()
+	}
 	if !d.PerAddress.Allow(limit.AddrKey(s.ip), now) {
 		d.refused.Add(1)
 		return smtpErr(451, smtp.EnhancedCode{4, 7, 1}, "too many messages from your address: wait a little and send again")
