@@ -115,7 +115,7 @@ var mistakes = &Lesson{ID: "mistakes", Steps: []Step{
 	{Title: "before logging in", Do: lines("{connect}", "STAT", "PASS visitor", "USER", "USER a b",
 		"USER guest", "PASS", "USER guest", "PASS wrong", "HELO me", "GET / HTTP/1.1", "LOGIN guest",
 		"LOGOUT", "HELP", "FROB", "", "ST\x01AT", "STAT\x7f", "\u00e9T", "NOOP", "RSET",
-		"AUTH FOO", "AUTH PLAIN", "*", "AUTH PLAIN !!!", "AUTH PLAIN " + "AGd1ZXN0", "AUTH LOGIN", "=", "*",
+		"AUTH FOO", "AUTH PLAIN", "*", "AUTH PLAIN !!!", "AUTH PLAIN "+"AGd1ZXN0", "AUTH LOGIN", "=", "*",
 		"AUTH PLAIN a b c", "APOP guest", "APOP guest nothex", "APOP guest 0123456789abcdef0123456789abcdef",
 		"STLS now", "CAPA please", "QUIT now", "X"+strings.Repeat("y", 300))},
 	{Title: "logged in", Do: lines("USER guest", "PASS visitor", "USER guest", "PASS visitor", "APOP guest 0123456789abcdef0123456789abcdef",
