@@ -41,29 +41,6 @@ func (s state) String() string {
 	}
 }
 
-// A replyError is a -ERR reply: an optional response code (RFC 2449 §8,
-// RFC 3206) and a text that says what was wrong and what would be right.
-type replyError struct {
-	code  string
-	text  string
-	close bool // close the connection after the reply
-	// junk: the line was not a command (unknown verb, control
-	// characters, too long). Only these count toward MaxErrors: a
-	// student who overshoots DELE 1 … DELE 20 keeps the session.
-	junk bool
-}
-
-// junkf is errorf for a line that is not a command.
-func junkf(format string, args ...any) error {
-	return &replyError{text: fmt.Sprintf(format, args...), junk: true}
-}
-
-func (e *replyError) Error() string { return e.text }
-
-func errorf(code, format string, args ...any) error {
-	return &replyError{code: code, text: fmt.Sprintf(format, args...)}
-}
-
 // A connError means the connection cannot carry another reply: the client
 // went away, a read timed out, or a reply was cut off half-way.
 type connError struct{ err error }
@@ -103,6 +80,7 @@ type conn struct {
 
 	state state
 	verb  string // of the command being served, for events
+	said  said   // what the next reply says, for its event
 	user  string // the name given by USER, then the logged-in user
 	md    Maildrop
 	count int    // messages in the maildrop, fixed at login (RFC 1939 §5)
@@ -229,6 +207,7 @@ func (c *conn) serve() {
 	greeting := "+OK " + c.srv.Greeting + " " + c.timestamp
 	c.writeLine(greeting)
 	c.emit(Event{Kind: EventConnected, Remote: c.remote()})
+	c.said = said{kind: KindGreeting}
 	c.emitReply(greeting)
 	if !isTLS && !proxied {
 		// A client may not choose its own address or TLVs.
@@ -255,7 +234,7 @@ func (c *conn) serve() {
 			c.commands++
 			c.result(c.dispatch(line))
 		case errors.Is(err, errLineTooLong):
-			c.result(junkf("line too long: a command line is at most %d octets (RFC 2449 §4)", c.srv.MaxLineLength))
+			c.result(errorf(KindLineTooLong, "line too long: a command line is at most %d octets (RFC 2449 §4)", c.srv.MaxLineLength))
 		default:
 			c.readFailed(err)
 		}
@@ -479,17 +458,17 @@ func (c *conn) readFailed(err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, errShutdown) || c.srv.inShutdown.Load() && errors.As(err, &ne) && ne.Timeout():
-		c.reply("-ERR [SYS/TEMP] the server is shutting down; connect again in a moment")
+		c.sayErr(errorf(KindShutdown, "the server is shutting down; connect again in a moment"))
 		c.end = "server shutdown"
 	case errors.As(err, &ne) && ne.Timeout() && c.loginOverdue():
 		c.srv.refused[RefusedLoginTimeout].Add(1)
-		c.reply(fmt.Sprintf("-ERR [SYS/TEMP] no login within %v of connecting, closing the connection; connect again and log in with USER and PASS", c.srv.LoginTimeout))
+		c.sayErr(errorf(KindLoginTime, "no login within %v of connecting, closing the connection; connect again and log in with USER and PASS", c.srv.LoginTimeout))
 		c.end = "login timeout"
 	case errors.As(err, &ne) && ne.Timeout():
-		c.reply(fmt.Sprintf("-ERR autologout: no command for %v, closing the connection (RFC 1939 §3)", c.srv.IdleTimeout))
+		c.sayErr(errorf(KindAutologout, "autologout: no command for %v, closing the connection (RFC 1939 §3)", c.srv.IdleTimeout))
 		c.end = "autologout"
 	case errors.Is(err, errLineFlood):
-		c.reply("-ERR line too long and without end; closing the connection")
+		c.sayErr(errorf(KindLineFlood, "line too long and without end; closing the connection"))
 		c.end = "line flood"
 	case errors.Is(err, io.EOF):
 		c.end = "client closed the connection"
@@ -513,30 +492,38 @@ func (c *conn) result(err error) {
 	var re *replyError
 	if !errors.As(err, &re) {
 		c.srv.Logger.Error("pop3: command failed", "conn", c.info.ID, "user", c.logUser(c.user), "err", err)
-		re = &replyError{code: "SYS/TEMP", text: "the server failed to do that; try again later"}
+		re = errorf(KindSysTemp, "the server failed to do that; try again later").(*replyError)
 	}
-	if re.junk {
+	if re.kind.junk() {
 		c.errors++
 	} else {
 		c.errors = 0
 	}
-	text := re.text
 	switch {
 	case re.close:
 		c.closing = true
 		c.end = re.text
 	case c.srv.MaxErrors > 0 && c.errors >= c.srv.MaxErrors:
-		text += fmt.Sprintf("; that is %d lines in a row that were not commands, closing the connection", c.errors)
+		text := re.text + fmt.Sprintf("; that is %d lines in a row that were not commands, closing the connection", c.errors)
 		if n := c.marks.n; n > 0 {
 			text += fmt.Sprintf(" without QUIT: the %s marked for deletion stay", plural(n, "message"))
 		}
+		re = &replyError{kind: re.kind, code: re.code, text: text}
 		c.closing = true
 		c.end = "too many errors"
 	}
+	c.sayErr(re)
+}
+
+// sayErr writes a -ERR reply, its response code from its kind, and
+// reports it.
+func (c *conn) sayErr(err error) {
+	re := err.(*replyError)
+	c.said = said{kind: re.kind}
 	if re.code != "" {
-		c.reply("-ERR [" + re.code + "] " + text)
+		c.reply("-ERR [" + re.code + "] " + re.text)
 	} else {
-		c.reply("-ERR " + text)
+		c.reply("-ERR " + re.text)
 	}
 }
 

@@ -1,7 +1,6 @@
 package pop3
 
 import (
-	"strings"
 	"time"
 )
 
@@ -27,14 +26,16 @@ const (
 // An Event is one thing a session did. Message numbers are 1-based, as on
 // the wire.
 type Event struct {
-	Kind    EventKind `json:"kind"`
-	Conn    uint64    `json:"conn"`
-	Time    time.Time `json:"time"`
-	Remote  string    `json:"remote,omitempty"`
-	Verb    string    `json:"verb,omitempty"`
-	Line    string    `json:"line,omitempty"` // of a reply: see Complete
-	OK      bool      `json:"ok,omitempty"`
-	Code    string    `json:"code,omitempty"`
+	Kind   EventKind `json:"kind"`
+	Conn   uint64    `json:"conn"`
+	Time   time.Time `json:"time"`
+	Remote string    `json:"remote,omitempty"`
+	Verb   string    `json:"verb,omitempty"`
+	Line   string    `json:"line,omitempty"` // of a reply: see Complete
+	OK     bool      `json:"ok,omitempty"`
+	Code   string    `json:"code,omitempty"`
+	// Reply is what a reply said happened: explanations are keyed by it.
+	Reply   ReplyKind `json:"reply,omitempty"`
 	State   string    `json:"state,omitempty"`
 	User    string    `json:"user,omitempty"`
 	Msg     int       `json:"msg,omitempty"`
@@ -69,7 +70,7 @@ func (e Event) Complete(max int) Event {
 		if e.line != nil {
 			e.Line, e.line = string(e.line), nil
 		}
-		e.Explain = explain(e.Verb, e.Line, e.at)
+		e.Explain = explain(e.Verb, e.at)
 	case e.md != nil:
 		e.Messages = make([]MessageInfo, min(max, e.Count))
 		for i := range e.Messages {
@@ -97,19 +98,15 @@ func (c *conn) emit(e Event) {
 	c.srv.Observer.Observe(e)
 }
 
-// emitReply reports a status line just written.
+// emitReply reports a status line just written, with what it said
+// (c.said, which it clears).
 func (c *conn) emitReply(line string) {
 	if c.srv.Observer == nil {
+		c.said = said{}
 		return
 	}
-	e := Event{Kind: EventReply, Verb: c.verb, Line: line, OK: strings.HasPrefix(line, "+OK"),
-		at: replyState{state: c.state, count: c.count, size: c.size, removed: c.removed}}
-	if !e.OK && len(line) > 6 && line[5] == '[' {
-		if end := strings.IndexByte(line[6:], ']'); end >= 0 {
-			e.Code = line[6 : 6+end]
-		}
-	}
-	c.emit(e)
+	e := Event{Kind: EventReply, Verb: c.verb, Line: line, OK: c.said.kind == "" || c.said.kind == KindOK || c.said.kind == KindGreeting}
+	c.emitSaid(e)
 }
 
 // emitOK reports a +OK status line built in the session's buffer (send):
@@ -117,8 +114,18 @@ func (c *conn) emitReply(line string) {
 // it, so that a reply costs no allocation.
 func (c *conn) emitOK(line []byte) {
 	if c.srv.Observer == nil {
+		c.said = said{}
 		return
 	}
-	c.emit(Event{Kind: EventReply, Verb: c.verb, line: line, OK: true,
-		at: replyState{state: c.state, count: c.count, size: c.size, removed: c.removed}})
+	c.emitSaid(Event{Kind: EventReply, Verb: c.verb, line: line, OK: true})
+}
+
+func (c *conn) emitSaid(e Event) {
+	if c.said.kind == "" {
+		c.said.kind = KindOK
+	}
+	e.Reply, e.Code = c.said.kind, c.said.kind.Code()
+	e.at = replyState{said: c.said, state: c.state, count: c.count, size: c.size, removed: c.removed}
+	c.said = said{}
+	c.emit(e)
 }

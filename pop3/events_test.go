@@ -166,9 +166,7 @@ func TestRepliesAreExplained(t *testing.T) {
 			continue
 		}
 		c.expect(s.cmd, s.reply)
-		verb, arg, _ := strings.Cut(s.cmd, " ")
-		multi := verb == "CAPA" || s.cmd == "AUTH" || verb == "RETR" || verb == "TOP" || (verb == "LIST" || verb == "UIDL") && arg == ""
-		if multi && strings.HasPrefix(s.reply, "+OK") {
+		if pop3.MultiLine(s.cmd) && strings.HasPrefix(s.reply, "+OK") {
 			c.body()
 		}
 	}

@@ -31,21 +31,6 @@ func (m *memMaildrop) Open(i int) (io.ReadCloser, error) {
 func (m *memMaildrop) Delete([]int) error { return nil }
 func (m *memMaildrop) Close() error       { return nil }
 
-// multiLine reports whether a +OK reply to this command has a body.
-func multiLine(cmd string) bool {
-	f := strings.Fields(strings.ToUpper(cmd))
-	if len(f) == 0 {
-		return false
-	}
-	switch f[0] {
-	case "CAPA", "RETR", "TOP":
-		return true
-	case "LIST", "UIDL", "AUTH":
-		return len(f) == 1
-	}
-	return false
-}
-
 // FuzzSession plays a client that sends the fuzzer's lines one at a time and
 // reads each reply as RFC 1939 frames it. Every reply must be +OK, -ERR or a
 // SASL challenge, and the server must never panic.
@@ -102,7 +87,7 @@ func FuzzSession(f *testing.F) {
 			}
 			switch {
 			case strings.HasPrefix(status, "+OK"):
-				if multiLine(line) && !strings.Contains(status, "begin TLS") {
+				if MultiLine(line) && !strings.Contains(status, "begin TLS") {
 					for {
 						l, ok := read()
 						if !ok || l == "." {

@@ -102,8 +102,7 @@ func (pc *pconn) do(line, want string) {
 	if !strings.HasPrefix(got, want) {
 		pc.t.Fatalf("%s: got %q, want %q", line, got, want)
 	}
-	verb, _, _ := strings.Cut(line, " ")
-	if strings.HasPrefix(got, "+OK") && (line == "LIST" || line == "UIDL" || line == "CAPA" || line == "AUTH" || verb == "RETR" || verb == "TOP") {
+	if strings.HasPrefix(got, "+OK") && pop3.MultiLine(line) {
 		for pc.line() != "." {
 		}
 	}

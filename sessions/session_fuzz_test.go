@@ -207,7 +207,7 @@ func runSession(t *testing.T, ft *fuzzTarget, mode uint8, header []byte, script 
 		}
 		first = strings.TrimRight(first, "\r\n")
 		status(first)
-		if strings.HasPrefix(first, "+OK") && multiLine(line) {
+		if strings.HasPrefix(first, "+OK") && pop3.MultiLine(line) {
 			for {
 				l, err := r.ReadString('\n')
 				if err != nil {
@@ -219,19 +219,4 @@ func runSession(t *testing.T, ft *fuzzTarget, mode uint8, header []byte, script 
 			}
 		}
 	}
-}
-
-// multiLine reports whether +OK to this command line has a body.
-func multiLine(cmd string) bool {
-	f := strings.Fields(strings.ToUpper(strings.TrimRight(cmd, "\r")))
-	if len(f) == 0 {
-		return false
-	}
-	switch f[0] {
-	case "CAPA", "RETR", "TOP":
-		return true
-	case "LIST", "UIDL", "AUTH":
-		return len(f) == 1
-	}
-	return false
 }

@@ -287,27 +287,15 @@ func (r *recorder) pop3Line(line string) {
 	if n, ok := strings.CutPrefix(status, "+OK guest's maildrop has "); ok {
 		tm.count, _, _ = strings.Cut(n, " ")
 	}
-	verb, arg, _ := strings.Cut(line, " ")
+	verb, _, _ := strings.Cut(line, " ")
 	switch {
 	case !strings.HasPrefix(status, "+OK"):
 	case strings.EqualFold(verb, "QUIT"):
 		r.read() // the end
-	case isMultiLine(verb, arg):
+	case pop3.MultiLine(line):
 		for l, ok := r.read(); ok && l != "."; l, ok = r.read() {
 		}
 	}
-}
-
-// isMultiLine says which +OK replies have a body: what the page's
-// terminal and a real client know.
-func isMultiLine(verb, arg string) bool {
-	switch strings.ToUpper(verb) {
-	case "RETR", "TOP", "CAPA":
-		return true
-	case "LIST", "UIDL", "AUTH":
-		return strings.TrimSpace(arg) == ""
-	}
-	return false
 }
 
 // smtpLine types one line in the SMTP terminal and records the reply.
