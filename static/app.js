@@ -4,6 +4,7 @@ import { Terminal, transcriptOf } from "./terminal.js";
 import { Inspector, Explainer } from "./inspector.js";
 import { Lessons } from "./lessons.js";
 import { md5hex } from "./md5.js";
+import { smtpExplain } from "./protocol.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -342,34 +343,6 @@ function smtpTerminal(proto, tab) {
   window.smtpterm = smtp; // for the console and the end-to-end test
   composePanel(smtp);
   return smtp;
-}
-
-// SMTP_REPLIES explains the reply codes a student meets, by the code the
-// server sent; the enhanced code (RFC 3463) refines a few.
-const SMTP_REPLIES = {
-  "220": "The greeting: the server is ready. Say who you are with EHLO (or HELO) (RFC 5321 §4.2).",
-  "221": "The server closes the connection: the session is over (RFC 5321 §4.1.1.10).",
-  "250": "Done: the command was accepted (RFC 5321 §4.2). After the final \".\", the message is in the recipient's maildrop.",
-  "251": "Accepted: the server will forward it (RFC 5321 §3.4).",
-  "354": "Send the message now: header lines, an empty line, the text, then a line holding only \".\" (RFC 5321 §4.1.1.4). A line that starts with \".\" gets a second one (dot-stuffing).",
-  "421": "The server cannot serve you now and closes the connection; try again later (RFC 5321 §4.2.2).",
-  "451": "Not now: a temporary problem, such as too many messages in a short time; try again later (4xx replies are temporary).",
-  "452": "Not now: a limit was reached (too many recipients, or a full mailbox); 4xx replies are temporary.",
-  "500": "The server did not understand that line: SMTP commands are EHLO, MAIL FROM:<…>, RCPT TO:<…>, DATA, RSET, NOOP and QUIT.",
-  "501": "The command's argument is wrong: addresses go in angle brackets, as in MAIL FROM:<me@example.org>.",
-  "502": "The server does not do that command.",
-  "503": "Wrong order: EHLO, then MAIL FROM, then RCPT TO, then DATA (RFC 5321 §4.1.4).",
-  "550": "Refused for good (5xx replies are permanent): the mailbox is not one this server delivers to.",
-  "552": "Refused: the message is larger than the server accepts (SIZE in the EHLO reply says how large it may be).",
-  "554": "The transaction failed: see the text for why.",
-  "5.7.1": "Refused for good: this server is not a relay; it delivers only to playground addresses (RFC 3463 5.7.1: delivery not authorised).",
-  "5.1.1": "Refused for good: no such mailbox here (RFC 3463 5.1.1: bad destination mailbox address).",
-};
-
-function smtpExplain(line) {
-  const m = /^(\d{3}) (\d\.\d{1,3}\.\d{1,3})?/.exec(line);
-  if (!m) return ""; // not a reply, or not its last line
-  return SMTP_REPLIES[m[2]] || SMTP_REPLIES[m[1]] || "";
 }
 
 // composePanel sends a message by driving the SMTP terminal: the envelope

@@ -5,6 +5,8 @@
 // text: control bytes made visible as ^X, never interpreted as HTML or as
 // escape sequences (DESIGN §7).
 
+import { multiLine } from "./protocol.js";
+
 const MAX_LINES = 5000; // scroll-back
 const MAX_TRANSCRIPT = 20000; // lines kept for the transcript
 const HISTORY = 200;
@@ -338,14 +340,10 @@ export class Terminal {
       }
       if (e.text === "+" || e.text.startsWith("+ ")) { sasl = true; continue; }
       const cmd = queue.shift() || "";
-      const words = cmd.trim().split(/\s+/);
-      const verb = words[0].toUpperCase();
+      const retr = /^retr\b/i.test(cmd.trim());
       const ok = e.text.startsWith("+OK");
-      if (verb === "RETR" && !ok) found = null;
-      if (ok && (verb === "RETR" || verb === "TOP" || verb === "CAPA" ||
-          ((verb === "LIST" || verb === "UIDL" || verb === "AUTH") && words.length === 1))) {
-        body = { cmd, retr: verb === "RETR", lines: [] };
-      }
+      if (retr && !ok) found = null;
+      if (ok && multiLine(cmd)) body = { cmd, retr, lines: [] };
     }
     return body && body.retr ? null : found;
   }
