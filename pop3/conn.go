@@ -132,11 +132,7 @@ func addrIP(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return ta.IP.String()
 	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return host
+	return limit.Host(a.String())
 }
 
 // remote is the client's address as text.

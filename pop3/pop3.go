@@ -10,13 +10,14 @@ package pop3
 import (
 	"context"
 	"crypto/md5"
-	"crypto/subtle"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"io"
 	"net"
 	"strings"
+
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // A Backend authenticates users and opens their maildrops.
@@ -54,7 +55,7 @@ type APOPBackend interface {
 func CheckAPOP(timestamp, secret, digest string) bool {
 	sum := md5.Sum([]byte(timestamp + secret))
 	want := hex.EncodeToString(sum[:])
-	return subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(digest))) == 1
+	return limit.Equal(want, strings.ToLower(digest))
 }
 
 // A Maildrop is one user's mailbox, locked for one session.

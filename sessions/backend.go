@@ -2,14 +2,12 @@ package sessions
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
-	"net"
 	"sync/atomic"
 	"time"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // Backend serves a World over POP3.
@@ -130,7 +128,7 @@ func (sb *Sandbox) Login(user, password string) (*Maildrop, error) {
 	a := sb.world.Account(user)
 	if a == nil {
 		// Compare anyway, so that timing does not tell which users exist.
-		passwordsEqual(password, "\x00no such user")
+		limit.Equal(password, "\x00no such user")
 		return nil, pop3.ErrAuthFailed
 	}
 	if !a.CheckPassword(password) {
@@ -149,22 +147,12 @@ func (sb *Sandbox) LoginAPOP(user, timestamp, digest string) (*Maildrop, error) 
 }
 
 // CheckPassword reports whether password is the account's.
-func (a *Account) CheckPassword(password string) bool { return passwordsEqual(password, a.password) }
-
-// passwordsEqual compares in constant time, whatever the lengths.
-func passwordsEqual(a, b string) bool {
-	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
-	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
-}
+func (a *Account) CheckPassword(password string) bool { return limit.Equal(password, a.password) }
 
 // remoteHost is the client's address without its port.
 func remoteHost(c *pop3.ConnInfo) string {
 	if c == nil || c.RemoteAddr == nil {
 		return "?"
 	}
-	h, _, err := net.SplitHostPort(c.RemoteAddr.String())
-	if err != nil {
-		return c.RemoteAddr.String()
-	}
-	return h
+	return limit.Host(c.RemoteAddr.String())
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/mail"
 	"runtime"
 	"strings"
@@ -88,9 +87,7 @@ func (d *Delivery) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s := &smtpSession{d: d, helo: c.Hostname()}
 	if nc := c.Conn(); nc != nil {
 		s.remote = nc.RemoteAddr().String()
-		if host, _, err := net.SplitHostPort(s.remote); err == nil {
-			s.ip = host
-		}
+		s.ip = limit.Host(s.remote)
 	}
 	_, s.tls = c.TLSConnectionState()
 	return s, nil

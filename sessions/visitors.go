@@ -146,7 +146,7 @@ type Visitors struct {
 	mu      sync.Mutex
 	byToken map[string]*Visitor
 	byID    map[string]*Visitor
-	perIP   map[string]int
+	perIP   limit.Counter       // visitors per client address (AddrKey)
 	conns   map[uint64]*Visitor // personal-login connections, by ID
 
 	forgotten   forgottenTokens
@@ -181,7 +181,6 @@ func NewVisitors(w *World) *Visitors {
 		Rate:      limit.RateLimiter{Rate: DefaultVisitorRate, Burst: DefaultVisitorBurst},
 		byToken:   make(map[string]*Visitor),
 		byID:      make(map[string]*Visitor),
-		perIP:     make(map[string]int),
 		conns:     make(map[uint64]*Visitor),
 	}
 }
@@ -218,7 +217,7 @@ func (vs *Visitors) Create(token, ip string) (*Visitor, error) {
 	// At a cap, a visitor who never opened a terminal or event stream
 	// makes room: someone who only asked for sessions cannot lock out
 	// the people behind the same address, or everyone.
-	if vs.MaxPerIP > 0 && vs.perIP[key] >= vs.MaxPerIP && !vs.evictUnusedLocked(key, now) {
+	if vs.MaxPerIP > 0 && vs.perIP.Under(key) >= vs.MaxPerIP && !vs.evictUnusedLocked(key, now) {
 		return nil, ErrIPTooMany
 	}
 	if vs.Max > 0 && len(vs.byToken) >= vs.Max && !vs.evictUnusedLocked("", now) {
@@ -241,7 +240,7 @@ func (vs *Visitors) Create(token, ip string) (*Visitor, error) {
 	}
 	vs.byToken[v.Token] = v
 	vs.byID[v.ID] = v
-	vs.perIP[key]++
+	vs.perIP.Claim(key, 0)
 	return v, nil
 }
 
@@ -284,7 +283,7 @@ func (vs *Visitors) Admits(ip string) error {
 	defer vs.mu.Unlock()
 	now := time.Now()
 	switch {
-	case vs.MaxPerIP > 0 && vs.perIP[key] >= vs.MaxPerIP && vs.unusedLocked(key, now) == nil:
+	case vs.MaxPerIP > 0 && vs.perIP.Under(key) >= vs.MaxPerIP && vs.unusedLocked(key, now) == nil:
 		return ErrIPTooMany
 	case vs.Max > 0 && len(vs.byToken) >= vs.Max && vs.unusedLocked("", now) == nil:
 		return ErrFull
@@ -327,9 +326,7 @@ func (vs *Visitors) removeLocked(v *Visitor, why string) {
 	close(v.gone)
 	delete(vs.byToken, v.Token)
 	delete(vs.byID, v.ID)
-	if vs.perIP[v.IP]--; vs.perIP[v.IP] <= 0 {
-		delete(vs.perIP, v.IP)
-	}
+	vs.perIP.Unclaim(v.IP)
 }
 
 // Forgotten says why the visitor of token was forgotten, if it was one of

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pires/go-proxyproto"
 
+	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
 )
 
@@ -226,7 +227,7 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 	go func() {
 		defer wg.Done()
 		defer cancel()
-		tb := newTokenBucket(s.cfg.BridgeRate, s.cfg.BridgeBurst)
+		tb := limit.NewBucket(float64(s.cfg.BridgeRate), float64(s.cfg.BridgeBurst), time.Now())
 		for {
 			typ, data, err := b.ws.Read(ctx)
 			if err != nil {
@@ -235,7 +236,7 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 			if typ != websocket.MessageBinary && typ != websocket.MessageText {
 				continue
 			}
-			if err := tb.wait(ctx, len(data)); err != nil {
+			if err := tb.Wait(ctx, float64(len(data))); err != nil {
 				return
 			}
 			v.Touch()
@@ -332,34 +333,4 @@ func (s *Server) OpenBridges() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.cancels)
-}
-
-// tokenBucket paces a stream to rate octets a second with bursts of burst.
-type tokenBucket struct {
-	rate, burst float64
-	tokens      float64
-	last        time.Time
-}
-
-func newTokenBucket(rate, burst int) *tokenBucket {
-	return &tokenBucket{rate: float64(rate), burst: float64(burst), tokens: float64(burst), last: time.Now()}
-}
-
-// wait takes n tokens, sleeping until the bucket has refilled enough.
-func (tb *tokenBucket) wait(ctx context.Context, n int) error {
-	now := time.Now()
-	tb.tokens = min(tb.burst, tb.tokens+now.Sub(tb.last).Seconds()*tb.rate)
-	tb.last = now
-	tb.tokens -= float64(n)
-	if tb.tokens >= 0 {
-		return nil
-	}
-	t := time.NewTimer(time.Duration(-tb.tokens / tb.rate * float64(time.Second)))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

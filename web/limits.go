@@ -252,7 +252,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		if changesState(r) && !s.cfg.AnyHost && !s.hostOK(r.Host) {
 			s.refused("request", errForeignHost)
-			http.Error(w, "421 misdirected request: this playground does not serve the host "+hostOnly(r.Host)+
+			http.Error(w, "421 misdirected request: this playground does not serve the host "+limit.Host(r.Host)+
 				" (its organiser can add it with --public-host or --origins)", http.StatusMisdirectedRequest)
 			return
 		}
@@ -274,19 +274,12 @@ func changesState(r *http.Request) bool {
 	return r.URL.Path == "/ws" || strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
-func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
-	}
-	return strings.Trim(hostport, "[]")
-}
-
 // hostOK reports whether the Host header names this instance: an address
 // literal (DNS rebinding needs a name), localhost, the public host, the
 // host it listens on, or one of the allowed origins. A page on another
 // name that resolves to us (DNS rebinding) gets 421.
 func (s *Server) hostOK(hostport string) bool {
-	h := strings.ToLower(strings.TrimSuffix(hostOnly(hostport), "."))
+	h := strings.ToLower(strings.TrimSuffix(limit.Host(hostport), "."))
 	if h == "" {
 		return false
 	}

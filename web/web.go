@@ -193,7 +193,7 @@ func New(cfg Config) *Server {
 		rand.Read(s.cookieKey)
 	}
 	for _, h := range append([]string{cfg.PublicHost}, append(cfg.Hosts, cfg.OriginPatterns...)...) {
-		if h = strings.ToLower(hostOnly(h)); h != "" {
+		if h = strings.ToLower(limit.Host(h)); h != "" {
 			s.hosts = append(s.hosts, h)
 		}
 	}

@@ -94,14 +94,6 @@ func refuseSMTP(c net.Conn, why string) {
 	c.Close()
 }
 
-func addrKey(a net.Addr) string {
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		host = a.String()
-	}
-	return limit.AddrKey(host)
-}
-
 // publicSMTP is a public SMTP listener: counted by the socket's address.
 type publicSMTP struct {
 	net.Listener
@@ -118,7 +110,7 @@ func (l *publicSMTP) Accept() (net.Conn, error) {
 			refuseSMTP(c, why)
 			continue
 		}
-		key := addrKey(c.RemoteAddr())
+		key := limit.AddrKey(limit.Host(c.RemoteAddr().String()))
 		if ok, why := l.gate.claim(key); !ok {
 			l.gate.release("")
 			refuseSMTP(c, why)
@@ -205,7 +197,7 @@ func (l *proxiedSMTP) handshake(c net.Conn) {
 	if src, _, ok := h.TCPAddrs(); ok && h.Command.IsProxy() {
 		remote = src
 	}
-	key := addrKey(remote)
+	key := limit.AddrKey(limit.Host(remote.String()))
 	if ok, why := l.gate.claim(key); !ok {
 		l.gate.release("")
 		refuseSMTP(c, why)

@@ -1,16 +1,38 @@
 // Package limit holds what every listener of the playground a stranger can
 // reach needs to bound them: the key a client address counts under (IPv6
-// by its /64), and token buckets per key. The POP3 server, the SMTP edge,
+// by its /64), token buckets, counters of what is open, trusted networks,
+// and the two small things every check needs (the host of an address,
+// comparing secrets in constant time). The POP3 server, the SMTP edge,
 // the web side and the visitors all count with these, so that a class
 // behind one NAT is one address everywhere.
 package limit
 
 import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
+
+// Host is the host of a host:port address, or the address itself (its
+// IPv6 brackets removed) when it has no port.
+func Host(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+// Equal reports whether two secrets are equal, in time that depends on
+// neither (their lengths included): both are hashed first.
+func Equal(a, b string) bool {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
+}
 
 // AddrKey is the key under which per-address limits count a client: its
 // IPv4 address, or the /64 network of its IPv6 address (one host, or one
@@ -30,6 +52,53 @@ func AddrKey(ip string) string {
 	return p.String()
 }
 
+// A Bucket is one token bucket: at most Burst tokens, refilled at Rate a
+// second from the time it was made.
+type Bucket struct {
+	Rate, Burst float64
+	tokens      float64
+	last        time.Time
+}
+
+// NewBucket returns a full bucket.
+func NewBucket(rate, burst float64, now time.Time) *Bucket {
+	return &Bucket{Rate: rate, Burst: burst, tokens: burst, last: now}
+}
+
+// tokensAt is what the bucket holds at now.
+func (b *Bucket) tokensAt(now time.Time) float64 {
+	return min(b.Burst, b.tokens+now.Sub(b.last).Seconds()*b.Rate)
+}
+
+// TryTake takes n tokens at now if the bucket holds them.
+func (b *Bucket) TryTake(n float64, now time.Time) bool {
+	b.tokens, b.last = b.tokensAt(now), now
+	if b.tokens < n {
+		return false
+	}
+	b.tokens -= n
+	return true
+}
+
+// Wait takes n tokens, waiting until the bucket has refilled enough; the
+// bucket may go into debt for a take larger than Burst, which the next
+// ones repay. Not safe for concurrent use.
+func (b *Bucket) Wait(ctx context.Context, n float64) error {
+	now := time.Now()
+	b.tokens, b.last = b.tokensAt(now)-n, now
+	if b.tokens >= 0 {
+		return nil
+	}
+	t := time.NewTimer(time.Duration(-b.tokens / b.Rate * float64(time.Second)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // A RateLimiter is a token bucket per key: Burst events at once, then Rate
 // a second. Buckets that have refilled are forgotten, so it holds only the
 // keys that were busy lately. Its zero value allows everything.
@@ -38,13 +107,8 @@ type RateLimiter struct {
 	Burst int
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]*Bucket
 	swept   time.Time
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
 }
 
 // maxBuckets bounds a RateLimiter's memory whatever keys it is shown: past
@@ -60,7 +124,7 @@ func (rl *RateLimiter) Allow(key string, now time.Time) bool {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	if rl.buckets == nil {
-		rl.buckets = make(map[string]*bucket)
+		rl.buckets = make(map[string]*Bucket)
 	}
 	b := rl.buckets[key]
 	if b == nil {
@@ -70,16 +134,10 @@ func (rl *RateLimiter) Allow(key string, now time.Time) bool {
 		if len(rl.buckets) >= maxBuckets {
 			return false
 		}
-		b = &bucket{tokens: float64(rl.Burst), last: now}
+		b = NewBucket(rl.Rate, float64(rl.Burst), now)
 		rl.buckets[key] = b
 	}
-	b.tokens = min(float64(rl.Burst), b.tokens+now.Sub(b.last).Seconds()*rl.Rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.TryTake(1, now)
 }
 
 // Peek reports whether Allow would allow an event for key at now, without
@@ -91,14 +149,14 @@ func (rl *RateLimiter) Peek(key string, now time.Time) bool {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	b := rl.buckets[key]
-	return b == nil || b.tokens+now.Sub(b.last).Seconds()*rl.Rate >= 1
+	return b == nil || b.tokensAt(now) >= 1
 }
 
 // sweepLocked forgets the buckets that are full again.
 func (rl *RateLimiter) sweepLocked(now time.Time) {
 	rl.swept = now
 	for k, b := range rl.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*rl.Rate >= float64(rl.Burst) {
+		if b.tokensAt(now) >= b.Burst {
 			delete(rl.buckets, k)
 		}
 	}

@@ -1,6 +1,7 @@
 package limit
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -93,5 +94,52 @@ func TestNetworks(t *testing.T) {
 		if got := ns.ContainsAddr(a); got != tc.want {
 			t.Errorf("ContainsAddr(%s) = %v, want %v", tc.addr, got, tc.want)
 		}
+	}
+}
+
+func TestHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1:110": "192.0.2.1", "[2001:db8::1]:995": "2001:db8::1", "[2001:db8::1]": "2001:db8::1",
+		"example.org": "example.org", "example.org:80": "example.org", "": "",
+	} {
+		if got := Host(in); got != want {
+			t.Errorf("Host(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestEqual(t *testing.T) {
+	if !Equal("secret", "secret") || Equal("secret", "secreT") || Equal("secret", "secret\x00") || Equal("", "x") {
+		t.Error("Equal is wrong")
+	}
+}
+
+// A bucket gives its burst at once, then refills at its rate; a take
+// larger than the burst is a debt the next takes repay.
+func TestBucket(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := NewBucket(2, 3, now)
+	for i := range 3 {
+		if !b.TryTake(1, now) {
+			t.Fatalf("take %d of the burst refused", i+1)
+		}
+	}
+	if b.TryTake(1, now) {
+		t.Fatal("a fourth take at once allowed")
+	}
+	if !b.TryTake(1, now.Add(500*time.Millisecond)) || b.TryTake(1, now.Add(500*time.Millisecond)) {
+		t.Fatal("half a second at 2 a second is one token")
+	}
+	if !b.TryTake(3, now.Add(time.Hour)) {
+		t.Fatal("a bucket never holds more than its burst, but holds that")
+	}
+	p := NewBucket(1e6, 10, time.Now())
+	if err := p.Wait(context.Background(), 5); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := NewBucket(1, 1, time.Now()).Wait(ctx, 100); err == nil {
+		t.Error("a wait of 99 s ended without its context's error")
 	}
 }
