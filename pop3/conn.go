@@ -2,7 +2,6 @@ package pop3
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -14,8 +13,6 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pop3playground/pop3playground/pop3/limit"
@@ -53,10 +50,6 @@ var (
 	errLineFlood   = errors.New("line too long, without end")
 	errShutdown    = errors.New("server shutting down")
 )
-
-// maxDiscard is how much of one overlong line is skipped before the
-// connection is closed instead.
-const maxDiscard = 64 << 10
 
 // conn is one POP3 session. It owns all of its state; nothing of it lives on
 // the Server.
@@ -118,16 +111,6 @@ func newConn(s *Server, rw net.Conn, proxy *proxyPolicy) *conn {
 	return c
 }
 
-// readerPool holds the sessions' read buffers, from accept to close: a
-// server that serves thousands of short sessions a second reuses them.
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-
-func (c *conn) releaseReader() {
-	c.br.Reset(nil)
-	readerPool.Put(c.br)
-	c.br = nil
-}
-
 func addrIP(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return ta.IP.String()
@@ -160,44 +143,12 @@ func (c *conn) serve() {
 	}()
 
 	c.raw.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
-	if tc, ok := c.raw.(*tls.Conn); ok {
-		hctx, cancel := context.WithTimeout(c.ctx, tlsHandshakeTimeout)
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			c.end = "TLS handshake failed: " + err.Error()
-			return
-		}
-		st := tc.ConnectionState()
-		c.info.TLS = &st
+	if !c.handshake() || !c.admit() {
+		return
 	}
-
-	// Every connection counts from accept. On a proxied listener it
-	// counts per address once its PROXY header names the client, and is
-	// greeted only then, so that a refusal is the first thing the client
-	// hears.
+	defer func() { c.srv.release(c.key) }()
 	_, isTLS := c.raw.(*tls.Conn)
 	proxied := c.proxy != nil
-	if proxied && !c.proxy.trusts(c.raw.RemoteAddr()) {
-		c.proxyResult(errProxyUntrusted)
-		return
-	}
-	counted, ok, why := c.srv.admit(limit.AddrKey(c.ip), !proxied)
-	if !c.refuse(ok, why) {
-		return
-	}
-	c.key = counted
-	defer func() { c.srv.release(c.key) }()
-	if proxied {
-		ip, err := c.readProxyHeader()
-		if !c.proxyResult(err) {
-			return
-		}
-		if !c.refuse(c.srv.claim(limit.AddrKey(ip))) {
-			return
-		}
-		c.key = limit.AddrKey(ip)
-	}
 
 	c.timestamp = newTimestamp(c.srv.Hostname)
 	greeting := "+OK " + c.srv.Greeting + " " + c.timestamp
@@ -236,6 +187,54 @@ func (c *conn) serve() {
 		}
 	}
 	c.flush()
+}
+
+// handshake finishes the TLS handshake of an implicit-TLS listener's
+// connection; it reports whether the session goes on.
+func (c *conn) handshake() bool {
+	tc, ok := c.raw.(*tls.Conn)
+	if !ok {
+		return true
+	}
+	hctx, cancel := context.WithTimeout(c.ctx, tlsHandshakeTimeout)
+	err := tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		c.end = "TLS handshake failed: " + err.Error()
+		return false
+	}
+	st := tc.ConnectionState()
+	c.info.TLS = &st
+	return true
+}
+
+// admit counts the connection against the server's limits. Every
+// connection counts from accept. On a proxied listener it counts per
+// address once its PROXY header names the client, and is greeted only
+// then, so that a refusal is the first thing the client hears. It
+// reports whether the session goes on; if so, c.key is counted and the
+// caller releases it.
+func (c *conn) admit() bool {
+	proxied := c.proxy != nil
+	if proxied && !c.proxy.trusts(c.raw.RemoteAddr()) {
+		c.proxyResult(errProxyUntrusted)
+		return false
+	}
+	counted, ok, why := c.srv.admit(limit.AddrKey(c.ip), !proxied)
+	if !c.refuse(ok, why) {
+		return false
+	}
+	c.key = counted
+	if !proxied {
+		return true
+	}
+	ip, err := c.readProxyHeader()
+	if !c.proxyResult(err) || !c.refuse(c.srv.claim(limit.AddrKey(ip))) {
+		c.srv.release(c.key)
+		return false
+	}
+	c.key = limit.AddrKey(ip)
+	return true
 }
 
 // refuse ends a session a limit refused, with words; it reports ok.
@@ -277,24 +276,6 @@ func (c *conn) proxyResult(err error) bool {
 	return false
 }
 
-// lingeringClose sends FIN, then reads and discards what the client still
-// sends for a moment before closing: closing a socket with unread input
-// makes the kernel send RST, which can destroy the last reply before the
-// client reads it.
-func (c *conn) lingeringClose() {
-	nc := c.raw
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	if tcp, ok := nc.(*net.TCPConn); ok && !c.srv.inShutdown.Load() {
-		if tcp.CloseWrite() == nil {
-			tcp.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-			io.CopyN(io.Discard, tcp, 256<<10)
-		}
-	}
-	c.raw.Close()
-}
-
 // newTimestamp returns a greeting timestamp for APOP (RFC 1939 §7), in the
 // syntax of a msg-id, unique for every connection.
 func newTimestamp(host string) string {
@@ -316,120 +297,6 @@ func newTimestamp(host string) string {
 		b = append(b, "localhost"...)
 	}
 	return string(append(b, '>'))
-}
-
-// hasPipelinedLine reports whether a whole command line is already buffered,
-// so that replies to pipelined commands go out in one write (RFC 2449 §6.6).
-func (c *conn) hasPipelinedLine() bool {
-	n := c.br.Buffered()
-	if n == 0 {
-		return false
-	}
-	b, _ := c.br.Peek(n)
-	return bytes.IndexByte(b, '\n') >= 0
-}
-
-func (c *conn) flush() error {
-	if c.bw != nil {
-		if err := c.bw.Flush(); err != nil {
-			return err
-		}
-	}
-	return c.out.err
-}
-
-// writerPool holds the sessions' write buffers: a session holds one only
-// while it has replies to write, not while it waits for its client, so an
-// idle session costs no write buffer. At 64 KiB most messages go out with
-// their status line and terminating dot in one system call.
-var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
-
-// writer is the session's write buffer, taken from the pool if needed.
-func (c *conn) writer() *bufio.Writer {
-	if c.bw == nil {
-		c.bw = writerPool.Get().(*bufio.Writer)
-		c.bw.Reset(&c.out)
-	}
-	return c.bw
-}
-
-// releaseWriter gives the write buffer back once it is flushed.
-func (c *conn) releaseWriter() {
-	if c.bw != nil && c.bw.Buffered() == 0 {
-		c.bw.Reset(nil)
-		writerPool.Put(c.bw)
-		c.bw = nil
-	}
-}
-
-// readLine reads one line of at most limit octets, line end included, and
-// returns it without the line end. A bare LF ends a line too (nc without -C).
-func (c *conn) readLine(limit int) (string, error) {
-	var deadline time.Time
-	if c.srv.IdleTimeout > 0 {
-		deadline = time.Now().Add(c.srv.IdleTimeout)
-	}
-	if login := c.loginDeadline(); !login.IsZero() && (deadline.IsZero() || login.Before(deadline)) {
-		deadline = login
-	}
-	c.raw.SetReadDeadline(deadline)
-	// Shutdown sets the flag, then the deadline: checking after setting
-	// ours means one of the two always stops the read.
-	if c.srv.inShutdown.Load() {
-		return "", errShutdown
-	}
-	line, err := c.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		n := len(line)
-		for err == bufio.ErrBufferFull && n < maxDiscard {
-			line, err = c.br.ReadSlice('\n')
-			n += len(line)
-		}
-		switch {
-		case err == bufio.ErrBufferFull:
-			c.traceClient(fmt.Sprintf("(%d octets without a line end)", n))
-			return "", errLineFlood
-		case err != nil:
-			return "", err
-		}
-		c.traceClient(fmt.Sprintf("(line of %d octets)", n))
-		return "", errLineTooLong
-	}
-	if err != nil {
-		return "", err
-	}
-	if len(line) > limit {
-		c.traceClient(fmt.Sprintf("(line of %d octets)", len(line)))
-		return "", errLineTooLong
-	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	c.in.lines++
-	return lineString(line), nil
-}
-
-// lineString is string(b), without an allocation for the commands that
-// sessions send bare most often.
-func lineString(b []byte) string {
-	switch string(b) { // compiled without converting b
-	case "STAT":
-		return "STAT"
-	case "LIST":
-		return "LIST"
-	case "UIDL":
-		return "UIDL"
-	case "NOOP":
-		return "NOOP"
-	case "RSET":
-		return "RSET"
-	case "QUIT":
-		return "QUIT"
-	case "CAPA":
-		return "CAPA"
-	}
-	return string(b)
 }
 
 // loginDeadline is when a session still in AUTHORIZATION is closed, or
@@ -473,97 +340,12 @@ func (c *conn) readFailed(err error) {
 	}
 }
 
-// result sends the -ERR reply for a command's error, in one place for all
-// commands; nil means the command already replied +OK.
-func (c *conn) result(err error) {
-	if err == nil {
-		c.errors = 0
-		return
-	}
-	var ce *connError
-	if errors.As(err, &ce) {
-		c.readFailed(ce.err)
-		return
-	}
-	var re *replyError
-	if !errors.As(err, &re) {
-		c.srv.Logger.Error("pop3: command failed", "conn", c.info.ID, "user", c.logUser(c.user), "err", err)
-		re = errorf(KindSysTemp, "the server failed to do that; try again later").(*replyError)
-	}
-	if re.kind.junk() {
-		c.errors++
-	} else {
-		c.errors = 0
-	}
-	switch {
-	case re.close:
-		c.closing = true
-		c.end = re.text
-	case c.srv.MaxErrors > 0 && c.errors >= c.srv.MaxErrors:
-		text := re.text + fmt.Sprintf("; that is %d lines in a row that were not commands, closing the connection", c.errors)
-		if n := c.marks.n; n > 0 {
-			text += fmt.Sprintf(" without QUIT: the %s marked for deletion stay", plural(n, "message"))
-		}
-		re = &replyError{kind: re.kind, code: re.code, text: text}
-		c.closing = true
-		c.end = "too many errors"
-	}
-	c.sayErr(re)
-}
-
-// sayErr writes a -ERR reply, its response code from its kind, and
-// reports it.
-func (c *conn) sayErr(err error) {
-	re := err.(*replyError)
-	c.said = said{kind: re.kind}
-	if re.code != "" {
-		c.reply("-ERR [" + re.code + "] " + re.text)
-	} else {
-		c.reply("-ERR " + re.text)
-	}
-}
-
 // logUser is how the log names user (Server.LogUser).
 func (c *conn) logUser(user string) string {
 	if c.srv.LogUser == nil || user == "" {
 		return user
 	}
 	return c.srv.LogUser(user)
-}
-
-func (c *conn) writeLine(s string) {
-	w := c.writer()
-	w.WriteString(s)
-	w.WriteString("\r\n")
-}
-
-// reply writes a status line and reports it to the Observer.
-func (c *conn) reply(s string) {
-	c.writeLine(s)
-	c.emitReply(s)
-}
-
-// status starts a status line in the session's line buffer, for send.
-func (c *conn) status(start string) []byte { return append(c.lb[:0], start...) }
-
-// send writes a +OK status line built from status, and reports it.
-// Replies on the paths every session takes are built this way, without
-// fmt.
-func (c *conn) send(b []byte) {
-	c.lb = b[:0]
-	w := c.writer()
-	w.Write(b)
-	w.WriteString("\r\n")
-	c.emitOK(b)
-}
-
-// ok writes a single-line positive reply.
-func (c *conn) ok(format string, args ...any) {
-	line := "+OK"
-	if format != "" {
-		line += " " + fmt.Sprintf(format, args...)
-	}
-	c.reply(line)
 }
 
 // finish releases the maildrop without deleting anything (a session that
@@ -609,44 +391,4 @@ func (c *conn) startTLS() error {
 	c.br.Reset(&c.in)
 	c.user = "" // RFC 2595 §4: forget what was said before
 	return nil
-}
-
-// countReader counts the octets and lines read from the client.
-type countReader struct {
-	r     io.Reader
-	n     int64
-	lines int
-}
-
-func (r *countReader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	r.n += int64(n)
-	return n, err
-}
-
-// outWriter counts the octets written to the client, remembers the first
-// write error and passes what it writes to the trace.
-type outWriter struct {
-	w       io.Writer
-	n       int64
-	total   *atomic.Int64 // the server's
-	err     error
-	trace   func([]byte)
-	partial []byte // the traced line so far
-}
-
-func (w *outWriter) Write(p []byte) (int, error) {
-	if w.err != nil {
-		return 0, w.err
-	}
-	n, err := w.w.Write(p)
-	w.n += int64(n)
-	w.total.Add(int64(n))
-	if w.trace != nil {
-		w.trace(p[:n])
-	}
-	if err != nil {
-		w.err = err
-	}
-	return n, err
 }

@@ -1,6 +1,7 @@
 package pop3
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -160,4 +161,83 @@ var explanations = map[ReplyKind]string{
 	KindLoginTime:   "The session did not log in in time, so the server closed it ([SYS/TEMP], RFC 3206 §3): connect again and log in straight away.",
 	KindShutdown:    "The server is stopping and closes every session without entering UPDATE, so nothing marked was deleted ([SYS/TEMP], RFC 3206 §3).",
 	KindAutologout:  "The autologout timer ran out: a session that sends nothing for at least 10 minutes is closed without entering UPDATE (RFC 1939 §3).",
+}
+
+// result sends the -ERR reply for a command's error, in one place for all
+// commands; nil means the command already replied +OK.
+func (c *conn) result(err error) {
+	if err == nil {
+		c.errors = 0
+		return
+	}
+	var ce *connError
+	if errors.As(err, &ce) {
+		c.readFailed(ce.err)
+		return
+	}
+	var re *replyError
+	if !errors.As(err, &re) {
+		c.srv.Logger.Error("pop3: command failed", "conn", c.info.ID, "user", c.logUser(c.user), "err", err)
+		re = errorf(KindSysTemp, "the server failed to do that; try again later").(*replyError)
+	}
+	if re.kind.junk() {
+		c.errors++
+	} else {
+		c.errors = 0
+	}
+	switch {
+	case re.close:
+		c.closing = true
+		c.end = re.text
+	case c.srv.MaxErrors > 0 && c.errors >= c.srv.MaxErrors:
+		text := re.text + fmt.Sprintf("; that is %d lines in a row that were not commands, closing the connection", c.errors)
+		if n := c.marks.n; n > 0 {
+			text += fmt.Sprintf(" without QUIT: the %s marked for deletion stay", plural(n, "message"))
+		}
+		re = &replyError{kind: re.kind, code: re.code, text: text}
+		c.closing = true
+		c.end = "too many errors"
+	}
+	c.sayErr(re)
+}
+
+// sayErr writes a -ERR reply, its response code from its kind, and
+// reports it.
+func (c *conn) sayErr(err error) {
+	re := err.(*replyError)
+	c.said = said{kind: re.kind}
+	if re.code != "" {
+		c.reply("-ERR [" + re.code + "] " + re.text)
+	} else {
+		c.reply("-ERR " + re.text)
+	}
+}
+
+// reply writes a status line and reports it to the Observer.
+func (c *conn) reply(s string) {
+	c.writeLine(s)
+	c.emitReply(s)
+}
+
+// status starts a status line in the session's line buffer, for send.
+func (c *conn) status(start string) []byte { return append(c.lb[:0], start...) }
+
+// send writes a +OK status line built from status, and reports it.
+// Replies on the paths every session takes are built this way, without
+// fmt.
+func (c *conn) send(b []byte) {
+	c.lb = b[:0]
+	w := c.writer()
+	w.Write(b)
+	w.WriteString("\r\n")
+	c.emitOK(b)
+}
+
+// ok writes a single-line positive reply.
+func (c *conn) ok(format string, args ...any) {
+	line := "+OK"
+	if format != "" {
+		line += " " + fmt.Sprintf(format, args...)
+	}
+	c.reply(line)
 }

@@ -152,8 +152,8 @@ func recordLesson(t *testing.T, l *Lesson) *txtar.Archive {
 	go s.Serve(sl)
 	t.Cleanup(func() { s.Close() })
 	v, _ := e.vs.New("127.0.0.1")
-	if e.lessons[id] == l {
-		e.vs.StartLesson(v, l)
+	if builtin := e.lessons[id]; builtin != nil {
+		e.vs.StartLesson(v, builtin)
 	}
 	r := &recorder{t: t, e: e, v: v, smtp: sl.Addr().String(), terms: []*rterm{{}}}
 	for i, st := range l.Steps {
@@ -405,6 +405,9 @@ func (r *recorder) events() string {
 		case EntryLesson:
 			p := en.Lesson
 			fmt.Fprintf(&b, "lesson %s %d/%d", p.Lesson, p.Done, p.Steps)
+			if p.Tab != "" || p.NotTab != "" {
+				fmt.Fprintf(&b, " tab=%q not_tab=%q", p.Tab, p.NotTab)
+			}
 			if p.Blocked != "" {
 				fmt.Fprintf(&b, " blocked %q rewind %d", p.Blocked, p.Rewind)
 			}

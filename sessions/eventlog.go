@@ -1,0 +1,144 @@
+package sessions
+
+import (
+	"sync"
+	"time"
+
+	"github.com/pop3playground/pop3playground/pop3"
+)
+
+// EventLogSize is how many events a visitor's log keeps for a browser that
+// reconnects (Last-Event-ID) or reads slowly.
+const EventLogSize = 1024
+
+// An Entry is what a visitor's log records, numbered.
+type Entry struct {
+	ID   uint64
+	Type string
+	// Event is what the POP3 server did (EntryPOP3, EntryReset).
+	Event pop3.Event
+	// Tab names the page whose terminal made a bridged connection (the
+	// page's choice, to find its own replies); Via is "web" for a bridged
+	// connection, "pop3" for a personal login from another client.
+	Tab, Via string
+	// Lesson is the progress a step made (EntryLesson).
+	Lesson *Progress
+	// Watchers is how many organisers watch the visitor (EntryWatch).
+	Watchers int
+	// Account received mail (EntryMail); who lowered a hand (EntryHelp).
+	Account string
+	// Help is a raised hand (EntryHelp); nil when it was lowered.
+	Help *Hand
+}
+
+// Data is what the entry shows the browser.
+func (e Entry) Data() any {
+	switch e.Type {
+	case EntryLesson:
+		return e.Lesson
+	case EntryWatch:
+		return struct {
+			Watchers int `json:"watchers"`
+		}{e.Watchers}
+	case EntryReset:
+		return struct {
+			Time time.Time `json:"time"`
+		}{e.Event.Time}
+	case EntryHelp:
+		return struct {
+			Raised bool   `json:"raised"`
+			Note   string `json:"note,omitempty"`
+			By     string `json:"by,omitempty"`
+		}{e.Help != nil, helpNote(e.Help), e.Account}
+	case EntryMail:
+		return struct {
+			Account string `json:"account"`
+			Note    string `json:"note"`
+		}{e.Account, "New mail arrived for " + e.Account + "; you will see it when you log in again (RFC 1939: a session's maildrop is fixed at its login)."}
+	}
+	return struct {
+		pop3.Event
+		Tab string `json:"tab,omitempty"`
+		Via string `json:"via"`
+	}{e.Event, e.Tab, e.Via}
+}
+
+// An EventLog is a visitor's POP3 events, numbered from 1, the last
+// EventLogSize of them kept. It grows as events come (a visitor who does
+// nothing costs nothing) and then wraps around. Readers poll it: a slow
+// reader costs the server nothing but falls behind, and learns that it
+// missed some.
+type EventLog struct {
+	mu      sync.Mutex
+	ring    []Entry       // entry ID n at (n-1) % EventLogSize
+	last    uint64        // ID of the newest entry; 0 when empty
+	changed chan struct{} // closed by the next Append
+}
+
+// Append adds an entry and gives it the next ID. The entry keeps values
+// only: the event's pointer to its live connection is dropped, so a closed
+// connection's buffers are not kept alive by a visitor's log.
+func (l *EventLog) Append(e Entry) {
+	e.Event.Info = nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.last++
+	e.ID = l.last
+	if len(l.ring) < EventLogSize {
+		l.ring = append(l.ring, e)
+	} else {
+		l.ring[(l.last-1)%EventLogSize] = e
+	}
+	// A command is always followed by its reply (or the end of the
+	// connection): readers wake for the reply and read both, one wake-up
+	// and one write per command instead of two.
+	if l.changed != nil && !(e.Type == EntryPOP3 && e.Event.Kind == pop3.EventCommand) {
+		close(l.changed)
+		l.changed = nil
+	}
+}
+
+// Since returns the entries after ID after, oldest first; missed is true
+// when some of them are no longer kept. wait is closed when another event
+// arrives.
+func (l *EventLog) Since(after uint64) (entries []Entry, missed bool, wait <-chan struct{}) {
+	return l.AppendSince(nil, after)
+}
+
+// AppendSince is Since appending to entries, for a reader that reuses its
+// slice from one call to the next.
+func (l *EventLog) AppendSince(entries []Entry, after uint64) (_ []Entry, missed bool, wait <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.changed == nil {
+		l.changed = make(chan struct{})
+	}
+	if after > l.last {
+		after = l.last // from another life of the server: start afresh
+	}
+	first := after + 1
+	if l.last >= EventLogSize && first <= l.last-EventLogSize {
+		first, missed = l.last-EventLogSize+1, true
+	}
+	for id := first; id <= l.last; id++ {
+		entries = append(entries, l.ring[(id-1)%EventLogSize])
+	}
+	return entries, missed, l.changed
+}
+
+// The types of Entry.
+const (
+	EntryPOP3   = "pop3"   // Event, Tab and Via
+	EntryLesson = "lesson" // Lesson
+	EntryReset  = "reset"  // the sandbox was reset; Event.Kind is EventReset
+	EntryWatch  = "watch"  // Watchers organisers now watch the terminal
+	EntryMail   = "mail"   // Account received mail (SMTP); seen at the next login
+	EntryHelp   = "help"   // the student raised their hand (Help), or it was lowered (by Account)
+)
+
+func helpNote(h *Hand) string {
+	if h == nil {
+		return ""
+	}
+	return h.Note
+}
