@@ -87,20 +87,9 @@ type Status struct {
 	Watchers    int       // organisers watching the terminal
 }
 
-type connStatus struct{ state, user string }
-
 // noteLocked updates the visitor's summary with e; v.mu is held.
 func (v *Visitor) noteLocked(e pop3.Event) {
-	if v.conns == nil {
-		v.conns = make(map[uint64]connStatus)
-	}
 	switch e.Kind {
-	case pop3.EventConnected:
-		v.conns[e.Conn] = connStatus{state: "AUTHORIZATION"}
-		v.newest = e.Conn
-	case pop3.EventState:
-		v.conns[e.Conn] = connStatus{state: e.State, user: e.User}
-		v.newest = e.Conn
 	case pop3.EventCommand:
 		v.status.LastCommand, v.status.LastTime = e.Line, e.Time
 	case pop3.EventReply:
@@ -112,8 +101,6 @@ func (v *Visitor) noteLocked(e pop3.Event) {
 		} else {
 			v.errStreak++
 		}
-	case pop3.EventClosed:
-		delete(v.conns, e.Conn)
 	}
 }
 
@@ -122,19 +109,7 @@ func (v *Visitor) Status() Status {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	st := v.status
-	st.Conns = len(v.conns)
-	c, ok := v.conns[v.newest]
-	if !ok { // the newest session still open
-		var best uint64
-		for id, cs := range v.conns {
-			if id >= best {
-				best, c, ok = id, cs, true
-			}
-		}
-	}
-	if ok {
-		st.State, st.User = c.state, c.user
-	}
+	st.Conns, st.State, st.User = v.open.summary()
 	return st
 }
 
@@ -195,28 +170,4 @@ func (vs *Visitors) ByHandle(handle string) *Visitor {
 		}
 	}
 	return nil
-}
-
-// observeForAdmin keeps the organiser's view of v up to date, and each
-// connection's last command line, which lessons check replies against.
-func (vs *Visitors) observeForAdmin(v *Visitor, e pop3.Event) {
-	v.mu.Lock()
-	v.noteLocked(e)
-	cmd := ""
-	if e.Kind == pop3.EventReply && !e.OK {
-		cmd = v.lastLine[e.Conn]
-	}
-	if e.Kind == pop3.EventCommand {
-		if v.lastLine == nil {
-			v.lastLine = make(map[uint64]string)
-		}
-		v.lastLine[e.Conn] = e.Line
-	}
-	if e.Kind == pop3.EventClosed {
-		delete(v.lastLine, e.Conn)
-	}
-	v.mu.Unlock()
-	if e.Kind == pop3.EventReply && !e.OK && e.Verb != "" {
-		vs.errors.add(ErrorNote{Time: e.Time, Visitor: v.Name(), Handle: v.Handle, Command: cmd, Reply: strings.TrimSpace(e.Line)})
-	}
 }

@@ -33,17 +33,8 @@ func (vs *Visitors) Observe(e pop3.Event) {
 	}
 	if v != nil {
 		e = e.Complete(MaildropPage)
-		if tab != "" && e.Kind == pop3.EventConnected {
-			v.mu.Lock()
-			if v.connTab == nil {
-				v.connTab = make(map[uint64]string)
-			}
-			v.connTab[e.Conn] = tab
-			v.mu.Unlock()
-		}
 		v.Events.Append(Entry{Type: EntryPOP3, Event: e, Tab: tab, Via: via})
-		vs.observeForAdmin(v, e)
-		vs.advance(v, e)
+		vs.advance(v, e, tab)
 	}
 }
 
@@ -53,7 +44,7 @@ func (vs *Visitors) Reset(v *Visitor) {
 	v.Sandbox.Reset()
 	e := pop3.Event{Kind: EventReset, Time: time.Now()}
 	v.Events.Append(Entry{Type: EntryReset, Event: e})
-	vs.advance(v, e)
+	vs.advance(v, e, "")
 }
 
 // bindConn files a connection's later events under v (a personal login).
@@ -108,5 +99,5 @@ func (c *counters) Get(name string) uint64 {
 func (vs *Visitors) mailArrived(v *Visitor, account string) {
 	v.mailIn.Add(1)
 	v.Events.Append(Entry{Type: EntryMail, Account: account})
-	vs.advance(v, pop3.Event{Kind: EventMail, Time: time.Now()})
+	vs.advance(v, pop3.Event{Kind: EventMail, Time: time.Now()}, "")
 }

@@ -69,7 +69,7 @@ func (v *Visitor) Hand() (Hand, bool) {
 // Stuck says why v looks stuck, by the rules above, or "" if not.
 func (vs *Visitors) Stuck(v *Visitor, now time.Time) string {
 	v.mu.Lock()
-	streak, moved, last := v.errStreak, v.movedAt, v.status.LastTime
+	streak, moved, last := v.errStreak, v.lessons.movedAt, v.status.LastTime
 	v.mu.Unlock()
 	if streak >= StuckErrors {
 		return strconv.Itoa(streak) + " -ERR replies in a row"

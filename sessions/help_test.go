@@ -66,7 +66,7 @@ func TestStuckRules(t *testing.T) {
 
 	// Ten minutes of commands since the lesson last moved.
 	v.mu.Lock()
-	v.movedAt = time.Now().Add(-11 * time.Minute)
+	v.lessons.movedAt = time.Now().Add(-11 * time.Minute)
 	v.status.LastTime = time.Now().Add(-30 * time.Second)
 	v.mu.Unlock()
 	if got := e.vs.Stuck(v, time.Now()); got != "no step for 11 min" {

@@ -259,7 +259,7 @@ func TestLessonsTickFromARealSession(t *testing.T) {
 		t.Errorf("another visitor made progress: %v", p)
 	}
 
-	v.RestartLesson(lessons[1])
+	vs.RestartLesson(v, lessons[1])
 	if p := v.Progress(); p["02-dele-rset-update"] != 0 || p["01-lab-sheet"] != 4 {
 		t.Errorf("after restarting lesson 2: %v", p)
 	}

@@ -33,100 +33,100 @@ type lessonRun struct {
 	conns []uint64
 }
 
-// currentLocked is the lesson v is doing: the one they started, else the
-// first not finished. v.mu is held.
-func (vs *Visitors) currentLocked(v *Visitor) *Lesson {
+// lessonState is where a visitor is in the lessons. It changes only by its
+// methods, each a function of the state, the lessons, the event and the
+// visitor's connections (openConns): it reads nothing another part of the
+// visitor keeps. Its Visitor's mu guards it.
+type lessonState struct {
+	progress map[string]int // lesson ID → steps done
+	current  string         // the lesson started; "" for the first not finished
+	runs     map[string]*lessonRun
+	movedAt  time.Time // a step ticked, or a lesson was (re)started
+}
+
+// currentLesson is the lesson being done: the one started, else the first
+// not finished.
+func (ls *lessonState) currentLesson(lessons []*Lesson) *Lesson {
 	var first *Lesson
-	for _, l := range vs.Lessons {
-		if l.ID == v.current {
+	for _, l := range lessons {
+		if l.ID == ls.current {
 			return l
 		}
-		if first == nil && v.progress[l.ID] < len(l.Steps) {
+		if first == nil && ls.progress[l.ID] < len(l.Steps) {
 			first = l
 		}
 	}
 	return first
 }
 
-// runLocked is v's run of lesson l, made if needed. v.mu is held.
-func (v *Visitor) runLocked(l *Lesson) *lessonRun {
-	if v.runs == nil {
-		v.runs = make(map[string]*lessonRun)
+// run is the run of lesson l, made if needed.
+func (ls *lessonState) run(l *Lesson) *lessonRun {
+	if ls.runs == nil {
+		ls.runs = make(map[string]*lessonRun)
 	}
-	r := v.runs[l.ID]
+	r := ls.runs[l.ID]
 	if r == nil {
 		r = &lessonRun{}
-		v.runs[l.ID] = r
+		ls.runs[l.ID] = r
 	}
 	return r
 }
 
-// advance ticks the step e completes in the lesson v is doing, if any,
-// and logs the progress. Only that lesson moves: an event never ticks a
-// lesson the student is not doing.
-func (vs *Visitors) advance(v *Visitor, e pop3.Event) {
-	v.mu.Lock()
-	if e.Conn > v.newestConn {
-		v.newestConn = e.Conn
+func (ls *lessonState) setDone(l *Lesson, n int, now time.Time) {
+	if ls.progress == nil {
+		ls.progress = make(map[string]int)
 	}
-	l := vs.currentLocked(v)
-	var ticked *Progress
-	if l != nil && v.progress[l.ID] < len(l.Steps) { // a finished lesson opened again ticks nothing
-		done := v.progress[l.ID]
-		st := &l.Steps[done]
-		var args []string
-		if e.Kind == pop3.EventReply { // the arguments of the command it answers
-			_, rest, _ := strings.Cut(v.lastLine[e.Conn], " ")
-			args = strings.Fields(rest)
-		}
-		run := v.runLocked(l)
-		if st.Check.Match(e, args) && v.whereOK(st, run, done, e) {
-			if v.progress == nil {
-				v.progress = make(map[string]int)
-			}
-			v.progress[l.ID] = done + 1
-			v.movedAt = time.Now()
-			run.conns = append(run.conns[:done], e.Conn)
-			run.mark = v.newestConn
-			ticked = &Progress{Lesson: l.ID, Done: done + 1, Steps: len(l.Steps)}
-			v.whereNextLocked(l, ticked)
-			if done+1 == len(l.Steps) { // on to the next one not finished
-				v.current = ""
-				if next := vs.currentLocked(v); next != nil {
-					v.current = next.ID
-					v.runLocked(next).mark = v.newestConn
-				}
-			}
-		}
-	}
-	// A session the next step needs has closed: say so, rather than
-	// leave the student waiting for a tick that cannot come.
-	if ticked == nil && e.Kind == pop3.EventClosed && l != nil && v.progress[l.ID] < len(l.Steps) {
-		p := &Progress{Lesson: l.ID, Done: v.progress[l.ID], Steps: len(l.Steps)}
-		if v.whereNextLocked(l, p); p.Blocked != "" {
-			ticked = p
-		}
-	}
-	if e.Kind == pop3.EventClosed {
-		delete(v.connTab, e.Conn)
-	}
-	v.mu.Unlock()
-	if ticked != nil {
-		v.Events.Append(Entry{Type: EntryLesson, Lesson: ticked})
-		if ticked.Done == ticked.Steps {
-			vs.completions.Add(ticked.Lesson, 1)
-		}
-	}
+	ls.progress[l.ID] = n
+	ls.movedAt = now
 }
 
-// whereNextLocked fills in where p's next step must happen, and whether it
-// or a later one is blocked. v.mu is held.
-func (v *Visitor) whereNextLocked(l *Lesson, p *Progress) {
+// advance ticks the step e completes in the lesson being done, if any, and
+// returns the progress to announce, or nil. args are the arguments of the
+// command a reply answers. Only that lesson moves: an event never ticks a
+// lesson the student is not doing. A session the next step needs having
+// closed is announced too (Blocked), rather than leave the student
+// waiting for a tick that cannot come.
+func (ls *lessonState) advance(lessons []*Lesson, e pop3.Event, args []string, oc *openConns, now time.Time) *Progress {
+	l := ls.currentLesson(lessons)
+	if l == nil || ls.progress[l.ID] >= len(l.Steps) { // a finished lesson opened again ticks nothing
+		return nil
+	}
+	done := ls.progress[l.ID]
+	st := &l.Steps[done]
+	run := ls.run(l)
+	if !st.Check.Match(e, args) || !whereOK(st, run, done, e, oc) {
+		if e.Kind != pop3.EventClosed {
+			return nil
+		}
+		p := &Progress{Lesson: l.ID, Done: done, Steps: len(l.Steps)}
+		if ls.whereNext(l, p, oc); p.Blocked != "" {
+			return p
+		}
+		return nil
+	}
+	ls.setDone(l, done+1, now)
+	run.conns = append(run.conns[:done], e.Conn)
+	run.mark = oc.last
+	p := &Progress{Lesson: l.ID, Done: done + 1, Steps: len(l.Steps)}
+	ls.whereNext(l, p, oc)
+	if done+1 == len(l.Steps) { // on to the next one not finished
+		ls.current = ""
+		if next := ls.currentLesson(lessons); next != nil {
+			ls.current = next.ID
+			ls.run(next).mark = oc.last
+		}
+	}
+	return p
+}
+
+// whereNext fills in where p's next step must happen, and whether it or a
+// later one is blocked.
+func (ls *lessonState) whereNext(l *Lesson, p *Progress, oc *openConns) {
 	if p.Done >= len(l.Steps) {
 		return
 	}
 	st := &l.Steps[p.Done]
-	run := v.runLocked(l)
+	run := ls.run(l)
 	conn := func(step int) uint64 { // the connection step (from 1) was done on
 		if step >= 1 && step <= len(run.conns) {
 			return run.conns[step-1]
@@ -141,12 +141,10 @@ func (v *Visitor) whereNextLocked(l *Lesson, p *Progress) {
 		if later.Conn != "step" || later.StepConn > p.Done {
 			continue
 		}
-		if c := conn(later.StepConn); c != 0 {
-			if _, open := v.conns[c]; !open {
-				p.Blocked = fmt.Sprintf("step %d needs the session of step %d, which has closed", i+1, later.StepConn)
-				p.Rewind = later.StepConn
-				return
-			}
+		if c := conn(later.StepConn); c != 0 && !oc.open(c) {
+			p.Blocked = fmt.Sprintf("step %d needs the session of step %d, which has closed", i+1, later.StepConn)
+			p.Rewind = later.StepConn
+			return
 		}
 	}
 	var need uint64
@@ -157,53 +155,32 @@ func (v *Visitor) whereNextLocked(l *Lesson, p *Progress) {
 	case "step":
 		need, from = conn(st.StepConn), st.StepConn
 	case "other":
-		p.NotTab = v.connTab[conn(p.Done)]
+		p.NotTab = oc.tab(conn(p.Done))
 		return
 	default:
 		return
 	}
-	if need == 0 {
-		return // restored from the browser: not known
-	}
-	if _, open := v.conns[need]; !open {
+	switch {
+	case need == 0: // restored from the browser: not known
+	case !oc.open(need):
 		p.Blocked = fmt.Sprintf("the session this step needs (the one of step %d) has closed", from)
 		p.Rewind = from
-		return
+	default:
+		p.Tab = oc.tab(need)
 	}
-	p.Tab = v.connTab[need]
-	return
-}
-
-// RewindLesson takes the visitor back to before step (from 1) of lesson l,
-// so that a step whose session has closed can be done again.
-func (vs *Visitors) RewindLesson(v *Visitor, l *Lesson, step int) error {
-	v.mu.Lock()
-	done := v.progress[l.ID]
-	if step < 1 || step > done {
-		v.mu.Unlock()
-		return fmt.Errorf("step %d is not one you have done (%d done)", step, done)
-	}
-	v.progress[l.ID] = step - 1
-	v.current = l.ID
-	v.movedAt = time.Now()
-	r := v.runLocked(l)
-	r.conns, r.mark = r.conns[:min(len(r.conns), step-1)], v.newestConn
-	v.mu.Unlock()
-	v.Events.Append(Entry{Type: EntryLesson, Lesson: &Progress{Lesson: l.ID, Done: step - 1, Steps: len(l.Steps)}})
-	return nil
 }
 
 // whereOK reports whether e happened where step st (the done-th, from 0)
-// must happen: on the right connection, in the right state. v.mu is held.
-func (v *Visitor) whereOK(st *Step, run *lessonRun, done int, e pop3.Event) bool {
+// must happen: on the right connection, in the right state.
+func whereOK(st *Step, run *lessonRun, done int, e pop3.Event, oc *openConns) bool {
 	if e.Conn == 0 { // not a connection's event (a reset)
 		return st.Conn == "" && st.In == ""
 	}
-	if st.In != "" && v.conns[e.Conn].state != st.In {
+	if st.In != "" && oc.state(e.Conn) != st.In {
 		return false
 	}
 	prev := func(i int) uint64 {
-		if i < len(run.conns) {
+		if i >= 0 && i < len(run.conns) {
 			return run.conns[i]
 		}
 		return 0
@@ -225,47 +202,127 @@ func (v *Visitor) whereOK(st *Step, run *lessonRun, done int, e pop3.Event) bool
 	return true
 }
 
+// start makes l the lesson being done: only its steps tick, and "conn:
+// new" means a connection opened after newest. With over, it starts
+// again from no step done.
+func (ls *lessonState) start(l *Lesson, newest uint64, over bool, now time.Time) {
+	if over {
+		delete(ls.progress, l.ID)
+	}
+	ls.current, ls.movedAt = l.ID, now
+	r := ls.run(l)
+	r.mark = newest
+	if over {
+		r.conns = nil
+	}
+}
+
+// rewind takes l back to before step (from 1).
+func (ls *lessonState) rewind(l *Lesson, step int, newest uint64, now time.Time) error {
+	done := ls.progress[l.ID]
+	if step < 1 || step > done {
+		return fmt.Errorf("step %d is not one you have done (%d done)", step, done)
+	}
+	ls.setDone(l, step-1, now)
+	ls.current = l.ID
+	r := ls.run(l)
+	r.conns, r.mark = r.conns[:min(len(r.conns), step-1)], newest
+	return nil
+}
+
+// restore raises the progress to what a browser remembers (lesson ID →
+// steps done), lesson by lesson, never lowering it and never past a
+// lesson's end; unknown lessons are ignored.
+func (ls *lessonState) restore(lessons []*Lesson, saved map[string]int, newest uint64) {
+	for _, l := range lessons {
+		n := min(saved[l.ID], len(l.Steps))
+		if n <= ls.progress[l.ID] {
+			continue
+		}
+		if ls.progress == nil {
+			ls.progress = make(map[string]int)
+		}
+		ls.progress[l.ID] = n
+		r := ls.run(l)
+		r.conns, r.mark = make([]uint64, n), newest
+	}
+	if l := ls.currentLesson(lessons); l != nil && ls.progress[l.ID] >= len(l.Steps) {
+		ls.current = ""
+	}
+}
+
+// advance files e with the visitor's connections and lessons, and logs
+// the progress it made.
+func (vs *Visitors) advance(v *Visitor, e pop3.Event, tab string) {
+	v.mu.Lock()
+	answered := v.open.observe(e, tab)
+	v.noteLocked(e)
+	var args []string
+	if e.Kind == pop3.EventReply {
+		_, rest, _ := strings.Cut(answered, " ")
+		args = strings.Fields(rest)
+	}
+	p := v.lessons.advance(vs.Lessons, e, args, &v.open, time.Now())
+	if e.Kind == pop3.EventClosed {
+		v.open.forget(e.Conn)
+	}
+	v.mu.Unlock()
+	if e.Kind == pop3.EventReply && !e.OK && e.Verb != "" {
+		vs.errors.add(ErrorNote{Time: e.Time, Visitor: v.Name(), Handle: v.Handle, Command: answered, Reply: strings.TrimSpace(e.Line)})
+	}
+	if p != nil {
+		v.Events.Append(Entry{Type: EntryLesson, Lesson: p})
+		if p.Done == p.Steps {
+			vs.completions.Add(p.Lesson, 1)
+		}
+	}
+}
+
 // StartLesson records that the visitor is doing lesson l now: only its
 // steps tick, and its first step's "conn: new" means a connection opened
 // from now on.
 func (vs *Visitors) StartLesson(v *Visitor, l *Lesson) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.current = l.ID
-	v.movedAt = time.Now()
-	v.runLocked(l).mark = v.newestConn
+	v.lessons.start(l, v.open.last, false, time.Now())
+}
+
+// RestartLesson starts lesson l over: no step done, and it is the lesson
+// the visitor is doing.
+func (vs *Visitors) RestartLesson(v *Visitor, l *Lesson) {
+	v.mu.Lock()
+	v.lessons.start(l, v.open.last, true, time.Now())
+	v.mu.Unlock()
+	v.Events.Append(Entry{Type: EntryLesson, Lesson: &Progress{Lesson: l.ID, Steps: len(l.Steps)}})
+}
+
+// RewindLesson takes the visitor back to before step (from 1) of lesson l,
+// so that a step whose session has closed can be done again.
+func (vs *Visitors) RewindLesson(v *Visitor, l *Lesson, step int) error {
+	v.mu.Lock()
+	err := v.lessons.rewind(l, step, v.open.last, time.Now())
+	v.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	v.Events.Append(Entry{Type: EntryLesson, Lesson: &Progress{Lesson: l.ID, Done: step - 1, Steps: len(l.Steps)}})
+	return nil
 }
 
 // RestoreProgress raises the visitor's progress to what their browser
-// remembers (lesson ID → steps done), lesson by lesson, never lowering
-// it and never past a lesson's end; unknown lessons are ignored. It is
-// the student's own progress: a browser can only claim what it could
-// have done.
+// remembers. It is the student's own progress: a browser can only claim
+// what it could have done.
 func (vs *Visitors) RestoreProgress(v *Visitor, saved map[string]int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for _, l := range vs.Lessons {
-		n := min(saved[l.ID], len(l.Steps))
-		if n <= v.progress[l.ID] {
-			continue
-		}
-		if v.progress == nil {
-			v.progress = make(map[string]int)
-		}
-		v.progress[l.ID] = n
-		r := v.runLocked(l)
-		r.conns, r.mark = make([]uint64, n), v.newestConn
-	}
-	if l := vs.currentLocked(v); l != nil && v.progress[l.ID] >= len(l.Steps) {
-		v.current = ""
-	}
+	v.lessons.restore(vs.Lessons, saved, v.open.last)
 }
 
 // CurrentLesson is the ID of the lesson the visitor is doing, or "".
 func (vs *Visitors) CurrentLesson(v *Visitor) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if l := vs.currentLocked(v); l != nil {
+	if l := v.lessons.currentLesson(vs.Lessons); l != nil {
 		return l.ID
 	}
 	return ""
@@ -275,18 +332,5 @@ func (vs *Visitors) CurrentLesson(v *Visitor) string {
 func (v *Visitor) Progress() map[string]int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return maps.Clone(v.progress)
-}
-
-// RestartLesson starts the lesson with this ID over: no step done, and it
-// is the lesson the visitor is doing.
-func (v *Visitor) RestartLesson(l *Lesson) {
-	v.mu.Lock()
-	delete(v.progress, l.ID)
-	v.current = l.ID
-	v.movedAt = time.Now()
-	r := v.runLocked(l)
-	r.conns, r.mark = nil, v.newestConn
-	v.mu.Unlock()
-	v.Events.Append(Entry{Type: EntryLesson, Lesson: &Progress{Lesson: l.ID, Steps: len(l.Steps)}})
+	return maps.Clone(v.lessons.progress)
 }

@@ -44,21 +44,14 @@ type Visitor struct {
 	// 40 random bits, unrelated to Token and ID.
 	Handle string
 
-	mu         sync.Mutex
-	progress   map[string]int // lesson ID → steps done
-	current    string         // the lesson started; "" for the first not finished
-	runs       map[string]*lessonRun
-	newestConn uint64        // the newest connection seen in the visitor's sandbox
-	display    string        // the name the visitor gave the organiser
-	gone       chan struct{} // closed when the visitor is forgotten
-	conns      map[uint64]connStatus
-	newest     uint64            // the connection that last changed state
-	lastLine   map[uint64]string // each connection's last command line, masked
-	status     Status
-	hand       *Hand             // the student asked for help
-	connTab    map[uint64]string // the page (tab) of each open bridged connection
-	errStreak  int               // -ERR replies in a row
-	movedAt    time.Time         // a step ticked, or a lesson was (re)started
+	mu        sync.Mutex
+	lessons   lessonState
+	open      openConns     // the connections in the visitor's sandbox
+	display   string        // the name the visitor gave the organiser
+	gone      chan struct{} // closed when the visitor is forgotten
+	status    Status
+	hand      *Hand // the student asked for help
+	errStreak int   // -ERR replies in a row
 }
 
 // Touch records activity: the visitor's idle timer starts again.

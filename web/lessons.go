@@ -42,7 +42,7 @@ func (s *Server) handleLessons(w http.ResponseWriter, r *http.Request) {
 // handleRestartLesson starts one lesson over for the visitor; the page
 // hears of it on the event stream.
 func (s *Server) handleRestartLesson(w http.ResponseWriter, r *http.Request) {
-	s.withLesson(w, r, func(v *sessions.Visitor, l *sessions.Lesson) error { v.RestartLesson(l); return nil })
+	s.withLesson(w, r, func(v *sessions.Visitor, l *sessions.Lesson) error { s.cfg.Visitors.RestartLesson(v, l); return nil })
 }
 
 // handleStartLesson records that the visitor is doing this lesson now

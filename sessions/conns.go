@@ -1,0 +1,101 @@
+package sessions
+
+import (
+	"github.com/pop3playground/pop3playground/pop3"
+)
+
+// openConns is what a visitor's POP3 connections are, kept from their
+// events in one place: the organiser's summary and the lessons both read
+// it, and neither keeps a table of its own.
+type openConns struct {
+	m      map[uint64]*connInfo
+	newest uint64 // the connection whose state changed last
+	last   uint64 // the newest connection seen
+}
+
+// connInfo is one connection of a visitor's.
+type connInfo struct {
+	state, user string // known from its connected or state events
+	tab         string // the page (browser tab) of a bridged connection
+	line        string // its last command line, secrets masked
+	closed      bool   // its closed event is being handled
+}
+
+// observe updates the table with e; tab names the page of a bridged
+// connection. It returns the command line a reply answers.
+func (oc *openConns) observe(e pop3.Event, tab string) (answered string) {
+	if e.Conn == 0 {
+		return "" // not a connection's (a reset)
+	}
+	oc.last = max(oc.last, e.Conn)
+	if oc.m == nil {
+		oc.m = make(map[uint64]*connInfo)
+	}
+	c := oc.m[e.Conn]
+	if c == nil {
+		c = &connInfo{}
+		oc.m[e.Conn] = c
+	}
+	switch e.Kind {
+	case pop3.EventConnected:
+		c.state, c.tab = "AUTHORIZATION", tab
+		oc.newest = e.Conn
+	case pop3.EventState:
+		c.state, c.user = e.State, e.User
+		oc.newest = e.Conn
+	case pop3.EventCommand:
+		c.line = e.Line
+	case pop3.EventReply:
+		return c.line
+	case pop3.EventClosed:
+		c.closed = true
+	}
+	return ""
+}
+
+// forget drops a closed connection once everything that reads the table
+// has seen its end.
+func (oc *openConns) forget(conn uint64) { delete(oc.m, conn) }
+
+// open reports whether a connection is open and known.
+func (oc *openConns) open(conn uint64) bool {
+	c := oc.m[conn]
+	return c != nil && !c.closed && c.state != ""
+}
+
+// state is a connection's state, or "" if it is not open.
+func (oc *openConns) state(conn uint64) string {
+	if !oc.open(conn) {
+		return ""
+	}
+	return oc.m[conn].state
+}
+
+// tab is the page a connection was made from, or "".
+func (oc *openConns) tab(conn uint64) string {
+	if c := oc.m[conn]; c != nil {
+		return c.tab
+	}
+	return ""
+}
+
+// summary is how many connections are open, and the state and user of
+// the one that changed state last (or the newest, if that one closed).
+func (oc *openConns) summary() (n int, state, user string) {
+	pick := oc.newest
+	if !oc.open(pick) {
+		pick = 0
+	}
+	for id := range oc.m {
+		if oc.open(id) {
+			n++
+			if !oc.open(oc.newest) && id >= pick {
+				pick = id
+			}
+		}
+	}
+	if n > 0 {
+		state, user = oc.m[pick].state, oc.m[pick].user
+	}
+	return n, state, user
+}
