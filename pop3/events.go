@@ -26,33 +26,33 @@ const (
 // An Event is one thing a session did. Message numbers are 1-based, as on
 // the wire.
 type Event struct {
-	Kind   EventKind `json:"kind"`
-	Conn   uint64    `json:"conn"`
-	Time   time.Time `json:"time"`
-	Remote string    `json:"remote,omitempty"`
-	Verb   string    `json:"verb,omitempty"`
-	Line   string    `json:"line,omitempty"` // of a reply: see Complete
-	OK     bool      `json:"ok,omitempty"`
-	Code   string    `json:"code,omitempty"`
+	Kind   EventKind
+	Conn   uint64
+	Time   time.Time
+	Remote string
+	Verb   string
+	Line   string // of a reply: see Complete
+	OK     bool
+	Code   string
 	// Reply is what a reply said happened: explanations are keyed by it.
-	Reply   ReplyKind `json:"reply,omitempty"`
-	State   string    `json:"state,omitempty"`
-	User    string    `json:"user,omitempty"`
-	Msg     int       `json:"msg,omitempty"`
-	Deleted []int     `json:"deleted,omitempty"`
-	Count   int       `json:"count,omitempty"`  // messages in the maildrop (entering TRANSACTION)
-	Octets  int64     `json:"octets,omitempty"` // their size; a marked message's size
-	Reason  string    `json:"reason,omitempty"`
+	Reply   ReplyKind
+	State   string
+	User    string
+	Msg     int
+	Deleted []int
+	Count   int   // messages in the maildrop (entering TRANSACTION)
+	Octets  int64 // their size; a marked message's size
+	Reason  string
 
 	// Filled in by Complete, for an Observer that shows them:
 	// Messages, the first messages of the maildrop entering TRANSACTION;
 	// Explain, what a reply means, with the RFC and section.
-	Messages []MessageInfo `json:"messages,omitempty"`
-	Explain  string        `json:"explain,omitempty"`
+	Messages []MessageInfo
+	Explain  string
 
 	// Info is the connection the event belongs to: an Observer finds the
 	// visitor of a bridged connection by its PROXY TLVs.
-	Info *ConnInfo `json:"-"`
+	Info *ConnInfo
 
 	md   Maildrop   // entering TRANSACTION, for Complete; valid during Observe
 	at   replyState // for a reply's explanation

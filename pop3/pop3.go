@@ -99,7 +99,7 @@ type MessageInfo struct {
 	UID  string // unique-id for UIDL: 1 to 70 characters from 0x21 to 0x7E
 	// Subject is shown to Observers (the inspector); the protocol does not
 	// use it.
-	Subject string `json:",omitempty"`
+	Subject string
 }
 
 // ConnInfo describes the connection a login comes from.

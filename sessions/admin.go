@@ -6,8 +6,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/pop3playground/pop3playground/pop3"
 )
 
 // What an organiser sees of visitors: a pseudonym, a live summary of their
@@ -88,11 +86,11 @@ type Status struct {
 }
 
 // noteLocked updates the visitor's summary with e; v.mu is held.
-func (v *Visitor) noteLocked(e pop3.Event) {
+func (v *Visitor) noteLocked(e Event) {
 	switch e.Kind {
-	case pop3.EventCommand:
+	case EventCommand:
 		v.status.LastCommand, v.status.LastTime = e.Line, e.Time
-	case pop3.EventReply:
+	case EventReply:
 		if e.Verb == "" {
 			break // the greeting
 		}

@@ -1,9 +1,5 @@
 package sessions
 
-import (
-	"github.com/pop3playground/pop3playground/pop3"
-)
-
 // openConns is what a visitor's POP3 connections are, kept from their
 // events in one place: the organiser's summary and the lessons both read
 // it, and neither keeps a table of its own.
@@ -23,7 +19,7 @@ type connInfo struct {
 
 // observe updates the table with e; tab names the page of a bridged
 // connection. It returns the command line a reply answers.
-func (oc *openConns) observe(e pop3.Event, tab string) (answered string) {
+func (oc *openConns) observe(e Event, tab string) (answered string) {
 	if e.Conn == 0 {
 		return "" // not a connection's (a reset)
 	}
@@ -37,17 +33,17 @@ func (oc *openConns) observe(e pop3.Event, tab string) (answered string) {
 		oc.m[e.Conn] = c
 	}
 	switch e.Kind {
-	case pop3.EventConnected:
+	case EventConnected:
 		c.state, c.tab = "AUTHORIZATION", tab
 		oc.newest = e.Conn
-	case pop3.EventState:
+	case EventState:
 		c.state, c.user = e.State, e.User
 		oc.newest = e.Conn
-	case pop3.EventCommand:
+	case EventCommand:
 		c.line = e.Line
-	case pop3.EventReply:
+	case EventReply:
 		return c.line
-	case pop3.EventClosed:
+	case EventClosed:
 		c.closed = true
 	}
 	return ""

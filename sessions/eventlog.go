@@ -3,8 +3,6 @@ package sessions
 import (
 	"sync"
 	"time"
-
-	"github.com/pop3playground/pop3playground/pop3"
 )
 
 // EventLogSize is how many events a visitor's log keeps for a browser that
@@ -16,7 +14,7 @@ type Entry struct {
 	ID   uint64
 	Type string
 	// Event is what the POP3 server did (EntryPOP3, EntryReset).
-	Event pop3.Event
+	Event Event
 	// Tab names the page whose terminal made a bridged connection (the
 	// page's choice, to find its own replies); Via is "web" for a bridged
 	// connection, "pop3" for a personal login from another client.
@@ -57,7 +55,7 @@ func (e Entry) Data() any {
 		}{e.Account, "New mail arrived for " + e.Account + "; you will see it when you log in again (RFC 1939: a session's maildrop is fixed at its login)."}
 	}
 	return struct {
-		pop3.Event
+		Event
 		Tab string `json:"tab,omitempty"`
 		Via string `json:"via"`
 	}{e.Event, e.Tab, e.Via}
@@ -75,11 +73,8 @@ type EventLog struct {
 	changed chan struct{} // closed by the next Append
 }
 
-// Append adds an entry and gives it the next ID. The entry keeps values
-// only: the event's pointer to its live connection is dropped, so a closed
-// connection's buffers are not kept alive by a visitor's log.
+// Append adds an entry and gives it the next ID.
 func (l *EventLog) Append(e Entry) {
-	e.Event.Info = nil
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.last++
@@ -92,7 +87,7 @@ func (l *EventLog) Append(e Entry) {
 	// A command is always followed by its reply (or the end of the
 	// connection): readers wake for the reply and read both, one wake-up
 	// and one write per command instead of two.
-	if l.changed != nil && !(e.Type == EntryPOP3 && e.Event.Kind == pop3.EventCommand) {
+	if l.changed != nil && !(e.Type == EntryPOP3 && e.Event.Kind == EventCommand) {
 		close(l.changed)
 		l.changed = nil
 	}

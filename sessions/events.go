@@ -32,9 +32,9 @@ func (vs *Visitors) Observe(e pop3.Event) {
 		vs.mu.Unlock()
 	}
 	if v != nil {
-		e = e.Complete(MaildropPage)
-		v.Events.Append(Entry{Type: EntryPOP3, Event: e, Tab: tab, Via: via})
-		vs.advance(v, e, tab)
+		ev := eventOf(e)
+		v.Events.Append(Entry{Type: EntryPOP3, Event: ev, Tab: tab, Via: via})
+		vs.advance(v, ev, tab)
 	}
 }
 
@@ -42,7 +42,7 @@ func (vs *Visitors) Observe(e pop3.Event) {
 // the visitor's pages and lessons.
 func (vs *Visitors) Reset(v *Visitor) {
 	v.Sandbox.Reset()
-	e := pop3.Event{Kind: EventReset, Time: time.Now()}
+	e := Event{Kind: EventReset, Time: time.Now()}
 	v.Events.Append(Entry{Type: EntryReset, Event: e})
 	vs.advance(v, e, "")
 }
@@ -99,5 +99,5 @@ func (c *counters) Get(name string) uint64 {
 func (vs *Visitors) mailArrived(v *Visitor, account string) {
 	v.mailIn.Add(1)
 	v.Events.Append(Entry{Type: EntryMail, Account: account})
-	vs.advance(v, pop3.Event{Kind: EventMail, Time: time.Now()}, "")
+	vs.advance(v, Event{Kind: EventMail, Time: time.Now()}, "")
 }

@@ -13,14 +13,14 @@ func TestEventLog(t *testing.T) {
 	if len(entries) != 0 || missed {
 		t.Fatalf("empty log: %v, %v", entries, missed)
 	}
-	l.Append(Entry{Type: EntryPOP3, Event: pop3.Event{Kind: pop3.EventConnected}})
+	l.Append(Entry{Type: EntryPOP3, Event: Event{Kind: EventConnected}})
 	select {
 	case <-wait:
 	default:
 		t.Fatal("Append did not wake a waiting reader")
 	}
 	for range EventLogSize + 10 {
-		l.Append(Entry{Type: EntryPOP3, Event: pop3.Event{Kind: pop3.EventCommand}})
+		l.Append(Entry{Type: EntryPOP3, Event: Event{Kind: EventCommand}})
 	}
 	entries, missed, _ = l.Since(0)
 	if !missed || len(entries) != EventLogSize || entries[0].ID != 12 || entries[len(entries)-1].ID != EventLogSize+11 {
@@ -41,13 +41,13 @@ func TestEventLog(t *testing.T) {
 func TestEventLogWakesForReplies(t *testing.T) {
 	var l EventLog
 	_, _, wait := l.Since(0)
-	l.Append(Entry{Type: EntryPOP3, Event: pop3.Event{Kind: pop3.EventCommand, Line: "NOOP"}})
+	l.Append(Entry{Type: EntryPOP3, Event: Event{Kind: EventCommand, Line: "NOOP"}})
 	select {
 	case <-wait:
 		t.Fatal("a command woke the reader")
 	default:
 	}
-	l.Append(Entry{Type: EntryPOP3, Event: pop3.Event{Kind: pop3.EventReply, Line: "+OK"}})
+	l.Append(Entry{Type: EntryPOP3, Event: Event{Kind: EventReply, Line: "+OK"}})
 	select {
 	case <-wait:
 	default:
@@ -93,7 +93,7 @@ func TestEventsReachTheirVisitor(t *testing.T) {
 		t.Errorf("alice's events: %+v", got)
 	}
 	got, _, _ := bob.Events.Since(0)
-	if len(got) != 2 || got[0].Event.Kind != pop3.EventLockTaken || got[1].Event.Kind != pop3.EventClosed {
+	if len(got) != 2 || got[0].Event.Kind != EventLockTaken || got[1].Event.Kind != EventClosed {
 		t.Errorf("bob's events: %+v", got)
 	}
 	if len(vs.conns) != 0 {

@@ -153,13 +153,6 @@ type predicate struct {
 	value string   // code, state, event
 }
 
-// EventReset is the event a sandbox reset adds to its visitor's log;
-// EventMail, mail delivered into the sandbox by SMTP.
-const (
-	EventReset pop3.EventKind = "reset"
-	EventMail  pop3.EventKind = "mail"
-)
-
 // MailLesson is the built-in lesson that needs the SMTP listener.
 const MailLesson = "07-mail-in"
 
@@ -167,13 +160,6 @@ const MailLesson = "07-mail-in"
 // a playground that runs none.
 func WithoutMail(lessons []*Lesson) []*Lesson {
 	return slices.DeleteFunc(slices.Clone(lessons), func(l *Lesson) bool { return l.ID == MailLesson })
-}
-
-var eventKinds = []pop3.EventKind{
-	pop3.EventConnected, pop3.EventCommand, pop3.EventReply, pop3.EventState,
-	pop3.EventLockTaken, pop3.EventLockRefused, pop3.EventLockReleased,
-	pop3.EventMarked, pop3.EventUnmarked, pop3.EventUpdate, pop3.EventClosed,
-	EventReset, EventMail,
 }
 
 // ParseCheck parses a step's check.
@@ -209,7 +195,7 @@ func ParseCheck(s string) (Check, error) {
 				return Check{}, fmt.Errorf("%q: the states are AUTHORIZATION, TRANSACTION and UPDATE", strings.TrimSpace(alt))
 			case f[0] == "state":
 				p.value = strings.ToUpper(p.value)
-			case f[0] == "event" && !slices.Contains(eventKinds, pop3.EventKind(p.value)):
+			case f[0] == "event" && !slices.Contains(eventKinds, EventKind(p.value)):
 				return Check{}, fmt.Errorf("%q: unknown event; the events are %v", strings.TrimSpace(alt), eventKinds)
 			}
 		default:
@@ -222,14 +208,14 @@ func ParseCheck(s string) (Check, error) {
 
 // Match reports whether e completes the check. args are the arguments of
 // the command e replies to (secrets masked), for ok, err and reply checks.
-func (c Check) Match(e pop3.Event, args []string) bool {
+func (c Check) Match(e Event, args []string) bool {
 	return slices.ContainsFunc(c.alts, func(p predicate) bool { return p.match(e, args) })
 }
 
-func (p predicate) match(e pop3.Event, args []string) bool {
+func (p predicate) match(e Event, args []string) bool {
 	switch p.kind {
 	case "ok", "err", "reply":
-		if e.Kind != pop3.EventReply || e.Verb != p.verb || p.kind == "ok" && !e.OK || p.kind == "err" && e.OK {
+		if e.Kind != EventReply || e.Verb != p.verb || p.kind == "ok" && !e.OK || p.kind == "err" && e.OK {
 			return false
 		}
 		if p.args == nil {
@@ -245,9 +231,9 @@ func (p predicate) match(e pop3.Event, args []string) bool {
 		}
 		return true
 	case "code":
-		return e.Kind == pop3.EventReply && strings.EqualFold(e.Code, p.value)
+		return e.Kind == EventReply && strings.EqualFold(e.Code, p.value)
 	case "state":
-		return e.Kind == pop3.EventState && e.State == p.value
+		return e.Kind == EventState && e.State == p.value
 	case "event":
 		return string(e.Kind) == p.value
 	}

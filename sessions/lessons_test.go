@@ -112,12 +112,12 @@ func TestLoadLessonsFromADirectory(t *testing.T) {
 }
 
 func TestCheckMatch(t *testing.T) {
-	reply := func(verb string, ok bool, code string) pop3.Event {
-		return pop3.Event{Kind: pop3.EventReply, Verb: verb, OK: ok, Code: code}
+	reply := func(verb string, ok bool, code string) Event {
+		return Event{Kind: EventReply, Verb: verb, OK: ok, Code: code}
 	}
 	for _, tc := range []struct {
 		check string
-		e     pop3.Event
+		e     Event
 		args  string
 		want  bool
 	}{
@@ -133,11 +133,11 @@ func TestCheckMatch(t *testing.T) {
 		{"code in-use", reply("PASS", false, "IN-USE"), "", true},
 		{"code [IN-USE]", reply("PASS", false, "AUTH"), "", false},
 		{"ok PASS | ok APOP", reply("APOP", true, ""), "guest x", true},
-		{"state transaction", pop3.Event{Kind: pop3.EventState, State: "TRANSACTION"}, "", true},
-		{"state UPDATE", pop3.Event{Kind: pop3.EventState, State: "TRANSACTION"}, "", false},
-		{"event marked", pop3.Event{Kind: pop3.EventMarked, Msg: 1}, "", true},
-		{"event reset", pop3.Event{Kind: EventReset}, "", true},
-		{"event update", pop3.Event{Kind: pop3.EventCommand, Verb: "QUIT"}, "", false},
+		{"state transaction", Event{Kind: EventState, State: "TRANSACTION"}, "", true},
+		{"state UPDATE", Event{Kind: EventState, State: "TRANSACTION"}, "", false},
+		{"event marked", Event{Kind: EventMarked, Msg: 1}, "", true},
+		{"event reset", Event{Kind: EventReset}, "", true},
+		{"event update", Event{Kind: EventCommand, Verb: "QUIT"}, "", false},
 	} {
 		c, err := ParseCheck(tc.check)
 		if err != nil {

@@ -5,8 +5,6 @@ import (
 	"maps"
 	"strings"
 	"time"
-
-	"github.com/pop3playground/pop3playground/pop3"
 )
 
 // A Progress is how far a visitor has come in a lesson.
@@ -86,7 +84,7 @@ func (ls *lessonState) setDone(l *Lesson, n int, now time.Time) {
 // lesson the student is not doing. A session the next step needs having
 // closed is announced too (Blocked), rather than leave the student
 // waiting for a tick that cannot come.
-func (ls *lessonState) advance(lessons []*Lesson, e pop3.Event, args []string, oc *openConns, now time.Time) *Progress {
+func (ls *lessonState) advance(lessons []*Lesson, e Event, args []string, oc *openConns, now time.Time) *Progress {
 	l := ls.currentLesson(lessons)
 	if l == nil || ls.progress[l.ID] >= len(l.Steps) { // a finished lesson opened again ticks nothing
 		return nil
@@ -95,7 +93,7 @@ func (ls *lessonState) advance(lessons []*Lesson, e pop3.Event, args []string, o
 	st := &l.Steps[done]
 	run := ls.run(l)
 	if !st.Check.Match(e, args) || !whereOK(st, run, done, e, oc) {
-		if e.Kind != pop3.EventClosed {
+		if e.Kind != EventClosed {
 			return nil
 		}
 		p := &Progress{Lesson: l.ID, Done: done, Steps: len(l.Steps)}
@@ -172,7 +170,7 @@ func (ls *lessonState) whereNext(l *Lesson, p *Progress, oc *openConns) {
 
 // whereOK reports whether e happened where step st (the done-th, from 0)
 // must happen: on the right connection, in the right state.
-func whereOK(st *Step, run *lessonRun, done int, e pop3.Event, oc *openConns) bool {
+func whereOK(st *Step, run *lessonRun, done int, e Event, oc *openConns) bool {
 	if e.Conn == 0 { // not a connection's event (a reset)
 		return st.Conn == "" && st.In == ""
 	}
@@ -253,21 +251,21 @@ func (ls *lessonState) restore(lessons []*Lesson, saved map[string]int, newest u
 
 // advance files e with the visitor's connections and lessons, and logs
 // the progress it made.
-func (vs *Visitors) advance(v *Visitor, e pop3.Event, tab string) {
+func (vs *Visitors) advance(v *Visitor, e Event, tab string) {
 	v.mu.Lock()
 	answered := v.open.observe(e, tab)
 	v.noteLocked(e)
 	var args []string
-	if e.Kind == pop3.EventReply {
+	if e.Kind == EventReply {
 		_, rest, _ := strings.Cut(answered, " ")
 		args = strings.Fields(rest)
 	}
 	p := v.lessons.advance(vs.Lessons, e, args, &v.open, time.Now())
-	if e.Kind == pop3.EventClosed {
+	if e.Kind == EventClosed {
 		v.open.forget(e.Conn)
 	}
 	v.mu.Unlock()
-	if e.Kind == pop3.EventReply && !e.OK && e.Verb != "" {
+	if e.Kind == EventReply && !e.OK && e.Verb != "" {
 		vs.errors.add(ErrorNote{Time: e.Time, Visitor: v.Name(), Handle: v.Handle, Command: answered, Reply: strings.TrimSpace(e.Line)})
 	}
 	if p != nil {

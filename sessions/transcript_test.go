@@ -355,7 +355,7 @@ func (r *recorder) waitClosed() {
 		entries, _, wait := r.v.Events.Since(0)
 		n := 0
 		for _, en := range entries {
-			if en.Type == EntryPOP3 && en.Event.Kind == pop3.EventClosed {
+			if en.Type == EntryPOP3 && en.Event.Kind == EventClosed {
 				n++
 			}
 		}

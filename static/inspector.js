@@ -71,7 +71,7 @@ export class Inspector {
         if (d.state === "TRANSACTION") {
           // The event lists the first messages only (a page); count and
           // octets are the whole maildrop's, marks carry their sizes.
-          const messages = (d.messages || []).map((m, i) => ({ n: i + 1, size: m.Size, uid: m.UID, subject: m.Subject || "", marked: false, deleted: false }));
+          const messages = (d.messages || []).map((m, i) => ({ n: i + 1, size: m.size, uid: m.uid, subject: m.subject || "", marked: false, deleted: false }));
           this.maildrop = {
             conn: d.conn, user: d.user, updated: false, note: "", messages,
             count: d.count || 0, octets: d.octets || 0, marks: new Map(),

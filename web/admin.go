@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/pop3playground/pop3playground/pop3"
 	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/templates"
@@ -451,13 +450,13 @@ func transcriptOf(e sessions.Entry) (transcriptLine, bool) {
 		l.Who, l.Text = "*", "the sandbox was reset"
 	case e.Type != sessions.EntryPOP3:
 		return l, false
-	case ev.Kind == pop3.EventConnected:
+	case ev.Kind == sessions.EventConnected:
 		l.Who, l.Text = "*", "connected ("+e.Via+")"
-	case ev.Kind == pop3.EventCommand:
+	case ev.Kind == sessions.EventCommand:
 		l.Who, l.Text = "C", ev.Line
-	case ev.Kind == pop3.EventReply:
+	case ev.Kind == sessions.EventReply:
 		l.Who, l.Text = "S", ev.Line
-	case ev.Kind == pop3.EventClosed:
+	case ev.Kind == sessions.EventClosed:
 		l.Who, l.Text = "*", "connection closed: "+ev.Reason
 	default:
 		return l, false

@@ -132,6 +132,14 @@ func TestBrowserDoesTheLabSheet(t *testing.T) {
 	waitTerm(t, ctx, "maildrop has 7 messages", 1)
 	typeLine(t, ctx, "STAT")
 	waitTerm(t, ctx, "+OK 7 54859", 1)
+	// The inspector lists the maildrop the login opened, from its event.
+	var row string
+	if err := chromedp.Run(ctx, chromedp.Text(`#insp-maildrop tbody tr`, &row, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(row); len(f) < 4 || f[0] != "1" || f[1] != "498" || !strings.Contains(row, "Welcome") {
+		t.Errorf("the inspector's first message reads %q", row)
+	}
 	typeLine(t, ctx, "RETR 1")
 	waitTerm(t, ctx, "Subject: Welcome to the POP3 Playground", 1)
 	typeLine(t, ctx, "RETR 6") // 48 KB: must render without freezing

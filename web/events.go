@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pop3playground/pop3playground/pop3"
 	"github.com/pop3playground/pop3playground/sessions"
 )
 
@@ -55,7 +54,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	s.stream(w, r, v, last, true, func(w io.Writer, e sessions.Entry) {
 		data := e.Data()
 		if e.Type == sessions.EntryPOP3 {
-			if e.Event.Kind == pop3.EventCommand {
+			if e.Event.Kind == sessions.EventCommand {
 				return // the page has the terminal's own echo; organisers see these
 			}
 			data = pageEvent{Event: e.Event, Tab: e.Tab, Via: e.Via}
@@ -77,7 +76,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 // came from, and without its time, which the page does not show (the
 // field shadows the event's own, and is always left out).
 type pageEvent struct {
-	pop3.Event
+	sessions.Event
 	Time *struct{} `json:"time,omitempty"`
 	Tab  string    `json:"tab,omitempty"`
 	Via  string    `json:"via"`

@@ -13,13 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3playground/pop3playground/pop3"
 	"github.com/pop3playground/pop3playground/sessions"
 )
 
 type sseEvent struct {
 	id, name string
-	ev       pop3.Event
+	ev       sessions.Event
 	size     int // octets of data
 	data     string
 	tab, via string            // pop3 events
@@ -87,7 +86,7 @@ func (b *browser) stream(t *testing.T, lastID string) func() sseEvent {
 }
 
 // until reads events up to the first of this kind.
-func until(t *testing.T, next func() sseEvent, kind pop3.EventKind) sseEvent {
+func until(t *testing.T, next func() sseEvent, kind sessions.EventKind) sseEvent {
 	t.Helper()
 	for {
 		if e := next(); e.ev.Kind == kind {
@@ -105,7 +104,7 @@ func TestLoginEventIsBounded(t *testing.T) {
 	b := e.visit(t)
 	next := b.stream(t, "")
 	b.terminal().login()
-	st := until(t, next, pop3.EventState)
+	st := until(t, next, sessions.EventState)
 	if st.ev.Count != 100_000 || len(st.ev.Messages) != sessions.MaildropPage || st.ev.Octets == 0 {
 		t.Errorf("login event: count %d, %d messages listed, %d octets", st.ev.Count, len(st.ev.Messages), st.ev.Octets)
 	}
@@ -145,31 +144,31 @@ func TestEventsStream(t *testing.T) {
 	bobNext := bob.stream(t, "")
 
 	tm := alice.terminal()
-	if ev := next(); ev.ev.Kind != pop3.EventConnected || ev.id != "1" {
+	if ev := next(); ev.ev.Kind != sessions.EventConnected || ev.id != "1" {
 		t.Errorf("first event %+v", ev)
 	}
 	tm.login()
-	st := until(t, next, pop3.EventState)
+	st := until(t, next, sessions.EventState)
 	if st.ev.State != "TRANSACTION" || len(st.ev.Messages) != 7 || st.ev.Messages[0].Subject != "Welcome to the POP3 Playground" {
 		t.Errorf("state event %+v", st.ev)
 	}
 	tm.cmd("DELE 2", "+OK")
-	if m := until(t, next, pop3.EventMarked); m.ev.Msg != 2 {
+	if m := until(t, next, sessions.EventMarked); m.ev.Msg != 2 {
 		t.Errorf("marked %+v", m.ev)
 	}
-	reply := until(t, next, pop3.EventReply)
+	reply := until(t, next, sessions.EventReply)
 
 	tm.cmd("QUIT", "+OK")
-	until(t, next, pop3.EventClosed)
+	until(t, next, sessions.EventClosed)
 
 	// A reconnecting browser resumes after the last event it saw.
 	resumed := alice.stream(t, reply.id)
 	// Commands are not sent: the page has the terminal's own echo.
 	for ev := resumed(); ; ev = resumed() {
-		if ev.ev.Kind == pop3.EventCommand {
+		if ev.ev.Kind == sessions.EventCommand {
 			t.Errorf("the page's stream sent a command event: %+v", ev.ev)
 		}
-		if ev.ev.Kind == pop3.EventReply {
+		if ev.ev.Kind == sessions.EventReply {
 			if ev.ev.Verb != "QUIT" || !ev.ev.Time.IsZero() {
 				t.Errorf("after Last-Event-ID %s came %+v, want the reply to QUIT, without a time", reply.id, ev.ev)
 			}
@@ -184,14 +183,14 @@ func TestEventsStream(t *testing.T) {
 	}
 	defer conn.Close()
 	fmt.Fprintf(conn, "USER %s\r\nPASS visitor\r\n", alice.session()["login"])
-	if ev := until(t, resumed, pop3.EventLockTaken); !strings.HasPrefix(ev.ev.User, "guest.") {
+	if ev := until(t, resumed, sessions.EventLockTaken); !strings.HasPrefix(ev.ev.User, "guest.") {
 		t.Errorf("personal login's lock event %+v", ev.ev)
 	}
 
 	// Bob saw nothing of Alice's; his own session shows up.
 	bt := bob.terminal()
 	bt.login()
-	if ev := bobNext(); ev.ev.Kind != pop3.EventConnected || ev.id != "1" {
+	if ev := bobNext(); ev.ev.Kind != sessions.EventConnected || ev.id != "1" {
 		t.Errorf("bob's first event %+v", ev)
 	}
 }
@@ -251,12 +250,12 @@ func TestEventsNameTheirPageAndTickLessons(t *testing.T) {
 	}
 	defer conn.Close()
 	fmt.Fprintf(conn, "USER %s\r\nPASS visitor\r\n", alice.session()["login"])
-	if ev := until(t, next, pop3.EventLockTaken); ev.via != "pop3" || ev.tab != "" {
+	if ev := until(t, next, sessions.EventLockTaken); ev.via != "pop3" || ev.tab != "" {
 		t.Errorf("personal login: via %q, tab %q", ev.via, ev.tab)
 	}
 	alice.tab = "<script>"
 	alice.terminal()
-	if ev := until(t, next, pop3.EventConnected); ev.via != "web" || ev.tab != "" {
+	if ev := until(t, next, sessions.EventConnected); ev.via != "web" || ev.tab != "" {
 		t.Errorf("bad tab name: via %q, tab %q", ev.via, ev.tab)
 	}
 
