@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
@@ -25,26 +26,34 @@ const AdminCookie = "pop3pg_admin"
 // BulletinFrom is the sender of bulletins posted from the admin page.
 const BulletinFrom = "Workshop organiser <organiser@playground.invalid>"
 
-// adminRoutes mounts the organiser's pages, when there is a token.
-func (s *Server) adminRoutes(r chi.Router) {
-	if s.cfg.AdminToken == "" {
-		return
-	}
-	r.Get("/admin", s.handleAdmin)
-	r.Post("/admin/login", s.handleAdminLogin)
-	r.Post("/admin/logout", s.handleAdminLogout)
+// adminPages are the organiser's pages and API, mounted at /admin when
+// there is a token.
+type adminPages struct{ *Server }
+
+func (a adminPages) Routes() chi.Router {
+	r := chi.NewRouter()
 	r.Group(func(r chi.Router) {
-		r.Use(s.requireAdmin)
-		r.Get("/admin/api/state", s.handleAdminState)
-		r.Post("/admin/bulletins", s.handlePostBulletin)
-		r.Post("/admin/announce", s.handleAnnounce)
-		r.Post("/admin/bulletins/{id}/withdraw", s.handleWithdrawBulletin)
-		r.Get("/admin/progress.csv", s.handleProgressCSV)
-		r.Post("/admin/reset-all", s.handleResetAll)
-		r.Post("/admin/visitors/{handle}/end", s.handleEndVisitor)
-		r.Post("/admin/visitors/{handle}/helped", s.handleHelped)
-		r.Get("/admin/visitors/{handle}/watch", s.handleWatch)
+		r.Use(middleware.Timeout(requestTimeout))
+		r.Get("/", a.handleAdmin)
+		r.Post("/login", a.handleAdminLogin)
+		r.Post("/logout", a.handleAdminLogout)
 	})
+	r.Group(func(r chi.Router) {
+		r.Use(a.requireAdmin)
+		r.Get("/visitors/{handle}/watch", a.handleWatch) // a stream: no timeout
+		r.Group(func(r chi.Router) {
+			r.Use(middleware.Timeout(requestTimeout))
+			r.Get("/api/state", a.handleAdminState)
+			r.Post("/bulletins", a.handlePostBulletin)
+			r.Post("/announce", a.handleAnnounce)
+			r.Post("/bulletins/{id}/withdraw", a.handleWithdrawBulletin)
+			r.Get("/progress.csv", a.handleProgressCSV)
+			r.Post("/reset-all", a.handleResetAll)
+			r.Post("/visitors/{handle}/end", a.handleEndVisitor)
+			r.Post("/visitors/{handle}/helped", a.handleHelped)
+		})
+	})
+	return r
 }
 
 // tokenOK compares a token with the admin token in constant time,

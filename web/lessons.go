@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pop3playground/pop3playground/sessions"
+	"github.com/pop3playground/pop3playground/templates"
 )
 
 // lessonInfo is a lesson in GET /api/lessons.
@@ -22,10 +23,7 @@ type lessonInfo struct {
 
 // handleLessons lists the lessons and the visitor's progress in them.
 func (s *Server) handleLessons(w http.ResponseWriter, r *http.Request) {
-	v := s.sessionOr401(w, r)
-	if v == nil {
-		return
-	}
+	v := visitorOf(r)
 	progress := v.Progress()
 	current := s.cfg.Visitors.CurrentLesson(v)
 	list := []lessonInfo{}
@@ -67,10 +65,7 @@ func (s *Server) handleRewindLesson(w http.ResponseWriter, r *http.Request) {
 // withLesson runs do on the request's visitor and the lesson its {id}
 // names, and answers the lesson's progress after it.
 func (s *Server) withLesson(w http.ResponseWriter, r *http.Request, do func(*sessions.Visitor, *sessions.Lesson) error) {
-	v := s.sessionOr401(w, r)
-	if v == nil {
-		return
-	}
+	v := visitorOf(r)
 	id := chi.URLParam(r, "id")
 	for _, l := range s.cfg.Visitors.Lessons {
 		if l.ID == id {
@@ -90,10 +85,7 @@ func (s *Server) withLesson(w http.ResponseWriter, r *http.Request, do func(*ses
 // server's: after a restart the server has forgotten it. It answers the
 // lessons' progress now.
 func (s *Server) handleRestoreLessons(w http.ResponseWriter, r *http.Request) {
-	v := s.sessionOr401(w, r)
-	if v == nil {
-		return
-	}
+	v := visitorOf(r)
 	var saved map[string]int
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&saved); err != nil {
 		jsonError(w, http.StatusBadRequest, "want a JSON object of lesson IDs and steps done")
@@ -106,4 +98,21 @@ func (s *Server) handleRestoreLessons(w http.ResponseWriter, r *http.Request) {
 		out = append(out, map[string]any{"id": l.ID, "done": progress[l.ID], "steps": len(l.Steps)})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// lessonViews are the lessons as the page renders them.
+func lessonViews(lessons []*sessions.Lesson) []templates.Lesson {
+	views := make([]templates.Lesson, len(lessons))
+	for i, l := range lessons {
+		v := templates.Lesson{ID: l.ID, Title: l.Title, Intro: l.Intro, Steps: make([]templates.Step, len(l.Steps))}
+		for k, st := range l.Steps {
+			do := []byte("[]")
+			if len(st.Do) > 0 {
+				do, _ = json.Marshal(st.Do)
+			}
+			v.Steps[k] = templates.Step{Title: st.Title, Text: st.Text, Do: string(do)}
+		}
+		views[i] = v
+	}
+	return views
 }

@@ -39,16 +39,6 @@ func (s *Server) cookieToken(r *http.Request) (string, bool) {
 	return tok, hmac.Equal([]byte(c.Value), []byte(s.cookieValue(tok)))
 }
 
-// sessionOr401 is the request's visitor; without one it answers 401 in
-// words and returns nil.
-func (s *Server) sessionOr401(w http.ResponseWriter, r *http.Request) *sessions.Visitor {
-	v := s.visitor(r)
-	if v == nil {
-		jsonError(w, http.StatusUnauthorized, errNoCookie.Error())
-	}
-	return v
-}
-
 // visitor returns the visitor of the request's cookie, or nil.
 func (s *Server) visitor(r *http.Request) *sessions.Visitor {
 	tok, ok := s.cookieToken(r)
@@ -155,7 +145,7 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	teaching := templates.Teaching{Lessons: s.cfg.Visitors.Lessons}
+	teaching := templates.Teaching{Lessons: s.lessonViews, SMTPExplanations: sessions.SMTPExplanations}
 	c := s.connection(nil)
 	if v != nil {
 		teaching.Progress = v.Progress()
@@ -267,10 +257,7 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 // handleName sets the name the visitor gives the organiser (form field
 // "name"), shown beside their pseudonym on the admin page.
 func (s *Server) handleName(w http.ResponseWriter, r *http.Request) {
-	v := s.sessionOr401(w, r)
-	if v == nil {
-		return
-	}
+	v := visitorOf(r)
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
 	if err := r.ParseForm(); err != nil {
 		jsonError(w, http.StatusRequestEntityTooLarge, "a name is at most 40 characters")
@@ -284,10 +271,7 @@ func (s *Server) handleName(w http.ResponseWriter, r *http.Request) {
 // "note", an optional line), or lowers it ("lower" set). It answers the
 // hand as it is now.
 func (s *Server) handleHelp(w http.ResponseWriter, r *http.Request) {
-	v := s.sessionOr401(w, r)
-	if v == nil {
-		return
-	}
+	v := visitorOf(r)
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
 	if err := r.ParseForm(); err != nil {
 		jsonError(w, http.StatusRequestEntityTooLarge, "a note is at most 140 characters")

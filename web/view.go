@@ -16,10 +16,7 @@ import (
 // RETR brought (dot-unstuffed) and gets the header decoded, its parts and
 // its route. The HTML parts are for a sandboxed iframe only.
 func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
-	v := s.sessionOr401(w, r)
-	if v == nil {
-		return
-	}
+	v := visitorOf(r)
 	release, err := s.views.enter(r.Context(), v)
 	if err != nil {
 		s.refused("view", err)

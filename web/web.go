@@ -18,12 +18,11 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pop3playground/pop3playground/pop3/limit"
 	"github.com/pop3playground/pop3playground/sessions"
-	"github.com/pop3playground/pop3playground/static"
+	"github.com/pop3playground/pop3playground/templates"
 )
 
 // CookieName is the visitor session cookie.
@@ -140,6 +139,10 @@ type Server struct {
 	authLimit     *authLimiter
 	adminSessions adminSessions
 	views         viewGate
+
+	// What the page renders of the lessons, made once: they are fixed
+	// at start.
+	lessonViews []templates.Lesson
 }
 
 // New returns the playground's HTTP handler.
@@ -198,40 +201,11 @@ func New(cfg Config) *Server {
 		}
 	}
 
-	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, s.guard, securityHeaders, http.NewCrossOriginProtection().Handler)
-	r.Get("/", s.handlePage)
-	r.Get("/ws", s.handleBridge)
-	r.Get("/api/session", s.handleSession)
-	r.Get("/events", s.handleEvents)
-	r.Post("/reset", s.handleReset)
-	r.Get("/api/lessons", s.handleLessons)
-	r.Post("/api/lessons/{id}/restart", s.handleRestartLesson)
-	r.Post("/api/lessons/{id}/start", s.handleStartLesson)
-	r.Post("/api/lessons/{id}/rewind", s.handleRewindLesson)
-	r.Post("/api/lessons/restore", s.handleRestoreLessons)
-	r.Post("/api/name", s.handleName)
-	r.Post("/api/help", s.handleHelp)
-	r.Post("/api/view", s.handleView)
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
-	r.Get("/readyz", s.handleReady)
 	if cfg.Metrics != nil {
 		s.registerMetrics(cfg.Metrics)
-		r.Method(http.MethodGet, "/metrics", s.handleMetrics())
 	}
-	s.adminRoutes(r)
-	r.Handle("/static/*", static.Handler())
-	r.Handle("/favicon.ico", static.Favicon())
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "404 page not found: the playground is at /", http.StatusNotFound)
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
-	})
-	s.router = r
+	s.lessonViews = lessonViews(cfg.Visitors.Lessons)
+	s.router = s.routes()
 	return s
 }
 
