@@ -188,86 +188,17 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(3)
-
-	// POP3 → browser. When the server closes, tell the browser so.
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		// A terminal waiting for its user holds a small buffer; a burst
-		// (RETR) borrows a large one from the pool while it lasts.
-		small := make([]byte, smallRead)
-		buf := small
-		for {
-			n, err := b.tcp.Read(buf)
-			if n > 0 {
-				if werr := b.ws.Write(ctx, websocket.MessageBinary, buf[:n]); werr != nil {
-					return
-				}
-			}
-			switch {
-			case n == len(buf) && len(buf) == smallRead:
-				buf = bigReads.Get().([]byte)
-			case n < len(buf)/2 && len(buf) > smallRead:
-				bigReads.Put(buf)
-				buf = small
-			}
-			if err != nil {
-				if len(buf) > smallRead {
-					bigReads.Put(buf)
-				}
-				if errors.Is(err, io.EOF) {
-					b.ws.Close(CloseForeignHost, "Connection closed by foreign host.")
-				}
-				return
-			}
-		}
-	}()
-
-	// Browser → POP3, at most BridgeRate octets a second.
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		tb := limit.NewBucket(float64(s.cfg.BridgeRate), float64(s.cfg.BridgeBurst), time.Now())
-		for {
-			typ, data, err := b.ws.Read(ctx)
-			if err != nil {
-				return // closed by the browser, too large, or cancelled
-			}
-			if typ != websocket.MessageBinary && typ != websocket.MessageText {
-				continue
-			}
-			if err := tb.Wait(ctx, float64(len(data))); err != nil {
-				return
-			}
-			v.Touch()
-			if _, err := b.tcp.Write(data); err != nil {
-				return
-			}
-		}
-	}()
-
-	// Pings keep proxies from closing a quiet WebSocket and notice a
-	// browser that vanished without closing.
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(s.cfg.PingInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				pctx, pcancel := context.WithTimeout(ctx, s.cfg.PingInterval)
-				err := b.ws.Ping(pctx)
-				pcancel()
-				if err != nil {
-					cancel()
-					return
-				}
-			}
-		}
-	}()
-
+	for _, half := range []func(context.Context){
+		b.toBrowser,
+		func(ctx context.Context) { b.toServer(ctx, s, v) },
+		func(ctx context.Context) { b.ping(ctx, s.cfg.PingInterval) },
+	} {
+		go func() {
+			defer wg.Done()
+			defer cancel()
+			half(ctx)
+		}()
+	}
 	<-ctx.Done()
 	// Whichever side ended, end the other: closing the TCP connection
 	// unblocks its reader; the WebSocket is closed (if not already) with
@@ -278,6 +209,80 @@ func (b *bridge) run(ctx context.Context, s *Server, v *sessions.Visitor) {
 	}
 	b.ws.Close(websocket.StatusNormalClosure, "")
 	wg.Wait()
+}
+
+// toBrowser copies POP3 → browser. When the server closes, it tells the
+// browser so.
+func (b *bridge) toBrowser(ctx context.Context) {
+	// A terminal waiting for its user holds a small buffer; a burst
+	// (RETR) borrows a large one from the pool while it lasts.
+	small := make([]byte, smallRead)
+	buf := small
+	for {
+		n, err := b.tcp.Read(buf)
+		if n > 0 {
+			if werr := b.ws.Write(ctx, websocket.MessageBinary, buf[:n]); werr != nil {
+				return
+			}
+		}
+		switch {
+		case n == len(buf) && len(buf) == smallRead:
+			buf = bigReads.Get().([]byte)
+		case n < len(buf)/2 && len(buf) > smallRead:
+			bigReads.Put(buf)
+			buf = small
+		}
+		if err != nil {
+			if len(buf) > smallRead {
+				bigReads.Put(buf)
+			}
+			if errors.Is(err, io.EOF) {
+				b.ws.Close(CloseForeignHost, "Connection closed by foreign host.")
+			}
+			return
+		}
+	}
+}
+
+// toServer copies browser → POP3, at most BridgeRate octets a second.
+func (b *bridge) toServer(ctx context.Context, s *Server, v *sessions.Visitor) {
+	tb := limit.NewBucket(float64(s.cfg.BridgeRate), float64(s.cfg.BridgeBurst), time.Now())
+	for {
+		typ, data, err := b.ws.Read(ctx)
+		if err != nil {
+			return // closed by the browser, too large, or cancelled
+		}
+		if typ != websocket.MessageBinary && typ != websocket.MessageText {
+			continue
+		}
+		if err := tb.Wait(ctx, float64(len(data))); err != nil {
+			return
+		}
+		v.Touch()
+		if _, err := b.tcp.Write(data); err != nil {
+			return
+		}
+	}
+}
+
+// ping keeps proxies from closing a quiet WebSocket and notices a browser
+// that vanished without closing.
+func (b *bridge) ping(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, pcancel := context.WithTimeout(ctx, every)
+			err := b.ws.Ping(pctx)
+			pcancel()
+			if err != nil {
+				return
+			}
+		}
+	}
 }
 
 // The POP3 → browser read buffers: smallRead octets while a terminal is
