@@ -59,49 +59,59 @@ type config struct {
 	do   func(context.Context, *config, string) (*sessionStats, error)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg config
+// options are pop3bench's flags.
+type options struct {
+	cfg         config
+	wsMode      bool
+	withCanned  bool
+	rounds, pid int
+	serveCanned string
+	vc          visitorsConfig
+	wc          wsConfig
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
 	fs := flag.NewFlagSet("pop3bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.addr, "addr", "localhost:65000", "POP3 server `address`")
-	fs.StringVar(&cfg.user, "user", "guest", "user `name`; with a %d, worker i logs in as fmt.Sprintf(name, i%users+1)")
-	fs.IntVar(&cfg.users, "users", 1, "how many numbered users a %d in -user ranges over")
-	fs.StringVar(&cfg.pass, "pass", "visitor", "`password`")
-	fs.IntVar(&cfg.conc, "c", 8, "concurrent clients")
-	fs.DurationVar(&cfg.duration, "d", 5*time.Second, "run this long (ignored if -n is set)")
-	fs.IntVar(&cfg.sessions, "n", 0, "run this many sessions in all, then stop")
-	fs.StringVar(&cfg.retr, "retr", "all", "messages each session retrieves: all, none, or a message `number`")
-	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-session deadline")
-	fs.StringVar(&cfg.label, "label", "", "name printed with the results")
-	fs.BoolVar(&cfg.smtp, "smtp", false, "measure an SMTP server at -addr instead: each session sends one message (EHLO, MAIL, RCPT, DATA, QUIT) from -from to -rcpt")
-	fs.StringVar(&cfg.from, "from", "bench@example.org", "with -smtp: the envelope sender")
-	fs.StringVar(&cfg.rcpt, "rcpt", "", "with -smtp: the recipient `address` (the playground's: a personal address from its page or /api/session)")
-	var (
-		wsMode      bool
-		withCanned  bool
-		rounds, pid int
-		serveCanned string
-	)
-	fs.BoolVar(&withCanned, "canned", false, "also measure a canned-answer server (the machine's ceiling): a child process replaying, with no state, the replies -addr gave one session; runs alternate, and the ratio is printed")
-	fs.IntVar(&rounds, "rounds", 3, "with -canned: rounds of -d against each server")
-	fs.IntVar(&pid, "pid", 0, "with -canned or -ws: the process ID of the server at -addr, to compare CPU per session (Linux)")
-	fs.StringVar(&serveCanned, "serve-canned", "", "run only the canned server on this `address` (the child process of -canned)")
-	var vc visitorsConfig
-	fs.StringVar(&vc.web, "web", "", "the playground's `URL`: measure what visitors cost it (with -visitors) instead of POP3 sessions")
-	fs.StringVar(&vc.token, "token", "", "the playground's admin `token`, to read its /metrics")
-	fs.IntVar(&vc.visitors, "visitors", 1000, "with -web: how many visitors to make")
-	fs.BoolVar(&vc.open, "open", false, "with -web: open a terminal and an event stream for each visitor")
-	fs.DurationVar(&vc.settle, "settle", 150*time.Second, "with -web: how long to wait for the server's next garbage collection before reading its heap (the runtime runs one at least every 2 minutes)")
-	var wc wsConfig
-	fs.BoolVar(&wsMode, "ws", false, "with -web: measure the bridge: -visitors visitors each with a terminal and an event stream, logged in, sending -cmd every -interval for -d; then as many direct clients on -addr")
-	fs.DurationVar(&wc.interval, "interval", time.Second, "with -ws: each client's pace; 0 for as fast as it can")
-	fs.StringVar(&wc.cmd, "cmd", "NOOP", "with -ws: the command whose round trip is measured")
-	fs.BoolVar(&wc.events, "events", true, "with -ws: each visitor also reads an event stream, as the page does")
-	fs.StringVar(&wc.websockify, "websockify", "", "with -ws -retr: also measure websockify at this ws:// `URL`, bridging to the same listener")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&o.cfg.addr, "addr", "localhost:65000", "POP3 server `address`")
+	fs.StringVar(&o.cfg.user, "user", "guest", "user `name`; with a %d, worker i logs in as fmt.Sprintf(name, i%users+1)")
+	fs.IntVar(&o.cfg.users, "users", 1, "how many numbered users a %d in -user ranges over")
+	fs.StringVar(&o.cfg.pass, "pass", "visitor", "`password`")
+	fs.IntVar(&o.cfg.conc, "c", 8, "concurrent clients")
+	fs.DurationVar(&o.cfg.duration, "d", 5*time.Second, "run this long (ignored if -n is set)")
+	fs.IntVar(&o.cfg.sessions, "n", 0, "run this many sessions in all, then stop")
+	fs.StringVar(&o.cfg.retr, "retr", "all", "messages each session retrieves: all, none, or a message `number`")
+	fs.DurationVar(&o.cfg.timeout, "timeout", 10*time.Second, "per-session deadline")
+	fs.StringVar(&o.cfg.label, "label", "", "name printed with the results")
+	fs.BoolVar(&o.cfg.smtp, "smtp", false, "measure an SMTP server at -addr instead: each session sends one message (EHLO, MAIL, RCPT, DATA, QUIT) from -from to -rcpt")
+	fs.StringVar(&o.cfg.from, "from", "bench@example.org", "with -smtp: the envelope sender")
+	fs.StringVar(&o.cfg.rcpt, "rcpt", "", "with -smtp: the recipient `address` (the playground's: a personal address from its page or /api/session)")
+	fs.BoolVar(&o.withCanned, "canned", false, "also measure a canned-answer server (the machine's ceiling): a child process replaying, with no state, the replies -addr gave one session; runs alternate, and the ratio is printed")
+	fs.IntVar(&o.rounds, "rounds", 3, "with -canned: rounds of -d against each server")
+	fs.IntVar(&o.pid, "pid", 0, "with -canned or -ws: the process ID of the server at -addr, to compare CPU per session (Linux)")
+	fs.StringVar(&o.serveCanned, "serve-canned", "", "run only the canned server on this `address` (the child process of -canned)")
+	fs.StringVar(&o.vc.web, "web", "", "the playground's `URL`: measure what visitors cost it (with -visitors) instead of POP3 sessions")
+	fs.StringVar(&o.vc.token, "token", "", "the playground's admin `token`, to read its /metrics")
+	fs.IntVar(&o.vc.visitors, "visitors", 1000, "with -web: how many visitors to make")
+	fs.BoolVar(&o.vc.open, "open", false, "with -web: open a terminal and an event stream for each visitor")
+	fs.DurationVar(&o.vc.settle, "settle", 150*time.Second, "with -web: how long to wait for the server's next garbage collection before reading its heap (the runtime runs one at least every 2 minutes)")
+	fs.BoolVar(&o.wsMode, "ws", false, "with -web: measure the bridge: -visitors visitors each with a terminal and an event stream, logged in, sending -cmd every -interval for -d; then as many direct clients on -addr")
+	fs.DurationVar(&o.wc.interval, "interval", time.Second, "with -ws: each client's pace; 0 for as fast as it can")
+	fs.StringVar(&o.wc.cmd, "cmd", "NOOP", "with -ws: the command whose round trip is measured")
+	fs.BoolVar(&o.wc.events, "events", true, "with -ws: each visitor also reads an event stream, as the page does")
+	fs.StringVar(&o.wc.websockify, "websockify", "", "with -ws -retr: also measure websockify at this ws:// `URL`, bridging to the same listener")
+	return o, fs.Parse(args)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	if wsMode {
+	cfg, vc, wc, pid := o.cfg, o.vc, o.wc, o.pid
+	withCanned := o.withCanned
+	if o.wsMode {
 		if vc.web == "" {
 			return errors.New("-ws needs -web")
 		}
@@ -134,8 +144,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-retr %q: want all, none or a message number", cfg.retr)
 		}
 	}
-	if serveCanned != "" {
-		return runCanned(ctx, &cfg, serveCanned, stdout)
+	if o.serveCanned != "" {
+		return runCanned(ctx, &cfg, o.serveCanned, stdout)
 	}
 	// One session first, to fail fast on a wrong address or login.
 	if _, err := cfg.do(ctx, &cfg, cfg.userFor(0)); err != nil {
@@ -145,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cfg.sessions > 0 {
 			return errors.New("-canned runs for -d, not -n sessions")
 		}
-		return compareCanned(ctx, &cfg, pid, rounds, stdout)
+		return compareCanned(ctx, &cfg, pid, o.rounds, stdout)
 	}
 	res := bench(ctx, &cfg)
 	res.print(stdout, &cfg)

@@ -166,10 +166,6 @@ func dialWS(ctx context.Context, u string, h http.Header) (net.Conn, error) {
 func measure(ctx context.Context, cfg wsConfig, name string, dial func(context.Context) (net.Conn, error)) (*wsRun, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type peer struct {
-		nc net.Conn
-		r  *bufio.Reader
-	}
 	peers := make([]*peer, cfg.visitors)
 	defer func() {
 		for _, p := range peers {
@@ -179,12 +175,45 @@ func measure(ctx context.Context, cfg wsConfig, name string, dial func(context.C
 			}
 		}
 	}()
-	// Connect and log in 32 at a time, so that a thousand clients do not
-	// all meet the listener's backlog at once.
-	errs := make(chan error, cfg.visitors)
+	if err := connectPeers(ctx, cfg, peers, dial); err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Second) // let the server finish with the setup
+	run := &wsRun{name: name}
+	cpu0, self0 := cpuSeconds(cfg.pid), cpuSeconds(os.Getpid())
+	events0 := eventBytes.Load()
+	start := time.Now()
+	err := drive(ctx, cfg, peers, start, run)
+	run.elapsed = time.Since(start)
+	time.Sleep(100 * time.Millisecond) // the last events
+	run.events = eventBytes.Load() - events0
+	run.cpu, run.self = -1, -1
+	if cpu1 := cpuSeconds(cfg.pid); cpu0 >= 0 && cpu1 >= 0 {
+		run.cpu = cpu1 - cpu0
+	}
+	if self1 := cpuSeconds(os.Getpid()); self0 >= 0 && self1 >= 0 {
+		run.self = self1 - self0
+	}
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(run.rtts)
+	return run, nil
+}
+
+// A peer is one measured client's connection.
+type peer struct {
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+// connectPeers connects and logs in every peer, 32 at a time, so that a
+// thousand clients do not all meet the listener's backlog at once.
+func connectPeers(ctx context.Context, cfg wsConfig, peers []*peer, dial func(context.Context) (net.Conn, error)) error {
+	errs := make(chan error, len(peers))
 	sem := make(chan struct{}, 32)
 	var setup sync.WaitGroup
-	for i := range cfg.visitors {
+	for i := range peers {
 		setup.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -213,14 +242,13 @@ func measure(ctx context.Context, cfg wsConfig, name string, dial func(context.C
 	}
 	setup.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		return nil, err
-	}
-	time.Sleep(time.Second) // let the server finish with the setup
-	run := &wsRun{name: name}
-	cpu0, self0 := cpuSeconds(cfg.pid), cpuSeconds(os.Getpid())
-	events0 := eventBytes.Load()
-	start := time.Now()
+	return <-errs
+}
+
+// drive has every peer send its command once an interval until the run's
+// duration is over, spread over the interval so that the load is steady
+// rather than in waves, and adds what they measured to run.
+func drive(ctx context.Context, cfg wsConfig, peers []*peer, start time.Time, run *wsRun) error {
 	end := start.Add(cfg.duration)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -231,8 +259,6 @@ func measure(ctx context.Context, cfg wsConfig, name string, dial func(context.C
 			defer wg.Done()
 			c := &client{r: p.r, w: bufio.NewWriter(p.nc), st: &sessionStats{}}
 			var rtts []time.Duration
-			// Spread the clients over the interval, so that the load is
-			// steady rather than in waves.
 			next := start.Add(time.Duration(i) * cfg.interval / time.Duration(len(peers)))
 			var err error
 			for time.Now().Before(end) && ctx.Err() == nil {
@@ -263,21 +289,7 @@ func measure(ctx context.Context, cfg wsConfig, name string, dial func(context.C
 		}()
 	}
 	wg.Wait()
-	run.elapsed = time.Since(start)
-	time.Sleep(100 * time.Millisecond) // the last events
-	run.events = eventBytes.Load() - events0
-	run.cpu, run.self = -1, -1
-	if cpu1 := cpuSeconds(cfg.pid); cpu0 >= 0 && cpu1 >= 0 {
-		run.cpu = cpu1 - cpu0
-	}
-	if self1 := cpuSeconds(os.Getpid()); self0 >= 0 && self1 >= 0 {
-		run.self = self1 - self0
-	}
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	slices.Sort(run.rtts)
-	return run, nil
+	return firstErr
 }
 
 func (r *wsRun) pct(p float64) time.Duration {
