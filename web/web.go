@@ -147,41 +147,21 @@ type Server struct {
 
 // New returns the playground's HTTP handler.
 func New(cfg Config) *Server {
-	if cfg.MaxBridges == 0 {
-		cfg.MaxBridges = DefaultMaxBridges
-	}
-	if cfg.BridgeRate == 0 {
-		cfg.BridgeRate = DefaultBridgeRate
-	}
-	if cfg.BridgeBurst == 0 {
-		cfg.BridgeBurst = DefaultBridgeBurst
-	}
-	if cfg.MaxMessage == 0 {
-		cfg.MaxMessage = DefaultMaxMessage
-	}
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = DefaultPingInterval
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	orDefault(&cfg.MaxBridges, DefaultMaxBridges)
+	orDefault(&cfg.BridgeRate, DefaultBridgeRate)
+	orDefault(&cfg.BridgeBurst, DefaultBridgeBurst)
+	orDefault(&cfg.MaxMessage, DefaultMaxMessage)
+	orDefault(&cfg.PingInterval, DefaultPingInterval)
+	orDefault(&cfg.Logger, slog.Default())
 	if cfg.PublicPort == "" {
 		if _, port, err := net.SplitHostPort(cfg.POP3Addr); err == nil {
 			cfg.PublicPort = port
 		}
 	}
-	if cfg.PublicHost == "" {
-		cfg.PublicHost = "localhost"
-	}
-	if cfg.Reserve == 0 {
-		cfg.Reserve = DefaultReserve
-	}
-	if cfg.MaxConnsPerIP == 0 {
-		cfg.MaxConnsPerIP = DefaultMaxConnsPerIP
-	}
-	if cfg.BodyTimeout == 0 {
-		cfg.BodyTimeout = DefaultBodyTimeout
-	}
+	orDefault(&cfg.PublicHost, "localhost")
+	orDefault(&cfg.Reserve, DefaultReserve)
+	orDefault(&cfg.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	orDefault(&cfg.BodyTimeout, DefaultBodyTimeout)
 	s := &Server{
 		cfg:         cfg,
 		cancels:     make(map[*bridge]context.CancelFunc),
@@ -210,6 +190,14 @@ func New(cfg Config) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// orDefault sets *p to def if it is the zero value.
+func orDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
 
 // Close ends every open bridge and waits for them; the WebSockets are
 // hijacked connections that http.Server.Shutdown does not see.
