@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/pop3playground/pop3playground/pop3"
-	"github.com/pop3playground/pop3playground/sessions"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 // recorder keeps every event as an Observer that shows them would: with
@@ -74,17 +74,17 @@ func TestEventsOfASession(t *testing.T) {
 	rec := &recorder{}
 	env := testServer(t, func(s *pop3.Server) { s.Observer = rec })
 	c := env.greeted(t)
-	c.expect("USER guest", "+OK")
-	c.expect("PASS visitor", "+OK")
-	c.expect("DELE 1", "+OK")
-	c.expect("DELE 2", "+OK")
-	c.expect("RSET", "+OK")
-	c.expect("DELE 3", "+OK")
-	c.expect("RETR 3", "-ERR")
-	c.expect("QUIT", "+OK")
-	c.expectClosed()
+	c.Expect("USER guest", "+OK")
+	c.Expect("PASS visitor", "+OK")
+	c.Expect("DELE 1", "+OK")
+	c.Expect("DELE 2", "+OK")
+	c.Expect("RSET", "+OK")
+	c.Expect("DELE 3", "+OK")
+	c.Expect("RETR 3", "-ERR")
+	c.Expect("QUIT", "+OK")
+	c.ExpectClosed()
 	id := rec.conns()[0]
-	waitFor(t, func() bool { got := rec.of(id); return len(got) > 0 && strings.HasPrefix(got[len(got)-1], "closed") })
+	pop3test.WaitFor(t, func() bool { got := rec.of(id); return len(got) > 0 && strings.HasPrefix(got[len(got)-1], "closed") })
 	want := []string{
 		"connected",
 		"reply  true",
@@ -108,11 +108,11 @@ func TestEventsOfLockAndDrop(t *testing.T) {
 	env := testServer(t, func(s *pop3.Server) { s.Observer = rec })
 	a := env.authenticated(t)
 	b := env.greeted(t)
-	b.expect("USER guest", "+OK")
-	b.expect("PASS visitor", "-ERR [IN-USE]")
-	a.conn.Close() // dropped: no UPDATE
+	b.Expect("USER guest", "+OK")
+	b.Expect("PASS visitor", "-ERR [IN-USE]")
+	a.Conn.Close() // dropped: no UPDATE
 	ids := rec.conns()
-	waitFor(t, func() bool { got := rec.of(ids[0]); return strings.HasPrefix(got[len(got)-1], "closed") })
+	pop3test.WaitFor(t, func() bool { got := rec.of(ids[0]); return strings.HasPrefix(got[len(got)-1], "closed") })
 	got := rec.of(ids[1])
 	if !slices.Contains(got, "lock-refused guest") || !slices.Contains(got, "reply PASS false IN-USE") {
 		t.Errorf("second session's events: %q", got)
@@ -165,15 +165,15 @@ func TestRepliesAreExplained(t *testing.T) {
 		if s.cmd == "" {
 			continue
 		}
-		c.expect(s.cmd, s.reply)
+		c.Expect(s.cmd, s.reply)
 		if pop3.MultiLine(s.cmd) && strings.HasPrefix(s.reply, "+OK") {
-			c.body()
+			c.Body()
 		}
 	}
-	c.expectClosed()
-	other.expect("QUIT", "+OK")
+	c.ExpectClosed()
+	other.Expect("QUIT", "+OK")
 	id := rec.conns()[1]
-	waitFor(t, func() bool { got := rec.of(id); return strings.HasPrefix(got[len(got)-1], "closed") })
+	pop3test.WaitFor(t, func() bool { got := rec.of(id); return strings.HasPrefix(got[len(got)-1], "closed") })
 	var replies []pop3.Event
 	rec.mu.Lock()
 	for _, e := range rec.events {
@@ -204,17 +204,16 @@ func TestRepliesAreExplained(t *testing.T) {
 // and the maildrop's first messages, at most as many as asked for.
 func TestEventsAreBuiltOnRequest(t *testing.T) {
 	rec := &recorder{}
-	w := worldOf(t, 100_000)
 	env := testServer(t, func(s *pop3.Server) {
 		s.Observer = rec
-		s.Backend = &sessions.Backend{World: w}
+		s.Backend = pop3test.NewLargeBackend(100_000)
 	})
 	c := env.greeted(t)
-	c.expect("USER guest", "+OK")
-	c.expect("PASS visitor", "+OK guest's maildrop has 100000 messages")
-	c.expect("QUIT", "+OK")
-	c.expectClosed()
-	waitFor(t, func() bool {
+	c.Expect("USER guest", "+OK")
+	c.Expect("PASS visitor", "+OK guest's maildrop has 100000 messages")
+	c.Expect("QUIT", "+OK")
+	c.ExpectClosed()
+	pop3test.WaitFor(t, func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		return len(rec.raw) > 0 && rec.raw[len(rec.raw)-1].Kind == pop3.EventClosed
@@ -248,24 +247,23 @@ func TestEventsAreBuiltOnRequest(t *testing.T) {
 // A session on a maildrop of 100,000 messages: marks and totals without a
 // scan, numbers checked against the count.
 func TestLargeMaildrop(t *testing.T) {
-	w := worldOf(t, 100_000)
-	env := testServer(t, func(s *pop3.Server) { s.Backend = &sessions.Backend{World: w} })
+	env := testServer(t, func(s *pop3.Server) { s.Backend = pop3test.NewLargeBackend(100_000) })
 	c := env.greeted(t)
-	c.expect("USER guest", "+OK")
-	login := c.expect("PASS visitor", "+OK guest's maildrop has 100000 messages (")
-	stat := c.expect("STAT", "+OK 100000 ")
+	c.Expect("USER guest", "+OK")
+	login := c.Expect("PASS visitor", "+OK guest's maildrop has 100000 messages (")
+	stat := c.Expect("STAT", "+OK 100000 ")
 	var size, last int64
 	fmt.Sscanf(stat, "+OK 100000 %d", &size)
-	fmt.Sscanf(c.expect("LIST 100000", "+OK 100000 "), "+OK 100000 %d", &last)
-	c.expect("DELE 100000", "+OK message 100000 marked")
-	c.expect("LIST 100000", "-ERR message 100000 is marked for deletion")
-	c.expect("LIST 100001", "-ERR no message 100001: the maildrop has 100000 messages")
-	c.expect("STAT", fmt.Sprintf("+OK 99999 %d", size-last))
-	c.expect("RSET", fmt.Sprintf("+OK maildrop has 100000 messages (%d octets)", size))
+	fmt.Sscanf(c.Expect("LIST 100000", "+OK 100000 "), "+OK 100000 %d", &last)
+	c.Expect("DELE 100000", "+OK message 100000 marked")
+	c.Expect("LIST 100000", "-ERR message 100000 is marked for deletion")
+	c.Expect("LIST 100001", "-ERR no message 100001: the maildrop has 100000 messages")
+	c.Expect("STAT", fmt.Sprintf("+OK 99999 %d", size-last))
+	c.Expect("RSET", fmt.Sprintf("+OK maildrop has 100000 messages (%d octets)", size))
 	if !strings.Contains(login, fmt.Sprintf("(%d octets)", size)) {
 		t.Errorf("login %q and STAT %q disagree", login, stat)
 	}
-	c.expect("QUIT", "+OK signing off: 0 messages deleted, 100000 left")
+	c.Expect("QUIT", "+OK signing off: 0 messages deleted, 100000 left")
 }
 
 // A direct client that has not typed anything yet is connected, for the
@@ -275,7 +273,7 @@ func TestSilentClientIsConnected(t *testing.T) {
 	rec := &recorder{}
 	env := testServer(t, func(s *pop3.Server) { s.Observer = rec })
 	env.greeted(t) // and says nothing
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		return len(rec.events) >= 2 && rec.events[0].Kind == pop3.EventConnected && rec.events[1].Kind == pop3.EventReply

@@ -2,7 +2,6 @@ package pop3_test
 
 import (
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -100,8 +99,7 @@ func TestCurl(t *testing.T) {
 	env := testServer(t)
 	port := env.addr[strings.LastIndex(env.addr, ":")+1:]
 	plain := "pop3://127.0.0.1:" + port
-	b, _ := io.ReadAll(env.be.sb.Messages("guest")[3].Reader())
-	msg4 := string(b)
+	msg4 := env.be.Messages("guest")[3]
 
 	if got := curl(t, env, plain+"/"); got != "1 498\r\n2 810\r\n3 1995\r\n4 760\r\n5 1625\r\n6 48959\r\n7 212\r\n" {
 		t.Errorf("curl LIST = %q", got)

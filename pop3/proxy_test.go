@@ -9,6 +9,7 @@ import (
 
 	"github.com/pires/go-proxyproto"
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 var loopbackNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -45,34 +46,34 @@ func dialAt(t *testing.T, addr string, first []byte) *client {
 	if _, err := conn.Write(first); err != nil {
 		t.Fatal(err)
 	}
-	c := &client{t: t, conn: conn, r: newReader(conn)}
+	c := pop3test.NewClient(t, conn)
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	c.greeting = c.readLine()
+	c.Greeting = c.ReadLine()
 	return c
 }
 
 func TestProxyHeaderFromATrustedProxy(t *testing.T) {
 	env := testServer(t)
 	c := env.dialWith(t, proxyV2(t, "203.0.113.7:4242", proxyproto.TLV{Type: 0xE0, Value: []byte("token-1")}))
-	c.expect("USER guest", "+OK")
-	c.expect("PASS visitor", "+OK")
-	info := <-env.be.infos
+	c.Expect("USER guest", "+OK")
+	c.Expect("PASS visitor", "+OK")
+	info := <-env.be.Infos
 	if !info.Proxied || info.RemoteAddr.String() != "203.0.113.7:4242" {
 		t.Errorf("ConnInfo: proxied %v, remote %v; want the header's client 203.0.113.7:4242", info.Proxied, info.RemoteAddr)
 	}
 	if got := string(info.ProxyTLVs[0xE0]); got != "token-1" {
 		t.Errorf("TLV 0xE0 = %q, want token-1", got)
 	}
-	c.expect("QUIT", "+OK")
-	waitFor(t, func() bool { return strings.Contains(env.log.String(), "remote=203.0.113.7:4242") })
+	c.Expect("QUIT", "+OK")
+	pop3test.WaitFor(t, func() bool { return strings.Contains(env.log.String(), "remote=203.0.113.7:4242") })
 }
 
 func TestProxyHeaderV1(t *testing.T) {
 	env := testServer(t)
 	c := env.dialWith(t, []byte("PROXY TCP4 198.51.100.2 127.0.0.1 5555 110\r\n"))
-	c.expect("USER guest", "+OK")
-	c.expect("PASS visitor", "+OK")
-	if info := <-env.be.infos; info.RemoteAddr.String() != "198.51.100.2:5555" {
+	c.Expect("USER guest", "+OK")
+	c.Expect("PASS visitor", "+OK")
+	if info := <-env.be.Infos; info.RemoteAddr.String() != "198.51.100.2:5555" {
 		t.Errorf("remote %v, want 198.51.100.2:5555", info.RemoteAddr)
 	}
 }
@@ -83,15 +84,15 @@ func TestProxyHeaderV1(t *testing.T) {
 func TestProxyHeaderOnThePublicListenerIsRefused(t *testing.T) {
 	env := testServer(t)
 	c := dialAt(t, env.addr, proxyV2(t, "203.0.113.7:4242", proxyproto.TLV{Type: 0xE0, Value: []byte("stolen")}))
-	if !strings.HasPrefix(c.greeting, "+OK") {
-		t.Errorf("greeting %q: the public listener greets before it reads anything", c.greeting)
+	if !strings.HasPrefix(c.Greeting, "+OK") {
+		t.Errorf("greeting %q: the public listener greets before it reads anything", c.Greeting)
 	}
-	if got := c.readLine(); !strings.HasPrefix(got, "-ERR [SYS/PERM] PROXY header refused: this port serves POP3 clients directly") {
+	if got := c.ReadLine(); !strings.HasPrefix(got, "-ERR [SYS/PERM] PROXY header refused: this port serves POP3 clients directly") {
 		t.Errorf("got %q, want a refusal in words", got)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 	select {
-	case info := <-env.be.infos:
+	case info := <-env.be.Infos:
 		t.Errorf("a login happened: %+v", info)
 	default:
 	}
@@ -110,10 +111,10 @@ func TestProxiedListenerRefusesAnUntrustedPeer(t *testing.T) {
 	}
 	go env.srv.ServeProxied(l, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")})
 	c := dialAt(t, l.Addr().String(), proxyV2(t, "203.0.113.7:4242"))
-	if got := c.greeting; !strings.HasPrefix(got, "-ERR [SYS/PERM] this port is for proxies that send a PROXY header, and 127.0.0.1 is not a trusted one") {
+	if got := c.Greeting; !strings.HasPrefix(got, "-ERR [SYS/PERM] this port is for proxies that send a PROXY header, and 127.0.0.1 is not a trusted one") {
 		t.Errorf("got %q, want a refusal", got)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 }
 
 // A loopback client on the public listener is greeted at once: no timer
@@ -128,9 +129,9 @@ func TestLoopbackClientIsGreetedAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		c := &client{t: t, conn: conn, r: newReader(conn)}
+		c := pop3test.NewClient(t, conn)
 		conn.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
-		line, err := c.r.ReadString('\n')
+		line, err := c.R.ReadString('\n')
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
 		return c, err == nil && strings.HasPrefix(line, "+OK")
 	}
@@ -144,10 +145,10 @@ func TestLoopbackClientIsGreetedAtOnce(t *testing.T) {
 			t.Fatal("no greeting within 250 ms, three times: the public listener waits before greeting")
 		}
 	}
-	c.expect("", "-ERR") // an empty line is input, not half a signature
-	c.expect("USER guest", "+OK")
-	c.expect("PASS visitor", "+OK")
-	if info := <-env.be.infos; info.Proxied || !strings.HasPrefix(info.RemoteAddr.String(), "127.0.0.1:") {
+	c.Expect("", "-ERR") // an empty line is input, not half a signature
+	c.Expect("USER guest", "+OK")
+	c.Expect("PASS visitor", "+OK")
+	if info := <-env.be.Infos; info.Proxied || !strings.HasPrefix(info.RemoteAddr.String(), "127.0.0.1:") {
 		t.Errorf("ConnInfo %+v, want the socket's own address", info)
 	}
 }
@@ -157,10 +158,10 @@ func TestLoopbackClientIsGreetedAtOnce(t *testing.T) {
 func TestProxiedListenerWithoutHeader(t *testing.T) {
 	env := testServer(t)
 	c := dialAt(t, env.proxyAddr, []byte("USER guest\r\n"))
-	if got := c.greeting; !strings.HasPrefix(got, "-ERR [SYS/PERM] this port is for proxies and expects a PROXY protocol header first") {
+	if got := c.Greeting; !strings.HasPrefix(got, "-ERR [SYS/PERM] this port is for proxies and expects a PROXY protocol header first") {
 		t.Errorf("got %q, want the refusal in words", got)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 }
 
 func TestBadProxyHeader(t *testing.T) {
@@ -168,23 +169,23 @@ func TestBadProxyHeader(t *testing.T) {
 	bad := append([]byte(nil), proxyV2(t, "203.0.113.7:4242")...)
 	bad[12] = 0x99 // version 9
 	c := env.dialWith(t, bad)
-	if got := c.greeting; !strings.HasPrefix(got, "-ERR [SYS/PERM] bad PROXY header") {
+	if got := c.Greeting; !strings.HasPrefix(got, "-ERR [SYS/PERM] bad PROXY header") {
 		t.Errorf("got %q, want the refusal first, never +OK", got)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 }
 
 func TestPerIPLimitCountsTheProxiedClient(t *testing.T) {
 	env := testServer(t, func(s *pop3.Server) { s.MaxConnsPerIP = 1 })
 	a := env.dialWith(t, proxyV2(t, "203.0.113.7:1"))
-	a.expect("NOOP", "-ERR") // served: NOOP is for TRANSACTION
+	a.Expect("NOOP", "-ERR") // served: NOOP is for TRANSACTION
 	b := env.dialWith(t, proxyV2(t, "203.0.113.8:1"))
-	b.expect("USER guest", "+OK") // another client through the same proxy
+	b.Expect("USER guest", "+OK") // another client through the same proxy
 	c := env.dialWith(t, proxyV2(t, "203.0.113.7:2"))
-	if got := c.greeting; !strings.HasPrefix(got, "-ERR [SYS/TEMP] too many connections from your address") {
+	if got := c.Greeting; !strings.HasPrefix(got, "-ERR [SYS/TEMP] too many connections from your address") {
 		t.Errorf("third connection: %q, want the per-address refusal first, never +OK", got)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 	if n := env.srv.Refused(pop3.RefusedPerAddress); n != 1 {
 		t.Errorf("Refused(RefusedPerAddress) = %d, want 1", n)
 	}
@@ -193,20 +194,20 @@ func TestPerIPLimitCountsTheProxiedClient(t *testing.T) {
 func TestProxyHeaderNotHonouredAfterTheFirstOctets(t *testing.T) {
 	env := testServer(t)
 	c := dialAt(t, env.proxyAddr, proxyV2(t, "203.0.113.7:4242"))
-	c.expect("USER guest", "+OK")
+	c.Expect("USER guest", "+OK")
 	// A header later in the stream is just input: the v2 signature reads as
 	// two empty lines, a NUL and "QUIT", which is what its designers meant
 	// a server that does not expect it to do.
-	c.conn.Write(proxyV2(t, "203.0.113.7:1"))
+	c.Conn.Write(proxyV2(t, "203.0.113.7:1"))
 	for range 3 {
-		if got := c.readLine(); !strings.HasPrefix(got, "-ERR") {
+		if got := c.ReadLine(); !strings.HasPrefix(got, "-ERR") {
 			t.Fatalf("got %q, want -ERR for junk", got)
 		}
 	}
-	c.expectLine("+OK")
-	c.expectClosed()
+	c.ExpectLine("+OK")
+	c.ExpectClosed()
 	select {
-	case info := <-env.be.infos:
+	case info := <-env.be.Infos:
 		t.Errorf("a login happened: %+v", info)
 	default:
 	}

@@ -25,16 +25,16 @@ func TestReferenceExamplesWork(t *testing.T) {
 			}
 			switch d.Verb {
 			case "PASS":
-				c.expect("USER guest", "+OK")
+				c.Expect("USER guest", "+OK")
 			case "APOP":
 				// The digest is made up: the example shows the form.
-				c.expect(d.Example, "-ERR [AUTH]")
+				c.Expect(d.Example, "-ERR [AUTH]")
 				return
 			case "AUTH":
-				c.expect(d.Example, "+ ")
+				c.Expect(d.Example, "+ ")
 				return
 			}
-			c.expect(d.Example, "+OK")
+			c.Expect(d.Example, "+OK")
 		})
 	}
 }

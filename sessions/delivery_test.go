@@ -22,6 +22,7 @@ import (
 
 	"github.com/pop3playground/pop3playground/pop3"
 	"github.com/pop3playground/pop3playground/pop3/limit"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 // mailEnv is the playground's two listeners on loopback: POP3 and SMTP,
@@ -115,41 +116,16 @@ func (e *mailEnv) send(from string, to []string, msg string) error {
 // message, as RETR sends them (dot-unstuffed).
 func (e *mailEnv) retrieve(user string) []string {
 	e.t.Helper()
-	c, err := net.Dial("tcp", e.pop3Addr)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	line := func() string {
-		l, err := r.ReadString('\n')
-		if err != nil {
-			e.t.Fatalf("POP3: %v", err)
-		}
-		return strings.TrimSuffix(l, "\r\n")
-	}
-	cmd := func(s string) string {
-		fmt.Fprintf(c, "%s\r\n", s)
-		return line()
-	}
-	line()
-	cmd("USER " + user)
+	c := pop3test.Dial(e.t, e.pop3Addr)
+	c.Expect("USER "+user, "+OK")
+	c.Expect("PASS visitor", "+OK")
 	var n int
-	if st := cmd("PASS visitor"); !strings.HasPrefix(st, "+OK") {
-		e.t.Fatalf("login as %s: %s", user, st)
-	}
-	fmt.Sscanf(cmd("STAT"), "+OK %d", &n)
+	fmt.Sscanf(c.Expect("STAT", "+OK"), "+OK %d", &n)
 	var msgs []string
 	for i := 1; i <= n; i++ {
-		cmd(fmt.Sprint("RETR ", i))
-		var b strings.Builder
-		for l := line(); l != "."; l = line() {
-			b.WriteString(strings.TrimPrefix(l, ".") + "\r\n") // RFC 1939 §3: unstuff
-		}
-		msgs = append(msgs, b.String())
+		msgs = append(msgs, strings.Join(c.Do(fmt.Sprint("RETR ", i), "+OK"), "\r\n")+"\r\n")
 	}
-	cmd("QUIT")
+	c.Expect("QUIT", "+OK")
 	return msgs
 }
 

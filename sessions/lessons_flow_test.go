@@ -1,7 +1,6 @@
 package sessions
 
 import (
-	"bufio"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 // lessonEnv is a POP3 server reporting to visitors with the built-in
@@ -61,9 +61,7 @@ func newLessonEnv(t *testing.T) *lessonEnv {
 // pconn is one POP3 connection of a visitor's page: through a PROXY
 // header with their token, as the bridge makes it.
 type pconn struct {
-	t    *testing.T
-	c    net.Conn
-	r    *bufio.Reader
+	*pop3test.Client
 	user string
 }
 
@@ -73,39 +71,20 @@ func (e *lessonEnv) connect(v *Visitor) *pconn {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	h := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1}, c.RemoteAddr())
 	h.SetTLVs([]proxyproto.TLV{{Type: TLVToken, Value: []byte(v.Token)}})
 	if _, err := h.WriteTo(c); err != nil {
 		e.t.Fatal(err)
 	}
-	pc := &pconn{t: e.t, c: c, r: bufio.NewReader(c), user: "guest"}
-	pc.line()
+	pc := &pconn{Client: pop3test.NewClient(e.t, c), user: "guest"}
+	pc.Greeting = pc.ReadLine()
 	return pc
-}
-
-func (pc *pconn) line() string {
-	pc.t.Helper()
-	l, err := pc.r.ReadString('\n')
-	if err != nil {
-		pc.t.Fatalf("reading: %v", err)
-	}
-	return strings.TrimRight(l, "\r\n")
 }
 
 // do sends a command line and reads its reply, whole.
 func (pc *pconn) do(line, want string) {
-	pc.t.Helper()
-	fmt.Fprintf(pc.c, "%s\r\n", strings.ReplaceAll(line, "USER guest", "USER "+pc.user))
-	got := pc.line()
-	if !strings.HasPrefix(got, want) {
-		pc.t.Fatalf("%s: got %q, want %q", line, got, want)
-	}
-	if strings.HasPrefix(got, "+OK") && pop3.MultiLine(line) {
-		for pc.line() != "." {
-		}
-	}
+	pc.T.Helper()
+	pc.Do(strings.ReplaceAll(line, "USER guest", "USER "+pc.user), want)
 }
 
 func (pc *pconn) login() {
@@ -114,11 +93,9 @@ func (pc *pconn) login() {
 }
 
 func (pc *pconn) quit() {
-	pc.t.Helper()
+	pc.T.Helper()
 	pc.do("QUIT", "+OK")
-	if _, err := pc.r.ReadString('\n'); err != io.EOF {
-		pc.t.Fatalf("no close after QUIT: %v", err)
-	}
+	pc.ExpectClosed()
 }
 
 // settle waits until v's progress stops changing (events are filed on

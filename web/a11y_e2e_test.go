@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -106,13 +107,13 @@ func accessibility(t *testing.T, src, scheme string) {
 		if err := chromedp.Run(ctx, chromedp.Evaluate(`document.getElementById("view-message").click()`, nil)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool {
+		pop3test.WaitFor(t, func() bool {
 			return evalString(t, ctx, `String(document.getElementById("mailview").hidden)`) == "false"
 		})
 		if err := chromedp.Run(ctx, chromedp.Evaluate(`for (const d of document.querySelectorAll("details")) d.open = true`, nil)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool {
+		pop3test.WaitFor(t, func() bool {
 			return evalString(t, ctx, `String(document.querySelectorAll("#insp-maildrop tbody tr").length)`) == "7"
 		})
 		runAxe(t, ctx, src, scheme+" logged in, every panel open")
@@ -135,7 +136,7 @@ func accessibility(t *testing.T, src, scheme string) {
 		if err := chromedp.Run(ctx, chromedp.Click(`#people [data-watch]`, chromedp.ByQuery)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool {
+		pop3test.WaitFor(t, func() bool {
 			return evalString(t, ctx, `String(document.querySelector(".watch-term").scrollHeight > document.querySelector(".watch-term").clientHeight && document.querySelector("#people tr.asked") !== null)`) == "true"
 		})
 		runAxe(t, ctx, src, scheme+" admin while watching")

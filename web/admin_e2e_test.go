@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pop3playground/pop3playground/pop3/limit"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/sessions"
 )
 
@@ -46,27 +47,27 @@ func TestBrowserOrganiserWatchesAStudent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		s := evalString(t, org, `document.getElementById("watch-out").textContent`)
 		return strings.Contains(s, "PASS ****") && strings.Contains(s, "-ERR [AUTH]")
 	})
 	if s := evalString(t, org, `document.getElementById("watch-out").textContent`); strings.Contains(s, "hunter2xyz") {
 		t.Errorf("the organiser sees the password: %q", s)
 	}
-	waitFor(t, func() bool { // the recent errors list the failed login
+	pop3test.WaitFor(t, func() bool { // the recent errors list the failed login
 		return strings.Contains(evalString(t, org, `document.getElementById("errors").textContent`), "PASS ****")
 	})
 	screenshot(t, org, filepath.Join(shots, "admin.png"))
 
 	// The student's page says it is watched (the first tab is in the
 	// background, so read the DOM rather than what is drawn).
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return evalString(t, ctx, `String(document.getElementById("watched").hidden)`) == "false"
 	})
 	if err := chromedp.Run(org, chromedp.Click(`#watch-stop`, chromedp.ByID)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return evalString(t, ctx, `String(document.getElementById("watched").hidden)`) == "true"
 	})
 }
@@ -80,7 +81,7 @@ func TestBrowserOrganiserFindsTheStudentByHandle(t *testing.T) {
 	e := newEnvWorld(t, freshWorld(t), withAdmin(prometheus.NewRegistry()))
 	shots := screenshotDir(t)
 	openPage(t, ctx, e.http.URL+"/")
-	waitFor(t, func() bool { return evalString(t, ctx, `document.getElementById("who-handle").textContent`) != "…" })
+	pop3test.WaitFor(t, func() bool { return evalString(t, ctx, `document.getElementById("who-handle").textContent`) != "…" })
 	handle := evalString(t, ctx, `document.getElementById("who-handle").textContent`)
 	pseudonym := evalString(t, ctx, `document.getElementById("who-name").textContent`)
 	if v := e.visitors.ByHandle(handle); v == nil || v.Name() != pseudonym {
@@ -92,7 +93,7 @@ func TestBrowserOrganiserFindsTheStudentByHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.Contains(evalString(t, ctx, `document.querySelector("[data-testid=visitor-handle]").textContent`), "“Ada <b>L</b>”")
 	})
 
@@ -127,7 +128,7 @@ func TestBrowserOrganiserFindsTheStudentByHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(3500 * time.Millisecond) // one refresh redraws the rows
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return evalString(t, org, `document.querySelector("#people [data-watch]") !== null && document.activeElement === document.querySelector("#people [data-watch]") && document.activeElement.isConnected ? "yes" : "no"`) == "yes" &&
 			evalString(t, org, `String(document.querySelector("#people tbody tr") !== null)`) == "true"
 	})
@@ -181,7 +182,7 @@ func TestBrowserRaisedHandAndStuckComeFirst(t *testing.T) {
 	stuckHandle := stuck.session()["handle"].(string)
 
 	openPage(t, ctx, e.http.URL+"/")
-	waitFor(t, func() bool { return evalString(t, ctx, `document.getElementById("who-handle").textContent`) != "…" })
+	pop3test.WaitFor(t, func() bool { return evalString(t, ctx, `document.getElementById("who-handle").textContent`) != "…" })
 	handle := evalString(t, ctx, `document.getElementById("who-handle").textContent`)
 	err := chromedp.Run(ctx,
 		chromedp.SendKeys("#help-note", "step 3 never ticks", chromedp.ByID),
@@ -190,7 +191,7 @@ func TestBrowserRaisedHandAndStuckComeFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.HasPrefix(evalString(t, ctx, `document.getElementById("help-status").textContent`), "Your hand is up")
 	})
 
@@ -209,7 +210,7 @@ func TestBrowserRaisedHandAndStuckComeFirst(t *testing.T) {
 	rows := func() string {
 		return evalString(t, org, `[...document.querySelectorAll("#people tbody tr")].map(tr => tr.dataset.handle + ":" + tr.className).join(" ")`)
 	}
-	waitFor(t, func() bool { return strings.HasPrefix(rows(), handle+":asked "+stuckHandle+":stuck ") })
+	pop3test.WaitFor(t, func() bool { return strings.HasPrefix(rows(), handle+":asked "+stuckHandle+":stuck ") })
 	first := evalString(t, org, `document.querySelector("#people tbody tr").textContent`)
 	if !strings.Contains(first, "Asked for help") || !strings.Contains(first, "step 3 never ticks") {
 		t.Errorf("the first row %q does not show the raised hand", first)
@@ -226,7 +227,7 @@ func TestBrowserRaisedHandAndStuckComeFirst(t *testing.T) {
 	if err := chromedp.Run(org, chromedp.SendKeys("#people-search", stuckHandle, chromedp.ByID)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return rows() == stuckHandle+":stuck" })
+	pop3test.WaitFor(t, func() bool { return rows() == stuckHandle+":stuck" })
 	if err := chromedp.Run(org, chromedp.Evaluate(`(() => { const q = document.getElementById("people-search"); q.value = ""; q.dispatchEvent(new Event("input")) })()`, nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -235,8 +236,8 @@ func TestBrowserRaisedHandAndStuckComeFirst(t *testing.T) {
 	if err := chromedp.Run(org, chromedp.Click(`#people tbody tr.asked form[action$="/helped"] button`, chromedp.ByQuery)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return evalString(t, ctx, `document.getElementById("help-status").textContent`) == "The organiser marked your question as helped."
 	})
-	waitFor(t, func() bool { return !strings.Contains(rows(), ":asked") })
+	pop3test.WaitFor(t, func() bool { return !strings.Contains(rows(), ":asked") })
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pop3playground/pop3playground/pop3"
 	"github.com/pop3playground/pop3playground/pop3/limit"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/web"
 )
@@ -165,7 +166,7 @@ func TestAdminActions(t *testing.T) {
 	ta.cmd("DELE 1", "+OK")
 	ta.cmd("RETR 99", "-ERR")
 	ta.cmd("QUIT", "+OK")
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		st := o.state()
 		errs, _ := st["errors"].([]any)
 		return len(errs) > 0 && errs[0].(map[string]any)["command"] == "RETR 99"

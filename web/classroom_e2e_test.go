@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/sessions"
 )
 
@@ -45,7 +46,7 @@ func TestCurrentStepBesideTheTerminal(t *testing.T) {
 			typeLine(t, ctx, "PASS visitor")
 			waitLesson(t, ctx, "01-lab-sheet", 1)
 		}
-		waitFor(t, func() bool {
+		pop3test.WaitFor(t, func() bool {
 			return strings.Contains(evalString(t, ctx, `document.querySelector("[data-testid=current-step]").textContent`), "List the maildrop")
 		})
 		if cmd := evalString(t, ctx, `[...document.querySelectorAll("#step-cmds button")].map(b => b.textContent).join(",")`); cmd != "LIST" {
@@ -81,7 +82,7 @@ func TestCurrentStepBesideTheTerminal(t *testing.T) {
 	}
 	typeLine(t, ctx, "")
 	waitLesson(t, ctx, "01-lab-sheet", 2)
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.Contains(evalString(t, ctx, `document.querySelector("[data-testid=current-step]").textContent`), "Read message 3")
 	})
 }
@@ -111,7 +112,7 @@ func TestBrowserTruthAfterResetEndAndRestart(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Click(`#reset-form button`, chromedp.ByQuery)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.Contains(evalString(t, ctx, `document.getElementById("inspector").textContent`), "This session still sees the maildrop it had when it logged in")
 	})
 	if rows := evalString(t, ctx, `String(document.querySelectorAll("#insp-maildrop tbody tr").length)`); rows != "7" {
@@ -134,7 +135,7 @@ func TestBrowserTruthAfterResetEndAndRestart(t *testing.T) {
 	waitTerm(t, ctx, "The organiser ended your session", 1)
 	typeLine(t, ctx, "")
 	waitTerm(t, ctx, "+OK POP3 server ready", 2)
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		all := e.visitors.All()
 		return len(all) == 1 && all[0] != v && all[0].Progress()["01-lab-sheet"] == 2
 	})
@@ -149,7 +150,7 @@ func TestBrowserTruthAfterResetEndAndRestart(t *testing.T) {
 	}
 	typeLine(t, ctx, "")
 	waitTerm(t, ctx, "+OK POP3 server ready", 3)
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		for _, v := range e.visitors.All() {
 			if v.Progress()["01-lab-sheet"] == 2 && v.Bridges() == 1 {
 				return true
@@ -177,7 +178,7 @@ func TestBrowserLongRepliesAndKeyboard(t *testing.T) {
 	typeLine(t, ctx, "USER guest")
 	typeLine(t, ctx, "PASS visitor")
 	typeLine(t, ctx, "RETR 6")
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.Contains(evalString(t, ctx, `document.getElementById("term-out").textContent`), "end of the reply:")
 	})
 	hidden := evalString(t, ctx, `String(document.querySelectorAll("#term-out [aria-hidden=true]").length)`)
@@ -225,7 +226,7 @@ func TestBrowserIdentityIsAlwaysCurrent(t *testing.T) {
 	check := func(when string, old *sessions.Visitor) {
 		t.Helper()
 		var v *sessions.Visitor
-		waitFor(t, func() bool {
+		pop3test.WaitFor(t, func() bool {
 			v = current()
 			login, handle := shown()
 			return v != nil && v != old && login == v.PersonalLogin("guest") && handle == v.Handle
@@ -293,8 +294,8 @@ func TestBrowserShowsTheAnnouncement(t *testing.T) {
 	shown := func() string {
 		return evalString(t, ctx, `(() => { const a = document.querySelector("[data-testid=announcement]"); return a.hidden ? "(hidden)" : a.textContent })()`)
 	}
-	waitFor(t, func() bool { return shown() == "From the organiser: Stop and look up, please." })
+	pop3test.WaitFor(t, func() bool { return shown() == "From the organiser: Stop and look up, please." })
 	screenshot(t, ctx, filepath.Join(screenshotDir(t), "announcement.png"))
 	o.post("/admin/announce", url.Values{"text": {""}})
-	waitFor(t, func() bool { return shown() == "(hidden)" })
+	pop3test.WaitFor(t, func() bool { return shown() == "(hidden)" })
 }

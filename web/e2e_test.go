@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 // chromium returns the browser to drive, or skips the test where there is
@@ -220,7 +221,7 @@ func TestBrowserDoesTheLabSheet(t *testing.T) {
 
 	typeLine(t, ctx, "QUIT")
 	waitTerm(t, ctx, "Connection closed by foreign host.", 1)
-	waitFor(t, func() bool { return e.pop3.ActiveConns() == 0 && e.web.OpenBridges() == 0 })
+	pop3test.WaitFor(t, func() bool { return e.pop3.ActiveConns() == 0 && e.web.OpenBridges() == 0 })
 
 	// Enter reconnects.
 	typeLine(t, ctx, "")

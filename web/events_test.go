@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/sessions"
 )
 
@@ -274,7 +275,7 @@ func TestLessonsAPI(t *testing.T) {
 	b := e.visit(t)
 	tm := b.terminal()
 	tm.login()
-	waitFor(t, func() bool { return e.visitors.All()[0].Progress()["01-lab-sheet"] == 1 })
+	pop3test.WaitFor(t, func() bool { return e.visitors.All()[0].Progress()["01-lab-sheet"] == 1 })
 
 	get := func() []struct {
 		ID      string
@@ -336,7 +337,7 @@ func TestLessonsAPI(t *testing.T) {
 	tm.cmd("QUIT", "+OK")
 	tm = b.terminal()
 	tm.login()
-	waitFor(t, func() bool { return e.visitors.All()[0].Progress()["04-lock"] == 1 })
+	pop3test.WaitFor(t, func() bool { return e.visitors.All()[0].Progress()["04-lock"] == 1 })
 	if list := get(); list[0].Done != 0 || !list[3].Current {
 		t.Errorf("after starting lesson 4 and logging in: %+v", list)
 	}

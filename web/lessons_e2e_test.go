@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 // waitLesson waits until the page shows done steps of a lesson, ticked by
@@ -70,7 +71,7 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 		t.Errorf("the inspector's maildrop has %s rows", rows)
 	}
 	// An explanation sits right under its reply, and the toggle hides them.
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		next := evalString(t, ctx, `(() => {
 			const r = [...document.querySelectorAll(".reply-ok")].find(l => l.textContent.startsWith("+OK 7 messages"));
 			if (!r || !r.nextElementSibling) return "";
@@ -88,7 +89,7 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 		t.Error("lesson 1 is not shown complete")
 	}
 	// After QUIT the state machine shows UPDATE, greyed: the session ended.
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return evalString(t, ctx, `document.querySelector(".fsm").className + " " + document.querySelector(".fsm li.lit").dataset.state`) == "fsm ended UPDATE"
 	})
 
@@ -103,7 +104,7 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 	typeLine(t, ctx, "RSET")
 	typeLine(t, ctx, "DELE 1")
 	waitLesson(t, ctx, "02-dele-rset-update", 4)
-	waitFor(t, func() bool { // the inspector marks message 1
+	pop3test.WaitFor(t, func() bool { // the inspector marks message 1
 		return evalString(t, ctx, `[...document.querySelectorAll("#insp-maildrop tr.marked td:first-child")].map(td => td.textContent).join(",")`) == "1"
 	})
 	screenshot(t, ctx, filepath.Join(shots, "lessons.png"))
@@ -146,7 +147,7 @@ func TestBrowserCompletesTheLessons(t *testing.T) {
 	typeLine(t, tab2, "PASS visitor")
 	waitTerm(t, tab2, "-ERR [IN-USE]", 1)
 	waitLesson(t, ctx, "04-lock", 2)
-	waitFor(t, func() bool { // the second tab's inspector sees the first
+	pop3test.WaitFor(t, func() bool { // the second tab's inspector sees the first
 		return strings.Contains(evalString(t, tab2, `document.getElementById("insp-others").textContent`), "Another browser tab (TRANSACTION, guest)")
 	})
 	typeLine(t, ctx, "QUIT")

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/web"
 )
 
@@ -230,7 +231,7 @@ func TestForeignHostIsRefused(t *testing.T) {
 // organiser already signed in keeps working. Failures are logged without
 // the value tried.
 func TestAdminGuessingIsLimited(t *testing.T) {
-	var logged syncBuffer
+	var logged pop3test.SyncBuffer
 	e := newEnv(t, withAdmin(prometheus.NewRegistry()), func(_ *pop3.Server, c *web.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logged, nil))
 	})
@@ -309,24 +310,6 @@ func TestAdminSignOutRevokesTheCookie(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the cookie after sign-out: %s, want 401", resp.Status)
 	}
-}
-
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A request body trickled in is cut off at BodyTimeout.

@@ -13,6 +13,7 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/web"
 )
@@ -77,7 +78,7 @@ func TestBrowserMailArrivesAtTheNextLogin(t *testing.T) {
 	e := newEnv(t, withMail(t, &smtpAddr))
 	openPage(t, ctx, e.http.URL+"/")
 	waitTerm(t, ctx, "+OK POP3 server ready", 1)
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.HasSuffix(evalString(t, ctx, `document.getElementById("pl-address").textContent`), "@play.example")
 	})
 	address := evalString(t, ctx, `document.getElementById("pl-address").textContent`)
@@ -85,7 +86,7 @@ func TestBrowserMailArrivesAtTheNextLogin(t *testing.T) {
 	typeLine(t, ctx, "PASS visitor")
 	waitTerm(t, ctx, "guest's maildrop has 7 messages", 1)
 	sendMail(t, smtpAddr, address, "Subject: Welcome to SMTP\r\n\r\nHello.\r\n")
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.Contains(evalString(t, ctx, `document.getElementById("inspector").textContent`), "you will see it when you log in again")
 	})
 	typeLine(t, ctx, "STAT")
@@ -110,7 +111,7 @@ func TestBrowserSMTPTerminal(t *testing.T) {
 	e := newEnv(t, withMail(t, &smtpAddr))
 	openPage(t, ctx, e.http.URL+"/")
 	waitTerm(t, ctx, "+OK POP3 server ready", 1)
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.Contains(evalString(t, ctx, `document.getElementById("pl-address").textContent`), "@")
 	})
 	address := evalString(t, ctx, `document.getElementById("pl-address").textContent`)
@@ -118,14 +119,14 @@ func TestBrowserSMTPTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	smtpText := func() string { return evalString(t, ctx, `document.getElementById("smtp-out").textContent`) }
-	waitFor(t, func() bool { return strings.Contains(smtpText(), "220 play.example ESMTP") })
+	pop3test.WaitFor(t, func() bool { return strings.Contains(smtpText(), "220 play.example ESMTP") })
 	for _, line := range []string{"EHLO laptop", "MAIL FROM:<me@example.org>", "RCPT TO:<" + address + ">", "DATA",
 		"Subject: typed by hand", "", "Hello from the SMTP terminal.", ".", "QUIT"} {
 		if err := chromedp.Run(ctx, chromedp.SendKeys("#smtp-input", line+"\r", chromedp.ByID)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool { return strings.Contains(smtpText(), "221 ") })
+	pop3test.WaitFor(t, func() bool { return strings.Contains(smtpText(), "221 ") })
 	if s := smtpText(); !strings.Contains(s, "Send the message now: header lines") || !strings.Contains(s, "The greeting: the server is ready") {
 		t.Errorf("the SMTP replies are not explained:\n%s", s)
 	}
@@ -164,7 +165,7 @@ func TestBrowserComposePanel(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Click(`#compose button[type=submit]`, chromedp.ByQuery)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.HasPrefix(evalString(t, ctx, `document.getElementById("compose-status").textContent`), "Sent:")
 	})
 	dialogue := evalString(t, ctx, `document.getElementById("smtp-out").textContent`)
@@ -190,7 +191,7 @@ func TestBrowserMailClientView(t *testing.T) {
 	e := newEnv(t, withMail(t, &smtpAddr))
 	openPage(t, ctx, e.http.URL+"/")
 	waitTerm(t, ctx, "+OK POP3 server ready", 1)
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.Contains(evalString(t, ctx, `document.getElementById("pl-address").textContent`), "@")
 	})
 	address := evalString(t, ctx, `document.getElementById("pl-address").textContent`)

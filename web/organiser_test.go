@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -56,7 +57,7 @@ func TestOrganiserFindsTheStudent(t *testing.T) {
 	tm.cmd("RETR 3", "+OK")
 	tm.body()
 	tm.cmd("QUIT", "+OK")
-	waitFor(t, func() bool { return e.visitors.ByHandle(ai["handle"].(string)).Progress()["01-lab-sheet"] == 4 })
+	pop3test.WaitFor(t, func() bool { return e.visitors.ByHandle(ai["handle"].(string)).Progress()["01-lab-sheet"] == 4 })
 
 	st := o.state()
 	people := st["people"].([]any)
@@ -108,7 +109,7 @@ func TestOrganiserFindsTheStudent(t *testing.T) {
 	defer c.Close()
 	fmt.Fprintf(c, "USER %s\r\nPASS nope\r\n", zi["login"])
 	io.ReadAll(io.LimitReader(c, 1)) // let the server read it
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return strings.Contains(fmt.Sprint(o.state()["errors"]), fmt.Sprint("visitor:", zi["pseudonym"]))
 	})
 }

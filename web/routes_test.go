@@ -5,12 +5,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/web"
 )
 
@@ -48,10 +48,9 @@ func TestVisitorAPIRefusesWithoutASession(t *testing.T) {
 // X-Request-Id), status and the visitor's pseudonym, and no token,
 // cookie or client address.
 func TestAccessLogNamesPseudonymsOnly(t *testing.T) {
-	var mu sync.Mutex
-	var buf bytes.Buffer
+	var buf pop3test.SyncBuffer
 	e := newEnv(t, func(_ *pop3.Server, cfg *web.Config) {
-		cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
+		cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
 	})
 	b := e.visit(t)
 	resp, err := b.client.Get(e.http.URL + "/api/lessons")
@@ -61,9 +60,7 @@ func TestAccessLogNamesPseudonymsOnly(t *testing.T) {
 	resp.Body.Close()
 	id := resp.Header.Get("X-Request-Id")
 	v := e.visitors.All()[0]
-	mu.Lock()
 	log := buf.String()
-	mu.Unlock()
 	var line string
 	for l := range strings.SplitSeq(log, "\n") {
 		if strings.Contains(l, "path=/api/lessons") {
@@ -78,15 +75,4 @@ func TestAccessLogNamesPseudonymsOnly(t *testing.T) {
 			t.Errorf("the access log holds %q", secret)
 		}
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 // barState is what the step bar offers now: the lesson's title, the step,
@@ -113,7 +114,7 @@ func TestBrowserStepBarAloneFinishesTheLessons(t *testing.T) {
 			if pressBar(t, ctx) != "Start it" {
 				t.Fatalf("the done bar offers %+v", st)
 			}
-			waitFor(t, func() bool { return strings.HasPrefix(readBar(t, ctx).Count, "· step 1 ") })
+			pop3test.WaitFor(t, func() bool { return strings.HasPrefix(readBar(t, ctx).Count, "· step 1 ") })
 		} else {
 			openLesson(t, ctx, l.id)
 		}
@@ -149,14 +150,14 @@ func TestBrowserStepBarLockLessonInTwoTabs(t *testing.T) {
 		time.Sleep(150 * time.Millisecond)
 	}
 	// Step 2: the first tab offers only "Open a second tab".
-	waitFor(t, func() bool { st := readBar(t, ctx); return len(st.Buttons) == 1 && st.Buttons[0].Action == "tab" })
+	pop3test.WaitFor(t, func() bool { st := readBar(t, ctx); return len(st.Buttons) == 1 && st.Buttons[0].Action == "tab" })
 	// chromedp opens the second tab itself (window.open in a headless
 	// test has no handle to drive), as the button would.
 	tab2, cancel := chromedp.NewContext(ctx)
 	defer cancel()
 	openPage(t, tab2, e.http.URL+"/")
 	waitTerm(t, tab2, "+OK POP3 server ready", 1)
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		st := readBar(t, tab2)
 		return st.Count == "· step 2 of 4" && len(st.Buttons) == 2 && st.Buttons[0].Label == "USER guest"
 	})
@@ -166,19 +167,19 @@ func TestBrowserStepBarLockLessonInTwoTabs(t *testing.T) {
 	}
 	waitTerm(t, tab2, "-ERR [IN-USE]", 1)
 	// Step 3 is the first tab's: the second offers nothing and says so.
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		st := readBar(t, tab2)
 		return st.Count == "· step 3 of 4" && len(st.Buttons) == 0 && strings.Contains(st.Title, "in your other tab")
 	})
-	waitFor(t, func() bool { st := readBar(t, ctx); return len(st.Buttons) == 1 && st.Buttons[0].Label == "QUIT" })
+	pop3test.WaitFor(t, func() bool { st := readBar(t, ctx); return len(st.Buttons) == 1 && st.Buttons[0].Label == "QUIT" })
 	pressBar(t, ctx)
 	// Step 4 is the second tab's.
-	waitFor(t, func() bool { return readBar(t, tab2).Count == "· step 4 of 4" })
+	pop3test.WaitFor(t, func() bool { return readBar(t, tab2).Count == "· step 4 of 4" })
 	for readBar(t, tab2).Count == "· step 4 of 4" {
 		pressBar(t, tab2)
 		time.Sleep(200 * time.Millisecond)
 	}
-	waitFor(t, func() bool { return readBar(t, tab2).Count == "· done" })
+	pop3test.WaitFor(t, func() bool { return readBar(t, tab2).Count == "· done" })
 	screenshot(t, tab2, filepath.Join(screenshotDir(t), "stepbar-lock-tab2.png"))
 }
 
@@ -199,7 +200,7 @@ func TestBrowserStepBarRecoversFromAnEarlyQuit(t *testing.T) {
 		time.Sleep(150 * time.Millisecond)
 	}
 	typeLine(t, ctx, "QUIT") // the trap: step 3 needs step 1's session
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		st := readBar(t, ctx)
 		return strings.Contains(st.Title, "has closed") && len(st.Buttons) == 1 && st.Buttons[0].Label == "Start again from step 1"
 	})
@@ -212,7 +213,7 @@ func openLesson(t *testing.T, ctx context.Context, id string) {
 	if err := chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`(() => { for (const d of document.querySelectorAll(".lesson")) d.open = d.dataset.lesson === %q })()`, id), nil)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.HasPrefix(readBar(t, ctx).Count, "· step 1 ") })
+	pop3test.WaitFor(t, func() bool { return strings.HasPrefix(readBar(t, ctx).Count, "· step 1 ") })
 }
 
 // The explanations' jargon has plain words beside it: on hover, on tap or
@@ -226,7 +227,7 @@ func TestBrowserGlossesTheJargon(t *testing.T) {
 	typeLine(t, ctx, "PASS visitor")
 	typeLine(t, ctx, "STAT")
 	waitTerm(t, ctx, "+OK 7 54859", 1)
-	waitFor(t, func() bool {
+	pop3test.WaitFor(t, func() bool {
 		return evalString(t, ctx, `String([...document.querySelectorAll("#term-out .explain .gloss")].some(g => g.textContent === "octets"))`) == "true"
 	})
 	got := evalString(t, ctx, `(() => { const g = [...document.querySelectorAll("#term-out .explain .gloss")].find(g => g.textContent === "octets");

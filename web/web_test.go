@@ -26,6 +26,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/static"
 	"github.com/pop3playground/pop3playground/web"
@@ -507,7 +508,7 @@ func TestBridgesPerVisitorAreCapped(t *testing.T) {
 	// The bridge is gone, and the POP3 server has seen its session end
 	// and let go of the lock (a dropped connection releases it).
 	v := e.visitors.All()[0]
-	waitFor(t, func() bool { return v.Bridges() == 1 && !v.Sandbox.InUse() })
+	pop3test.WaitFor(t, func() bool { return v.Bridges() == 1 && !v.Sandbox.InUse() })
 	t3 := b.terminal()
 	t3.login()
 }
@@ -555,7 +556,7 @@ func TestOversizedMessageClosesTheBridge(t *testing.T) {
 	if code, _ := tm.closeStatus(); code != websocket.StatusMessageTooBig {
 		t.Errorf("close status %d, want %d", code, websocket.StatusMessageTooBig)
 	}
-	waitFor(t, func() bool { return e.pop3.ActiveConns() == 0 && e.web.OpenBridges() == 0 })
+	pop3test.WaitFor(t, func() bool { return e.pop3.ActiveConns() == 0 && e.web.OpenBridges() == 0 })
 }
 
 func TestPipelinedPaste(t *testing.T) {
@@ -665,7 +666,7 @@ func TestNoLeaksAfterManyBridges(t *testing.T) {
 
 	for i := range 200 {
 		// A dropped session holds the lock until the server notices.
-		waitFor(t, func() bool { return e.pop3.ActiveConns() == 0 })
+		pop3test.WaitFor(t, func() bool { return e.pop3.ActiveConns() == 0 })
 		tm := b.terminal()
 		switch i % 4 {
 		case 0: // the browser goes away mid-session
@@ -690,7 +691,7 @@ func TestNoLeaksAfterManyBridges(t *testing.T) {
 	if v := e.visitors.All()[0]; v.Bridges() != 0 || v.Sandbox.InUse() {
 		t.Errorf("visitor holds %d bridges, lock held %v", v.Bridges(), v.Sandbox.InUse())
 	}
-	waitFor(t, func() bool { return runtime.NumGoroutine() <= goroutines+2 })
+	pop3test.WaitFor(t, func() bool { return runtime.NumGoroutine() <= goroutines+2 })
 	if n := openFDs(t); n > fds+2 {
 		t.Errorf("open descriptors: %d before, %d after 200 bridges", fds, n)
 	}
@@ -701,7 +702,7 @@ func TestNoLeaksAfterManyBridges(t *testing.T) {
 
 func settle(t *testing.T, e *env) {
 	t.Helper()
-	waitFor(t, func() bool { return e.pop3.ActiveConns() == 0 && e.web.OpenBridges() == 0 })
+	pop3test.WaitFor(t, func() bool { return e.pop3.ActiveConns() == 0 && e.web.OpenBridges() == 0 })
 	e.http.CloseClientConnections()
 	http.DefaultClient.CloseIdleConnections()
 }
@@ -712,13 +713,4 @@ func openFDs(t *testing.T) int {
 		t.Skip("no /proc/self/fd here")
 	}
 	return len(ents)
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10s")
-		}
-	}
 }

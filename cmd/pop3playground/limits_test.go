@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 // childEnv, when set, makes the test binary the playground itself, with
@@ -70,7 +72,7 @@ func TestLowDescriptorLimitRefusesPolitely(t *testing.T) {
 	const limit = 256 // budget: 32 POP3 sessions, 96 HTTP connections (32 kept in reserve)
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "--pop3-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), childEnv+"=256")
-	var stderr syncBuffer
+	var stderr pop3test.SyncBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -13,9 +13,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 func noEnv(string) string { return "" }
@@ -123,7 +124,7 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	os.WriteFile(filepath.Join(lessons, "10-ours.md"), []byte("---\ntitle: Our own lesson\n---\n## Count\ncheck: ok STAT\n\nType `STAT`.\n"), 0o644)
 	bulletins := t.TempDir()
 	os.WriteFile(filepath.Join(bulletins, "welcome.eml"), []byte("From: org@example.org\nSubject: Welcome to the workshop\n\nHello.\n"), 0o644)
-	var logs syncBuffer
+	var logs pop3test.SyncBuffer
 	go func() {
 		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0", "--lessons", lessons, "--bulletins", bulletins}, noEnv, pw, &logs)
 		pw.Close()
@@ -293,24 +294,6 @@ func TestRunRejectsABrokenLesson(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "10-ours.md:5: \"ok COUNT\": the server has no command COUNT") {
 		t.Errorf("run with a broken lesson: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // The README's flag table names every flag, so that it does not drift

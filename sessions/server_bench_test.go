@@ -1,4 +1,7 @@
-package pop3_test
+// The POP3 server's benchmarks, as cmd/pop3playground runs it: the
+// sessions' Backend and Observer, every session logged. They live here
+// because that is where both ends meet; pop3's own tests use pop3test.
+package sessions
 
 import (
 	"bufio"
@@ -15,17 +18,29 @@ import (
 	"testing"
 
 	"github.com/pop3playground/pop3playground/pop3"
-	"github.com/pop3playground/pop3playground/sessions"
 )
 
+// serveBench starts a Server on loopback with no connection limits, as
+// set, and returns its address.
+func serveBench(b *testing.B, set func(*pop3.Server)) string {
+	s := pop3.NewServer(nil)
+	s.MaxConns, s.MaxConnsPerIP = 0, 0
+	s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	set(s)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go s.Serve(l)
+	b.Cleanup(func() { s.Close() })
+	return l.Addr().String()
+}
+
 // benchServer is a Server as cmd/pop3playground runs it: every direct login
-// gets a fresh sandbox of the default world; no connection limits.
+// gets a fresh sandbox of the default world.
 func benchServer(b *testing.B) string {
-	env := testServer(b, func(s *pop3.Server) {
-		s.Backend = &sessions.Backend{World: testWorld()}
-		s.MaxConns, s.MaxConnsPerIP = 0, 0
-	})
-	return env.addr
+	w := loadDefault(b)
+	return serveBench(b, func(s *pop3.Server) { s.Backend = &Backend{World: w} })
 }
 
 // rawClient is a minimal lockstep client for benchmarks.
@@ -91,11 +106,10 @@ func (c *rawClient) multi(line string) (int, error) {
 // allocs/command counts the allocations of both ends, dial and accept
 // included, per command; the client allocates next to nothing per command.
 func BenchmarkSession(b *testing.B) {
-	env := testServer(b, func(s *pop3.Server) {
-		s.Backend = &sessions.Backend{World: testWorld()}
-		s.MaxConns, s.MaxConnsPerIP = 0, 0
-		s.Observer = sessions.NewVisitors(testWorld())
-		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	w := loadDefault(b)
+	addr := serveBench(b, func(s *pop3.Server) {
+		s.Backend = &Backend{World: w}
+		s.Observer = NewVisitors(w)
 	})
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -104,7 +118,7 @@ func BenchmarkSession(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		c := &leanClient{r: bufio.NewReaderSize(nil, 32<<10)}
 		for pb.Next() {
-			if err := c.session(env.addr); err != nil {
+			if err := c.session(addr); err != nil {
 				b.Error(err)
 				return
 			}
@@ -179,16 +193,14 @@ func BenchmarkLoginWorldSize(b *testing.B) {
 	for _, n := range []int{7, 100_000} {
 		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
 			w := worldOf(b, n)
-			env := testServer(b, func(s *pop3.Server) {
-				s.Backend = &sessions.Backend{World: w}
-				s.MaxConns, s.MaxConnsPerIP = 0, 0
-				s.Observer = sessions.NewVisitors(w)
-				s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			addr := serveBench(b, func(s *pop3.Server) {
+				s.Backend = &Backend{World: w}
+				s.Observer = NewVisitors(w)
 			})
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()
-				c, err := dialRaw(env.addr)
+				c, err := dialRaw(addr)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -210,7 +222,7 @@ func BenchmarkLoginWorldSize(b *testing.B) {
 
 // worldOf is a world whose guest has n small messages, loaded from an mbox
 // as an organiser's would be.
-func worldOf(b testing.TB, n int) *sessions.World {
+func worldOf(b testing.TB, n int) *World {
 	dir := b.TempDir()
 	var mbox strings.Builder
 	for i := range n {
@@ -223,7 +235,7 @@ func worldOf(b testing.TB, n int) *sessions.World {
 	if err := os.WriteFile(users, []byte("guest:visitor\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	w, err := sessions.LoadDir(dir, users)
+	w, err := LoadDir(dir, users)
 	if err != nil {
 		b.Fatal(err)
 	}
