@@ -95,6 +95,8 @@ function drawPeople(st) {
   $("nobody")?.toggleAttribute("hidden", (st.people || []).length > 0);
 }
 
+let refreshes = 0;
+
 async function refresh() {
   let st;
   try {
@@ -105,6 +107,7 @@ async function refresh() {
     return;
   }
   lastState = st;
+  $("people").dataset.refreshes = String(++refreshes); // for tests: a redraw happened
   $("n-visitors").textContent = st.visitors;
   $("n-active").textContent = st.active;
   $("n-help").textContent = (st.people || []).filter((p) => p.help || p.stuck).length;

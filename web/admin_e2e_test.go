@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
@@ -127,7 +126,11 @@ func TestBrowserOrganiserFindsTheStudentByHandle(t *testing.T) {
 	if err := chromedp.Run(org, chromedp.Focus(`#people [data-watch]`, chromedp.ByQuery)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3500 * time.Millisecond) // one refresh redraws the rows
+	// One refresh redraws the rows: wait for the next one, not a time.
+	before := evalString(t, org, `document.querySelector("#people").dataset.refreshes || "0"`)
+	pop3test.WaitFor(t, func() bool {
+		return evalString(t, org, `document.querySelector("#people").dataset.refreshes || "0"`) != before
+	})
 	pop3test.WaitFor(t, func() bool {
 		return evalString(t, org, `document.querySelector("#people [data-watch]") !== null && document.activeElement === document.querySelector("#people [data-watch]") && document.activeElement.isConnected ? "yes" : "no"`) == "yes" &&
 			evalString(t, org, `String(document.querySelector("#people tbody tr") !== null)`) == "true"

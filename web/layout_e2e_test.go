@@ -3,12 +3,13 @@ package web_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 // The page does not move under the reader once painted: on a phone, with
@@ -36,7 +37,14 @@ func TestPageLayoutIsStable(t *testing.T) {
 	}), chromedp.Navigate(e.http.URL+"/")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	// Measure once the page has done what it does on load: the session
+	// made, the terminal connected and greeted, the event stream's first
+	// entry shown in the inspector; then one frame for the layout.
+	waitTerm(t, ctx, "+OK POP3 server ready", 1)
+	pop3test.WaitFor(t, func() bool {
+		return evalString(t, ctx, `document.querySelector("#who-name").textContent !== "…" && !document.querySelector("#insp-conn").textContent.startsWith("No session yet") ? "yes" : "no"`) == "yes"
+	})
+	chromedp.Run(ctx, chromedp.Evaluate(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))`, nil, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
 	var cls float64
 	var shifts []string
 	chromedp.Run(ctx, chromedp.Evaluate(`window.__cls`, &cls), chromedp.Evaluate(`window.__shifts`, &shifts))
