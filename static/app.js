@@ -4,7 +4,7 @@ import { Terminal, transcriptOf } from "./terminal.js";
 import { Inspector, Explainer } from "./inspector.js";
 import { Lessons } from "./lessons.js";
 import { md5hex } from "./md5.js";
-import { smtpExplain } from "./protocol.js";
+import { smtpTerminal, openSMTP, composeNow } from "./smtp.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -137,8 +137,8 @@ async function start() {
   nameForm();
   helpForm();
   const tab = pageTab();
-  const el = $("term");
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const el = $("term");
   const term = new Terminal({
     out: $("term-out"),
     input: $("term-input"),
@@ -148,11 +148,26 @@ async function start() {
     port: el.dataset.port,
     dialed: el.dataset.dialed,
   });
+  window.pop3term = term; // for the console and the end-to-end test
   const inspector = new Inspector(tab);
   const explainer = new Explainer(term, tab);
   const lessons = new Lessons($("lessons"), $("lesson-live"));
   const apop = apopHelper(term);
-  // What the step bar's buttons do (a lesson's do: line).
+  stepBar(lessons, term, inspector, apop, tab);
+  terminalControls(term, explainer, inspector, lessons, apop);
+  explainToggle();
+  eventStream(term, inspector, explainer, lessons);
+  resetForm(inspector);
+  $("view-message").addEventListener("click", () => viewMessage(term));
+  $("mv-close").addEventListener("click", () => { $("mailview").hidden = true; });
+  transcriptButtons(term);
+  term.connect();
+  term.input.focus({ preventScroll: true });
+  smtpTerminal(proto, tab, renewSession);
+}
+
+// stepBar says what the step bar's buttons do (a lesson's do: line).
+function stepBar(lessons, term, inspector, apop, tab) {
   lessons.page = {
     tab,
     pop3Open: () => term.state === "open",
@@ -171,8 +186,11 @@ async function start() {
       }
     },
   };
-  window.pop3term = term; // for the console and the end-to-end test
+}
 
+// terminalControls wires the terminal's buttons and what its events
+// change on the page.
+function terminalControls(term, explainer, inspector, lessons, apop) {
   const connectBtn = $("term-connect");
   term.onevent = (e) => {
     if (e.type === "state") {
@@ -204,7 +222,11 @@ async function start() {
     const t = e.target.closest("[data-cmd]");
     if (t) term.type(t.dataset.cmd);
   });
+}
 
+// explainToggle turns the explanations under replies on and off, and
+// remembers the choice.
+function explainToggle() {
   const toggle = $("explain-toggle");
   const setExplain = (on) => {
     toggle.checked = on;
@@ -215,8 +237,12 @@ async function start() {
   try { saved = localStorage.getItem("pop3pg.explain"); } catch { /* private mode */ }
   setExplain(saved !== "0");
   toggle.addEventListener("change", () => setExplain(toggle.checked));
+}
 
-  // The server's events: the inspector, explanations and lessons.
+// eventStream reads the server's events for the inspector, the
+// explanations and the lessons, and gets a new session when the server
+// no longer knows this page's.
+function eventStream(term, inspector, explainer, lessons) {
   let events = null;
   const entry = (type) => (m) => {
     const d = JSON.parse(m.data);
@@ -257,9 +283,11 @@ async function start() {
   openEvents();
   term.onnosession = sessionGone;
   term.onended = (why) => inspector.sessionLost(why + " Your next connection gets a fresh mailbox; your lesson progress stays.");
+}
 
-  const form = $("reset-form");
-  form.addEventListener("submit", async (e) => {
+// resetForm resets the sandbox without leaving the page.
+function resetForm(inspector) {
+  $("reset-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const status = $("reset-status");
     status.textContent = "Resetting…";
@@ -273,12 +301,12 @@ async function start() {
       status.textContent = "Reset failed: " + err.message;
     }
   });
+}
 
-  $("view-message").addEventListener("click", () => viewMessage(term));
-  $("mv-close").addEventListener("click", () => { $("mailview").hidden = true; });
-
+// transcriptButtons copy or download both terminals' transcript, in the
+// order things happened, labelled, passwords masked.
+function transcriptButtons(term) {
   const tstatus = $("transcript-status");
-  // Both terminals, in the order things happened, labelled.
   const transcript = () => transcriptOf([["POP3", term], ["SMTP", window.smtpterm]]);
   window.pop3transcript = transcript; // for the end-to-end test
   $("transcript-copy").addEventListener("click", async () => {
@@ -299,91 +327,6 @@ async function start() {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 1000);
     tstatus.textContent = "Downloaded, passwords masked.";
-  });
-
-  term.connect();
-  term.input.focus({ preventScroll: true });
-  smtpTerminal(proto, tab);
-}
-
-// smtpTerminal wires the SMTP terminal, when mail in is on: the same
-// bridge, to the playground's SMTP listener (chosen by name on the
-// server), connected when the student asks.
-function smtpTerminal(proto, tab) {
-  const el = $("smtp-term");
-  if (!el) return null;
-  const smtp = new Terminal({
-    out: $("smtp-out"),
-    input: $("smtp-input"),
-    status: $("smtp-status"),
-    url: `${proto}//${location.host}/ws?target=smtp&tab=${tab}`,
-    host: el.dataset.host,
-    port: el.dataset.port,
-    dialed: el.dataset.dialed,
-  });
-  // Each final reply line gets its meaning, from the code the server
-  // sent (RFC 5321 §4.2, RFC 3463 for the enhanced code).
-  smtp.lineWatchers.add((text, div) => {
-    const why = smtpExplain(text);
-    if (why) smtp.explain(div, why);
-  });
-  const btn = $("smtp-connect");
-  smtp.onevent = (e) => {
-    if (e.type === "state") btn.textContent = e.state === "closed" ? "Connect" : "Disconnect";
-  };
-  btn.addEventListener("click", () => {
-    if (smtp.state === "closed") smtp.connect();
-    else smtp.disconnect();
-    smtp.input.focus();
-  });
-  $("smtp").addEventListener("toggle", () => {
-    if ($("smtp").open && smtp.state === "closed") smtp.connect();
-  });
-  smtp.onnosession = () => renewSession();
-  window.smtpterm = smtp; // for the console and the end-to-end test
-  composePanel(smtp);
-  return smtp;
-}
-
-// composePanel sends a message by driving the SMTP terminal: the envelope
-// pipelined, the content only after the server's 354, dot-stuffed as
-// RFC 5321 §4.5.2 asks; the student watches the dialogue it performs.
-function composePanel(smtp) {
-  const form = $("compose");
-  const status = $("compose-status");
-  const from = () => $("pl-address").textContent;
-  $("c-to").value = from();
-  $("smtp").addEventListener("toggle", () => { if (!$("c-to").value) $("c-to").value = from(); });
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const to = $("c-to").value.trim().replace(/[<>\s]/g, "");
-    const subject = $("c-subject").value.replace(/[\r\n]+/g, " ");
-    const body = $("c-body").value.split(/\r\n|\r|\n/);
-    status.textContent = "Sending through the SMTP terminal…";
-    if (smtp.state !== "open") {
-      const greeting = smtp.waitLine(/^220 /, 5000);
-      smtp.connect();
-      if (!(await greeting)) {
-        status.textContent = "Not sent: the SMTP listener did not answer.";
-        return;
-      }
-    }
-    const data = smtp.waitLine(/^(354|503|554) /, 5000);
-    smtp.submit(["EHLO browser", `MAIL FROM:<${from()}>`, `RCPT TO:<${to}>`, "DATA"]);
-    const reply = await data;
-    if (!reply || !reply.startsWith("354")) {
-      smtp.submit(["QUIT"]);
-      status.textContent = "Not sent: see the server's replies in the terminal.";
-      return;
-    }
-    const done = smtp.waitLine(/^[245]\d\d /, 5000);
-    smtp.submit([`From: <${from()}>`, `To: <${to}>`, `Subject: ${subject}`, "",
-      ...body.map((l) => (l.startsWith(".") ? "." + l : l)), ".", "QUIT"]);
-    const end = await done;
-    status.textContent = end && end.startsWith("250")
-      ? "Sent: it arrives at the recipient's next POP3 login."
-      : "Not sent: " + (end || "no answer from the server.");
-    if (end && end.startsWith("250")) form.reset(), ($("c-to").value = from());
   });
 }
 
@@ -441,20 +384,6 @@ async function viewMessage(term) {
 
 // apopHelper computes APOP's digest in the page: MD5 of the greeting's
 // timestamp followed by the password (RFC 1939 §7).
-// openSMTP opens the SMTP terminal's panel, which connects it.
-function openSMTP() {
-  const d = $("smtp");
-  if (d && !d.open) d.open = true;
-}
-
-// composeNow sends the compose panel's message, filling in what is empty.
-function composeNow() {
-  if (!$("c-to").value) $("c-to").value = $("pl-address").textContent;
-  if (!$("c-subject").value) $("c-subject").value = "by hand";
-  if (!$("c-body").value) $("c-body").value = "Hello from the step bar.";
-  $("compose").requestSubmit();
-}
-
 function apopHelper(term) {
   const user = $("apop-user"), ts = $("apop-ts"), pass = $("apop-pass"), out = $("apop-line");
   const line = () => {

@@ -5,7 +5,8 @@
 // text: control bytes made visible as ^X, never interpreted as HTML or as
 // escape sequences (DESIGN §7).
 
-import { multiLine } from "./protocol.js";
+import { gloss } from "./gloss.js";
+import { lastRetrieved } from "./retrieved.js";
 
 const MAX_LINES = 5000; // scroll-back
 const MAX_TRANSCRIPT = 20000; // lines kept for the transcript
@@ -308,44 +309,9 @@ export class Terminal {
 
   // --- input ------------------------------------------------------------
 
-  // lastRetrieved is the message the last RETR brought, as the server sent
-  // it with the dot-stuffing undone (RFC 1939 §3), or null. Replies are
-  // paired with commands in order, from the connection's greeting on: a
-  // student may type ahead of the replies (RFC 2449 §6.6 keeps them in
-  // order), so the line after a RETR is not always its reply.
+  // lastRetrieved is the message the last RETR brought (retrieved.js).
   lastRetrieved() {
-    const t = this.transcript;
-    let start = 0;
-    for (let i = t.length - 1; i >= 0; i--) {
-      if (t[i].who === "*" && t[i].text.startsWith("Connected to")) { start = i + 1; break; }
-    }
-    const queue = [""]; // commands waiting for their status line; "" is the greeting
-    let body = null, found = null, sasl = false;
-    for (let i = start; i < t.length; i++) {
-      const e = t[i];
-      if (e.who === "C") {
-        if (sasl) sasl = false; // the answer to a SASL challenge
-        else queue.push(e.text);
-        continue;
-      }
-      if (e.who !== "S") continue;
-      if (body) {
-        if (e.text === ".") {
-          if (body.retr) found = { cmd: body.cmd, raw: body.lines.join("\r\n") + "\r\n" };
-          body = null;
-        } else if (body.retr) {
-          body.lines.push(e.text.startsWith(".") ? e.text.slice(1) : e.text);
-        }
-        continue;
-      }
-      if (e.text === "+" || e.text.startsWith("+ ")) { sasl = true; continue; }
-      const cmd = queue.shift() || "";
-      const retr = /^retr\b/i.test(cmd.trim());
-      const ok = e.text.startsWith("+OK");
-      if (retr && !ok) found = null;
-      if (ok && multiLine(cmd)) body = { cmd, retr, lines: [] };
-    }
-    return body && body.retr ? null : found;
+    return lastRetrieved(this.transcript);
   }
 
   // waitLine resolves with the next server line matching re, or null
@@ -484,52 +450,4 @@ export function transcriptOf(terms) {
   }
   lines.sort((a, b) => a.time - b.time);
   return lines.map((e) => `${e.time.toISOString()} ${e.name} ${e.who}: ${visible(e.text)}`).join("\n") + "\n";
-}
-
-// GLOSS says in plain words what the explanations' jargon means: shown on
-// hover (title) and on tap or keyboard focus (the gloss's own text), and
-// read by screen readers after the word.
-const GLOSS = [
-  [/\boctets?\b/g, "bytes: units of 8 bits, as the RFCs count them"],
-  [/\bmaildrops?\b/g, "the mailbox the server keeps for an account"],
-  [/\bRFC (\d+) §([\d.]+)/g, (m) => `${m[0]}: the Internet standard RFC ${m[1]}, section ${m[2]}`],
-  [/\bqueued\b/g, "accepted for delivery"],
-  [/\bunique-ids?\b/g, "a message's name that stays the same from one session to the next"],
-  [/\bdot-stuff(?:ed|ing)\b/g, "a line that starts with a dot gets a second one, so that it is not taken for the end"],
-  [/\bUPDATE\b/g, "the state after QUIT in which the server really deletes what was marked"],
-  [/\bTRANSACTION\b/g, "logged in: the state in which you read and mark messages"],
-  [/\bAUTHORIZATION\b/g, "not logged in yet: the state in which you say who you are"],
-];
-
-// gloss splits text into text and glossed words, at most one gloss a term.
-export function gloss(text) {
-  const hits = [];
-  for (const [re, meaning] of GLOSS) {
-    re.lastIndex = 0;
-    const m = re.exec(text);
-    if (!m) continue;
-    const plain = typeof meaning === "function" ? meaning(m) : meaning;
-    if (!hits.some((h) => m.index < h.end && h.start < m.index + m[0].length)) {
-      hits.push({ start: m.index, end: m.index + m[0].length, word: m[0], plain });
-    }
-  }
-  hits.sort((a, b) => a.start - b.start);
-  const out = [];
-  let at = 0;
-  for (const h of hits) {
-    out.push(text.slice(at, h.start));
-    const g = document.createElement("span");
-    g.className = "gloss";
-    g.tabIndex = 0;
-    g.title = h.plain;
-    g.dataset.gloss = h.plain;
-    g.textContent = h.word;
-    const sr = document.createElement("span");
-    sr.className = "visually-hidden";
-    sr.textContent = ` (${h.plain})`;
-    out.push(g, sr);
-    at = h.end;
-  }
-  out.push(text.slice(at));
-  return out;
 }
