@@ -151,11 +151,7 @@ func (c *conn) scanListing(verb, arg string) error {
 }
 
 func (c *conn) handleRetr(arg string) error {
-	args, n := fields(arg)
-	if n != 1 {
-		return errorf(KindMsgArg, "RETR needs a message number, e.g. RETR 1")
-	}
-	i, err := c.parseMsgNum("RETR", args[0])
+	i, err := c.oneMessage("RETR", arg)
 	if err != nil {
 		return err
 	}
@@ -219,11 +215,7 @@ func (c *conn) sendMessage(i, top int) error {
 }
 
 func (c *conn) handleDele(arg string) error {
-	args, n := fields(arg)
-	if n != 1 {
-		return errorf(KindMsgArg, "DELE needs a message number, e.g. DELE 1")
-	}
-	i, err := c.parseMsgNum("DELE", args[0])
+	i, err := c.oneMessage("DELE", arg)
 	if err != nil {
 		return err
 	}
@@ -276,4 +268,14 @@ func explainQuit(r replyState) string {
 		deleted = fmt.Sprintf("Removed: %s.", plural(r.removed, "message"))
 	}
 	return "QUIT from TRANSACTION entered the UPDATE state: the marked messages were removed and the lock released before this +OK (RFC 1939 §6). " + deleted
+}
+
+// oneMessage parses the argument of a command that takes one message
+// number (RETR, DELE) into a message index.
+func (c *conn) oneMessage(verb, arg string) (int, error) {
+	args, n := fields(arg)
+	if n != 1 {
+		return 0, errorf(KindMsgArg, "%s needs a message number, e.g. %s 1", verb, verb)
+	}
+	return c.parseMsgNum(verb, args[0])
 }
