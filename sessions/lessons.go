@@ -98,9 +98,6 @@ type Action struct {
 	Line string `json:"line,omitempty"`
 }
 
-// smtpVerbs are the SMTP commands a do: line may type.
-var smtpVerbs = []string{"EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "STARTTLS"}
-
 // ParseDo parses a step's do: line.
 func ParseDo(s string) ([]Action, error) {
 	var do []Action
@@ -114,8 +111,8 @@ func ParseDo(s string) ([]Action, error) {
 			a.Target, a.Line = "smtp", strings.TrimSpace(strings.TrimPrefix(alt, "smtp:"))
 			verb, _, _ := strings.Cut(a.Line, " ")
 			verb, _, _ = strings.Cut(verb, ":")
-			if !slices.Contains(smtpVerbs, strings.ToUpper(verb)) {
-				return nil, fmt.Errorf("do: %q: the SMTP terminal's commands are %v", alt, smtpVerbs)
+			if !slices.Contains(SMTPCommands, strings.ToUpper(verb)) {
+				return nil, fmt.Errorf("do: %q: the SMTP terminal's commands are %v", alt, SMTPCommands)
 			}
 		default:
 			a.Line = alt

@@ -4,6 +4,11 @@ import (
 	"regexp"
 )
 
+// SMTPCommands are the SMTP commands the playground's SMTP server takes
+// from a student (RFC 5321 §4.1, RFC 3207): what a lesson's smtp: line
+// may type. A test sends each to the server.
+var SMTPCommands = []string{"EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "STARTTLS"}
+
 // SMTPExplanations says what the SMTP replies a student meets mean: by
 // the enhanced status code (RFC 3463) where it says more, else by the
 // reply code (RFC 5321 §4.2). The page's SMTP terminal shows them under

@@ -73,3 +73,15 @@ func smtpReplies(t *testing.T, addr string, lines []string) []string {
 	}
 	return got
 }
+
+// Every command SMTPCommands names is one the SMTP server knows: none is
+// answered 500 (unrecognised).
+func TestSMTPCommandsAreTheServers(t *testing.T) {
+	e := newMailEnv(t, loadDefault(t))
+	for _, verb := range SMTPCommands {
+		got := smtpReplies(t, e.smtpAddr, []string{verb})
+		if len(got) < 2 || strings.HasPrefix(got[1], "500 ") {
+			t.Errorf("%s: %q", verb, got)
+		}
+	}
+}
