@@ -58,6 +58,10 @@ func (c *conn) loggedIn(user string, md Maildrop, err error) error {
 	switch {
 	case err == nil:
 		c.md, c.user, c.state = md, user, stateTransaction
+		if sh, ok := md.(Shaper); ok {
+			c.flush() // what was said before the login goes out as it was
+			c.out.w = sh.Shape(c.out.w)
+		}
 		c.count, c.size = md.Stat()
 		c.emit(Event{Kind: EventLockTaken, User: user})
 		c.emit(Event{Kind: EventState, State: stateTransaction.String(), User: user, Count: c.count, Octets: c.size, md: md})
@@ -83,7 +87,7 @@ func (c *conn) loggedIn(user string, md Maildrop, err error) error {
 		}
 		return errorf(KindAuth, "wrong user name or password")
 	case errors.As(err, &le):
-		return &replyError{kind: kindOfCode(le.Code), code: le.Code, text: le.Text}
+		return &replyError{kind: kindOfCode(le.Code), code: le.Code, text: le.Text, close: le.Close}
 	default:
 		c.srv.Logger.Error("pop3: opening maildrop", "conn", c.info.ID, "user", c.logUser(user), "err", err)
 		return errorf(KindSysTemp, "cannot open %s's maildrop right now; try again later", printable(user))

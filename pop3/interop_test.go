@@ -2,30 +2,19 @@ package pop3_test
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 // needClient finds a real client program, or skips; with
 // POP3PG_REQUIRE_INTEROP set (CI sets it) a missing client fails the test.
-func needClient(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("POP3PG_REQUIRE_INTEROP") != "" {
-			t.Fatalf("%s is required for interop tests: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
-
 func runPoplib(t *testing.T, env *testEnv, host, mode string) map[string]any {
 	t.Helper()
-	py := needClient(t, "python3")
+	py := pop3test.NeedClient(t, "python3")
 	_, port, _ := strings.Cut(env.addr, ":")
 	out, err := exec.Command(py, "testdata/poplib_client.py", host, port, env.caFile, mode).CombinedOutput()
 	if err != nil {
@@ -86,7 +75,7 @@ func TestPythonPoplibAPOP(t *testing.T) {
 
 func curl(t *testing.T, env *testEnv, args ...string) string {
 	t.Helper()
-	bin := needClient(t, "curl")
+	bin := pop3test.NeedClient(t, "curl")
 	args = append([]string{"-sS", "--max-time", "10", "-u", "guest:visitor"}, args...)
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {

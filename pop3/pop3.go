@@ -86,6 +86,13 @@ type Maildrop interface {
 	Close() error
 }
 
+// A Shaper is a Maildrop that chooses how the session's replies reach the
+// client once it is logged in: Shape wraps the connection's writer (to
+// deliver replies a byte at a time, say, as a client must be ready for).
+type Shaper interface {
+	Shape(w io.Writer) io.Writer
+}
+
 // A Noter is a Maildrop with a remark for the user, added to the reply to a
 // successful login and to QUIT: for example that the maildrop is a private
 // copy that disappears when the connection ends.
@@ -115,6 +122,9 @@ type ConnInfo struct {
 	// its type-length-value fields by type (PROXY v2 only).
 	Proxied   bool
 	ProxyTLVs map[byte][]byte
+	// BareLF is set once the client has ended a line with LF alone, not
+	// CRLF (RFC 1939 §3 wants CRLF; the server accepts both).
+	BareLF bool
 }
 
 // Errors a Backend returns to choose the reply to a failed login.
@@ -132,6 +142,8 @@ var (
 type LoginError struct {
 	Code string
 	Text string
+	// Close closes the connection after the reply.
+	Close bool
 }
 
 func (e *LoginError) Error() string { return "pop3: login refused: " + e.Text }

@@ -131,6 +131,8 @@ func (c *conn) readLine(limit int) (string, error) {
 	line = line[:len(line)-1]
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
+	} else {
+		c.info.BareLF = true
 	}
 	c.in.lines++
 	return lineString(line), nil

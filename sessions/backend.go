@@ -77,8 +77,29 @@ func (b *Backend) sandbox(c *pop3.ConnInfo, user string) (sb *Sandbox, account s
 	return NewSandbox(b.World), user, nil, true, nil
 }
 
+// labVisitor is the visitor whose lab login user is, or nil: LAB.ID on a
+// direct connection, when the world has no account of that name.
+func (b *Backend) labVisitor(c *pop3.ConnInfo, user string) *Visitor {
+	if b.Visitors == nil || c.Proxied || b.World.Account(LabAccount) != nil {
+		return nil
+	}
+	account, id, ok := splitPersonal(user)
+	if !ok || account != LabAccount {
+		return nil
+	}
+	v := b.Visitors.ByID(id)
+	if v != nil {
+		v.Touch()
+		b.Visitors.bindConn(c.ID, v) // the lab grades failed logins too
+	}
+	return v
+}
+
 // Login implements pop3.Backend.
 func (b *Backend) Login(ctx context.Context, c *pop3.ConnInfo, user, password string) (pop3.Maildrop, error) {
+	if v := b.labVisitor(c, user); v != nil {
+		return v.Lab.login(c, password, "", "")
+	}
 	sb, account, personal, direct, err := b.sandbox(c, user)
 	if err != nil {
 		return nil, err
@@ -89,6 +110,9 @@ func (b *Backend) Login(ctx context.Context, c *pop3.ConnInfo, user, password st
 
 // LoginAPOP implements pop3.APOPBackend.
 func (b *Backend) LoginAPOP(ctx context.Context, c *pop3.ConnInfo, user, timestamp, digest string) (pop3.Maildrop, error) {
+	if v := b.labVisitor(c, user); v != nil {
+		return v.Lab.login(c, "", timestamp, digest)
+	}
 	sb, account, personal, direct, err := b.sandbox(c, user)
 	if err != nil {
 		return nil, err

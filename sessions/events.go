@@ -33,6 +33,9 @@ func (vs *Visitors) Observe(e pop3.Event) {
 	}
 	if v != nil {
 		ev := eventOf(e)
+		if via == "pop3" && v.Lab.recording(e.Conn) {
+			v.Lab.observe(ev, e.Info.BareLF)
+		}
 		v.Events.Append(Entry{Type: EntryPOP3, Event: ev, Tab: tab, Via: via})
 		vs.advance(v, ev, tab)
 	}
@@ -42,6 +45,7 @@ func (vs *Visitors) Observe(e pop3.Event) {
 // the visitor's pages and lessons.
 func (vs *Visitors) Reset(v *Visitor) {
 	v.Sandbox.Reset()
+	v.Lab.Reset()
 	e := Event{Kind: EventReset, Time: time.Now()}
 	v.Events.Append(Entry{Type: EntryReset, Event: e})
 	vs.advance(v, e, "")

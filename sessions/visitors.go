@@ -34,6 +34,9 @@ type Visitor struct {
 
 	// Events are what the POP3 server did in this visitor's sandbox.
 	Events EventLog
+	// Lab is the visitor's client lab (their lab login's scenario and
+	// report card).
+	Lab Lab
 
 	lastSeen atomic.Int64 // unix nanoseconds
 	bridges  atomic.Int32

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -179,4 +181,19 @@ func WaitFor(t testing.TB, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// NeedClient returns the path of a real client program (curl, python3),
+// or skips the test when the machine has none; with POP3PG_REQUIRE_INTEROP
+// set (CI), it fails the test instead.
+func NeedClient(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("POP3PG_REQUIRE_INTEROP") != "" {
+			t.Fatalf("%s is required for interop tests: %v", name, err)
+		}
+		t.Skipf("%s not installed: %v", name, err)
+	}
+	return p
 }

@@ -1,0 +1,349 @@
+package sessions
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/limit"
+)
+
+// The client lab: a student points the POP3 client they wrote at their
+// lab login (LabAccount.ID, password LabPassword), picks a scenario, and
+// the lab grades what the server saw the client do. The lab login has a
+// maildrop of its own (labMessages), made to trip the usual bugs, so that
+// the lessons' guest maildrop is never in the way.
+const (
+	LabAccount  = "lab"
+	LabPassword = "lab"
+)
+
+// A LabScenario is one way the lab's server behaves toward the student's
+// client, and what a correct client does then.
+type LabScenario struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	Does  string `json:"does"` // what a correct client does
+	Fault bool   `json:"fault,omitempty"`
+
+	shape func(w io.Writer, first bool) io.Writer // replies after login; first: the lab's first login
+	login error                                   // the lab's first login is refused with this
+}
+
+// LabScenarios are the client lab's POP3 scenarios. Only legal server
+// behaviour, unless Fault says otherwise.
+var LabScenarios = []LabScenario{
+	{ID: "plain", Title: "A maildrop that tests framing",
+		Does: "Retrieves every message and saves exactly the bytes sent: the stuffed dots removed (a line \".\" alone, \"..\", \".x\", a first body line that starts with a dot), a 998-octet line, 8-bit text and RFC 2047 headers, an empty body, a 1 MB message; then QUIT."},
+	{ID: "one-byte", Title: "Replies one octet at a time",
+		Does:  "Reads until CRLF, and until the line \".\", however the bytes are cut: here every octet of the first 64 KB of replies after the login arrives in a write of its own.",
+		shape: func(w io.Writer, _ bool) io.Writer { return &oneByteWriter{w: w, left: 64 << 10} }},
+	{ID: "split", Title: "Line ends and the final dot split across segments",
+		Does:  "Keeps reading when a read ends between CR and LF, or between a message's last line and its \".\" line: here each CRLF and each final \".\" line comes in a segment of its own, after a pause.",
+		shape: func(w io.Writer, _ bool) io.Writer { return &splitWriter{w: w, pause: 20 * time.Millisecond} }},
+	{ID: "pause", Title: "A pause in the middle of a message",
+		Does:  "Waits for the rest of a reply rather than give up on a short read: here the first long reply after the login (a message) stops for two seconds half-way through.",
+		shape: func(w io.Writer, _ bool) io.Writer { return &pauseWriter{w: w, pause: 2 * time.Second} }},
+	{ID: "sys-temp", Title: "A temporary refusal, then success",
+		Does:  "Reports -ERR [SYS/TEMP] as a temporary problem and logs in again later (RFC 3206 §3): the first login is refused, the next one works.",
+		login: &pop3.LoginError{Code: "SYS/TEMP", Text: "the maildrop cannot be opened right now (the client lab's sys-temp scenario): try again in a moment"}},
+	{ID: "in-use", Title: "The maildrop is locked, then free",
+		Does:  "Tells \"maildrop in use\" from \"wrong password\" by the response code (RFC 2449 §8.1.1) and tries again later: the first login gets -ERR [IN-USE], the next one works.",
+		login: pop3.ErrMaildropInUse},
+	{ID: "auth-close", Title: "A wrong-password reply, and the connection closed",
+		Does:  "Reports the failed login and stops, without hanging on a connection the server closed and without sending commands after the -ERR: the first login gets -ERR [AUTH] and the server hangs up.",
+		login: &pop3.LoginError{Code: "AUTH", Text: "wrong user name or password (the client lab's auth-close scenario), closing the connection", Close: true}},
+	{ID: "drop-retr", Title: "The connection dropped in the middle of a message", Fault: true,
+		Does: "Does not keep a message whose \".\" line never came, and reports the error; nothing is deleted, since the session never reached UPDATE (RFC 1939 §6). Only the lab's first session is cut, 4 KB into the replies after the login.",
+		shape: func(w io.Writer, first bool) io.Writer {
+			if !first {
+				return w
+			}
+			return &dropWriter{w: w, left: 4 << 10}
+		}},
+}
+
+// LabScenarioByID returns the scenario, or nil.
+func LabScenarioByID(id string) *LabScenario {
+	for i := range LabScenarios {
+		if LabScenarios[i].ID == id {
+			return &LabScenarios[i]
+		}
+	}
+	return nil
+}
+
+// maxLabSessions bounds the sessions a lab remembers; maxLabLines, the
+// commands it remembers of each.
+const (
+	maxLabSessions = 20
+	maxLabLines    = 200
+)
+
+// A Lab is a visitor's client lab: the scenario, its own maildrop (a
+// sandbox of the lab world), and what the server saw of the client.
+type Lab struct {
+	mu       sync.Mutex
+	scenario *LabScenario
+	sandbox  *Sandbox
+	logins   int // login attempts since the scenario was chosen
+	sessions []*labSession
+	proofs   []Proof
+}
+
+// A labSession is what the server saw of one connection of the client.
+type labSession struct {
+	conn     uint64
+	bareLF   bool
+	loggedIn bool
+	refused  bool   // a login was refused
+	quit     bool   // the client sent QUIT
+	end      string // why it closed; "" while open
+	lines    []labLine
+}
+
+// A labLine is a command and what was answered.
+type labLine struct {
+	Command string
+	Reply   string
+	Kind    pop3.ReplyKind
+	OK      bool
+}
+
+// Scenario is the scenario chosen ("plain" until one is).
+func (l *Lab) Scenario() *LabScenario {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.scenario == nil {
+		return &LabScenarios[0]
+	}
+	return l.scenario
+}
+
+// Choose starts a scenario afresh: a new maildrop, nothing seen yet.
+func (l *Lab) Choose(id string) error {
+	sc := LabScenarioByID(id)
+	if sc == nil {
+		return fmt.Errorf("no scenario %q", id)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.scenario, l.sandbox, l.logins, l.sessions, l.proofs = sc, nil, 0, nil, nil
+	return nil
+}
+
+// Reset forgets what the lab saw and gives it a new maildrop, keeping
+// the scenario (the sandbox's Reset).
+func (l *Lab) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sandbox, l.logins, l.sessions, l.proofs = nil, 0, nil, nil
+}
+
+// errLabPassword: the lab login's password was wrong.
+var errLabPassword = errors.New("wrong lab password")
+
+// login is a login to the lab on connection c: the scenario may refuse
+// it, else the lab's maildrop opens, shaped by the scenario.
+func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.Maildrop, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sessionLocked(c.ID)
+	s.bareLF = s.bareLF || c.BareLF
+	ok := limit.Equal(password, LabPassword)
+	if digest != "" {
+		ok = pop3.CheckAPOP(timestamp, LabPassword, digest)
+	}
+	if !ok {
+		s.refused = true
+		return nil, pop3.ErrAuthFailed
+	}
+	sc := l.scenario
+	if sc == nil {
+		sc = &LabScenarios[0]
+	}
+	l.logins++
+	if l.logins == 1 && sc.login != nil {
+		s.refused = true
+		return nil, sc.login
+	}
+	if l.sandbox == nil {
+		l.sandbox = NewSandbox(labWorld())
+	}
+	md, err := l.sandbox.Open(LabAccount)
+	if err != nil {
+		s.refused = true
+		return nil, err
+	}
+	s.loggedIn = true
+	if sc.shape == nil {
+		return md, nil
+	}
+	first := true
+	for _, o := range l.sessions {
+		first = first && (o == s || !o.loggedIn)
+	}
+	return &shapedMaildrop{Maildrop: md, shape: func(w io.Writer) io.Writer { return sc.shape(w, first) }}, nil
+}
+
+// sessionLocked is the record of connection conn, made if new.
+func (l *Lab) sessionLocked(conn uint64) *labSession {
+	for _, s := range l.sessions {
+		if s.conn == conn {
+			return s
+		}
+	}
+	s := &labSession{conn: conn}
+	if len(l.sessions) == maxLabSessions {
+		l.sessions = l.sessions[1:]
+	}
+	l.sessions = append(l.sessions, s)
+	return s
+}
+
+// recording reports whether conn is one of the lab's connections.
+func (l *Lab) recording(conn uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.sessions {
+		if s.conn == conn && s.end == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// observe records an event of one of the lab's connections.
+func (l *Lab) observe(e Event, bareLF bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sessionLocked(e.Conn)
+	s.bareLF = s.bareLF || bareLF
+	switch e.Kind {
+	case EventCommand:
+		if len(s.lines) < maxLabLines {
+			s.lines = append(s.lines, labLine{Command: e.Line})
+		}
+		if strings.EqualFold(e.Verb, "QUIT") {
+			s.quit = true
+		}
+	case EventReply:
+		if n := len(s.lines); n > 0 && s.lines[n-1].Reply == "" {
+			ln := &s.lines[n-1]
+			ln.Reply, ln.Kind, ln.OK = e.Line, pop3.ReplyKind(e.Reply), e.OK
+		}
+	case EventClosed:
+		s.end = e.Reason
+	}
+}
+
+// shapedMaildrop is the lab's maildrop with the scenario's way of
+// delivering replies (pop3.Shaper).
+type shapedMaildrop struct {
+	*Maildrop
+	shape func(io.Writer) io.Writer
+}
+
+func (m *shapedMaildrop) Shape(w io.Writer) io.Writer { return m.shape(w) }
+
+// oneByteWriter writes every octet in a write of its own, for the first
+// left octets.
+type oneByteWriter struct {
+	w    io.Writer
+	left int
+}
+
+func (o *oneByteWriter) Write(p []byte) (int, error) {
+	if o.left <= 0 {
+		return o.w.Write(p)
+	}
+	o.left -= len(p)
+	for i := range p {
+		if _, err := o.w.Write(p[i : i+1]); err != nil {
+			return i, err
+		}
+	}
+	return len(p), nil
+}
+
+// splitWriter cuts each write between CR and LF, pausing at each cut so
+// that the parts travel apart (the final "." line of a body among them),
+// for the first left octets.
+type splitWriter struct {
+	w     io.Writer
+	pause time.Duration
+	left  int // octets still to split
+}
+
+func (s *splitWriter) Write(p []byte) (int, error) {
+	if s.left <= 0 {
+		return s.w.Write(p)
+	}
+	s.left -= len(p)
+	n := 0
+	for len(p) > 0 {
+		cut := len(p)
+		if i := strings.Index(string(p), "\r\n"); i >= 0 {
+			cut = i + 1 // after the CR
+		}
+		k, err := s.w.Write(p[:cut])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		p = p[cut:]
+		if len(p) > 0 {
+			time.Sleep(s.pause)
+		}
+	}
+	return n, nil
+}
+
+// pauseWriter stops for a while half-way through the first write of at
+// least 1 KB.
+type pauseWriter struct {
+	w      io.Writer
+	pause  time.Duration
+	paused bool
+}
+
+func (pw *pauseWriter) Write(p []byte) (int, error) {
+	if pw.paused || len(p) < 1<<10 {
+		return pw.w.Write(p)
+	}
+	pw.paused = true
+	half := len(p) / 2
+	n, err := pw.w.Write(p[:half])
+	if err != nil {
+		return n, err
+	}
+	time.Sleep(pw.pause)
+	k, err := pw.w.Write(p[half:])
+	return n + k, err
+}
+
+// dropWriter lets left octets through and then fails, which ends the
+// session as if the network had dropped it.
+type dropWriter struct {
+	w    io.Writer
+	left int
+}
+
+var errDropped = errors.New("the client lab's drop-retr scenario cut the connection")
+
+func (d *dropWriter) Write(p []byte) (int, error) {
+	if d.left <= 0 {
+		return 0, errDropped
+	}
+	if len(p) > d.left {
+		n, _ := d.w.Write(p[:d.left])
+		d.left = 0
+		return n, errDropped
+	}
+	d.left -= len(p)
+	return d.w.Write(p)
+}

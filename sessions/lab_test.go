@@ -1,0 +1,238 @@
+package sessions
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
+)
+
+// labLogin is a visitor's lab login.
+func labLogin(v *Visitor) string { return LabAccount + "." + v.ID }
+
+// card waits until the lab has seen every connection it recorded close,
+// and returns its card by check ID.
+func labCard(t *testing.T, v *Visitor) (LabCard, map[string]LabCheck) {
+	t.Helper()
+	pop3test.WaitFor(t, func() bool {
+		v.Lab.mu.Lock()
+		defer v.Lab.mu.Unlock()
+		for _, s := range v.Lab.sessions {
+			if s.end == "" {
+				return false
+			}
+		}
+		return len(v.Lab.sessions) > 0
+	})
+	card := v.Lab.Card()
+	byID := map[string]LabCheck{}
+	for _, c := range card.Checks {
+		byID[c.ID] = c
+	}
+	return card, byID
+}
+
+// A client with the usual bugs gets each of them named: a bare LF, a
+// command after a refused login, a message left unread, no QUIT.
+func TestLabNamesAWrongClientsBugs(t *testing.T) {
+	e := newMailEnv(t, loadDefault(t))
+	v, _ := e.vs.New("127.0.0.1")
+	c, err := net.Dial("tcp", e.pop3Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	line := func() string { l, _ := r.ReadString('\n'); return strings.TrimRight(l, "\r\n") }
+	say := func(s string) string { io.WriteString(c, s); return line() }
+	line()
+	say("USER " + labLogin(v) + "\n") // a bare LF
+	if got := say("PASS wrong\r\n"); !strings.HasPrefix(got, "-ERR [AUTH]") {
+		t.Fatalf("wrong lab password: %q", got)
+	}
+	if got := say("RETR 1\r\n"); !strings.HasPrefix(got, "-ERR RETR is only valid after you log in") {
+		t.Fatalf("RETR after the refusal: %q", got)
+	}
+	say("USER " + labLogin(v) + "\r\n")
+	if got := say("PASS lab\r\n"); !strings.HasPrefix(got, "+OK "+labLogin(v)+"'s maildrop has 6 messages") {
+		t.Fatalf("lab login: %q", got)
+	}
+	if got := say("RETR 1\r\n"); !strings.HasPrefix(got, "+OK") {
+		t.Fatalf("RETR 1: %q", got)
+	}
+	for line() != "." {
+	}
+	c.Close() // no QUIT
+	_, checks := labCard(t, v)
+	for id, want := range map[string]string{
+		"crlf": LabFail, "login": LabPass, "after-error": LabFail, "commands": LabPass,
+		"retrieved": LabFail, "quit": LabFail, "retry": LabNone, "saved": LabNone,
+	} {
+		if got := checks[id]; got.Status != want {
+			t.Errorf("%s: %s (%s), want %s", id, got.Status, got.Seen, want)
+		}
+	}
+	if s := checks["after-error"].Seen; !strings.Contains(s, `"RETR 1"`) {
+		t.Errorf("after-error does not show the command: %q", s)
+	}
+	if s := checks["retrieved"].Seen; !strings.Contains(s, "message 2, 3, 4, 5, 6 not retrieved") {
+		t.Errorf("retrieved: %q", s)
+	}
+	// Nobody else's login is touched: guest and another visitor's lab.
+	other, _ := e.vs.New("127.0.0.2")
+	if card := other.Lab.Card(); card.Sessions != 0 {
+		t.Errorf("another visitor's lab saw %d sessions", card.Sessions)
+	}
+	if msgs := e.retrieve(v.PersonalLogin("guest")); len(msgs) != 7 {
+		t.Errorf("the visitor's guest maildrop has %d messages", len(msgs))
+	}
+}
+
+// poplibScript logs in to the lab with Python's poplib, retrieves every
+// message and prints each one's SHA-256 (lines joined with CRLF, as
+// poplib returns them unstuffed), one per line, as sha256sum does.
+const poplibScript = `
+import hashlib, poplib, sys
+host, port, user = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for attempt in range(3):
+    try:
+        p = poplib.POP3(host, port, timeout=20)
+        p.user(user)
+        p.pass_("lab")
+        break
+    except poplib.error_proto as e:
+        print("refused", e, file=sys.stderr)
+        p.close()
+n, _ = p.stat()
+for i in range(1, n + 1):
+    resp, lines, octets = p.retr(i)
+    data = b"".join(l + b"\r\n" for l in lines)
+    print(hashlib.sha256(data).hexdigest() + "  " + str(i) + ".eml")
+p.quit()
+`
+
+// Python's poplib gets a clean card in each scenario that a correct
+// client gets through, and its saved messages match, octet for octet.
+func TestLabPoplibGetsACleanCard(t *testing.T) {
+	py := pop3test.NeedClient(t, "python3")
+	e := newMailEnv(t, loadDefault(t))
+	host, port, _ := net.SplitHostPort(e.pop3Addr)
+	for _, sc := range []string{"plain", "one-byte", "split", "pause", "sys-temp", "in-use"} {
+		t.Run(sc, func(t *testing.T) {
+			v, _ := e.vs.New("127.0.0.1")
+			if err := v.Lab.Choose(sc); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(py, "-c", poplibScript, host, port, labLogin(v)).Output()
+			if err != nil {
+				t.Fatalf("poplib: %v\n%s", err, out)
+			}
+			digests := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(digests) != len(labMessages) {
+				t.Fatalf("poplib saved %d messages: %q", len(digests), out)
+			}
+			for _, p := range v.Lab.Submit(nil, digests) {
+				if !p.OK {
+					t.Errorf("%s: %s", p.Name, p.Why)
+				}
+			}
+			card, checks := labCard(t, v)
+			for _, c := range card.Checks {
+				want := LabPass
+				if c.ID == "retry" && sc != "sys-temp" && sc != "in-use" {
+					want = LabNone
+				}
+				if c.ID == "after-error" && sc != "sys-temp" && sc != "in-use" {
+					want = LabNone
+				}
+				if c.Status != want {
+					t.Errorf("%s: %s (%s), want %s", c.ID, c.Status, c.Seen, want)
+				}
+			}
+			_ = checks
+		})
+	}
+}
+
+// A saved message that kept the stuffed dots is flagged on the line where
+// it first differs, with the cause; so is its digest.
+func TestLabProofNamesTheLine(t *testing.T) {
+	var l Lab
+	exact := labWorld().Account(LabAccount).Messages[0].data
+	stuffed := dotStuff(exact)
+	p := l.Submit(map[string][]byte{"1.eml": stuffed}, nil)[0]
+	if p.OK || p.N != 1 || !strings.Contains(p.Why, "the stuffed dot was not removed (RFC 1939 §3)") || p.Saw != "..This first body line starts with a dot." {
+		t.Errorf("a stuffed copy: %+v", p)
+	}
+	header := strings.Count(string(exact[:strings.Index(string(exact), "\r\n\r\n")]), "\r\n") + 2
+	if p.Line != header+1 {
+		t.Errorf("first differing line %d, want %d (the first body line)", p.Line, header+1)
+	}
+	sum := sha256.Sum256(stuffed)
+	d := l.Submit(nil, []string{hex.EncodeToString(sum[:]) + "  1.eml"})[0]
+	if d.OK || d.N != 1 || !strings.Contains(d.Why, "stuffed dots were not removed") {
+		t.Errorf("the digest of a stuffed copy: %+v", d)
+	}
+	cut := exact[:len(exact)/2]
+	if p := l.Submit(map[string][]byte{"cut.eml": cut}, nil)[0]; p.OK || !strings.Contains(p.Why, "ends here") && !strings.Contains(p.Why, "cut at") {
+		t.Errorf("a truncated copy: %+v", p)
+	}
+	sum = sha256.Sum256(exact)
+	if p := l.Submit(nil, []string{hex.EncodeToString(sum[:])})[0]; !p.OK || p.N != 1 {
+		t.Errorf("the exact digest: %+v", p)
+	}
+	card := l.Card()
+	b, _ := json.Marshal(card)
+	if !strings.Contains(string(b), `"id":"saved","title":"Saves each message as sent, dot-stuffing undone","rfc":"RFC 1939 §3","status":"fail"`) {
+		t.Errorf("the card's saved check: %s", b)
+	}
+}
+
+// The fault scenarios do what they say to a real client: auth-close
+// refuses and hangs up, and poplib's next login works; drop-retr cuts the
+// first session in the middle of a message, poplib raises an error
+// rather than return a partial message, and the next session is whole.
+func TestLabFaultScenariosWithPoplib(t *testing.T) {
+	py := pop3test.NeedClient(t, "python3")
+	e := newMailEnv(t, loadDefault(t))
+	host, port, _ := net.SplitHostPort(e.pop3Addr)
+
+	v, _ := e.vs.New("127.0.0.1")
+	v.Lab.Choose("auth-close")
+	cmd := exec.Command(py, "-c", poplibScript, host, port, labLogin(v))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if out, err := cmd.Output(); err != nil || strings.Count(string(out), ".eml") != len(labMessages) {
+		t.Fatalf("auth-close: %v\n%s\n%s", err, out, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "-ERR [AUTH] wrong user name or password (the client lab's auth-close scenario), closing the connection") {
+		t.Errorf("auth-close: poplib was told %q", stderr.String())
+	}
+	if _, checks := labCard(t, v); checks["after-error"].Status != LabPass || checks["quit"].Status != LabPass {
+		t.Errorf("auth-close card: %+v", checks)
+	}
+
+	w, _ := e.vs.New("127.0.0.1")
+	w.Lab.Choose("drop-retr")
+	out, err := exec.Command(py, "-c", poplibScript, host, port, labLogin(w)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Error") && !strings.Contains(string(out), "error") {
+		t.Fatalf("drop-retr: poplib did not fail: %v\n%s", err, out)
+	}
+	t.Logf("drop-retr: poplib said %s", out[max(0, len(out)-200):])
+	out, err = exec.Command(py, "-c", poplibScript, host, port, labLogin(w)).Output()
+	if err != nil || strings.Count(string(out), ".eml") != len(labMessages) {
+		t.Fatalf("drop-retr, second session: %v\n%s", err, out)
+	}
+	if _, checks := labCard(t, w); checks["quit"].Status != LabPass {
+		t.Errorf("drop-retr: the server's own cut counted against the client: %+v", checks["quit"])
+	}
+}

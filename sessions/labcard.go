@@ -1,0 +1,346 @@
+package sessions
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pop3playground/pop3playground/pop3"
+)
+
+// A LabCheck is one line of the lab's report card.
+type LabCheck struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	RFC    string `json:"rfc"`
+	Status string `json:"status"` // pass, fail or not exercised
+	Seen   string `json:"seen,omitempty"`
+}
+
+// The statuses of a LabCheck.
+const (
+	LabPass = "pass"
+	LabFail = "fail"
+	LabNone = "not exercised"
+)
+
+// A LabCard is the client lab's report card.
+type LabCard struct {
+	Scenario LabScenario  `json:"scenario"`
+	Sessions int          `json:"sessions"`
+	Checks   []LabCheck   `json:"checks"`
+	Messages []LabMessage `json:"messages"`
+	Proofs   []Proof      `json:"proofs,omitempty"`
+}
+
+// Card grades what the lab saw of the client.
+func (l *Lab) Card() LabCard {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sc := l.scenario
+	if sc == nil {
+		sc = &LabScenarios[0]
+	}
+	card := LabCard{Scenario: *sc, Sessions: len(l.sessions), Messages: LabMaildrop(), Proofs: slices.Clone(l.proofs)}
+	card.Checks = []LabCheck{
+		l.checkCRLF(), l.checkLogin(), l.checkAfterError(), l.checkCommands(),
+		l.checkRetrieved(), l.checkQuit(sc), l.checkRetry(sc), l.checkSaved(),
+	}
+	return card
+}
+
+func (l *Lab) checkCRLF() LabCheck {
+	c := LabCheck{ID: "crlf", Title: "Ends every command line with CRLF", RFC: "RFC 1939 §3", Status: LabNone}
+	for _, s := range l.sessions {
+		c.Status = LabPass
+		if s.bareLF {
+			c.Status, c.Seen = LabFail, fmt.Sprintf("connection %d ended a line with LF alone (\\n); POP3 lines end with CR LF (\\r\\n)", s.conn)
+			return c
+		}
+	}
+	return c
+}
+
+func (l *Lab) checkLogin() LabCheck {
+	c := LabCheck{ID: "login", Title: "Logs in with the lab login", RFC: "RFC 1939 §7", Status: LabNone}
+	for _, s := range l.sessions {
+		if s.loggedIn {
+			c.Status, c.Seen = LabPass, ""
+			return c
+		}
+		c.Status, c.Seen = LabFail, "no login succeeded: the lab's login is "+LabAccount+".ID, password "+LabPassword
+	}
+	return c
+}
+
+func (l *Lab) checkAfterError() LabCheck {
+	c := LabCheck{ID: "after-error", Title: "Does not go on after a refused login", RFC: "RFC 1939 §4", Status: LabNone}
+	for _, s := range l.sessions {
+		if !s.refused {
+			continue
+		}
+		c.Status = LabPass
+		for _, ln := range s.lines {
+			if ln.Kind == pop3.KindNeedLogin {
+				c.Status, c.Seen = LabFail, fmt.Sprintf("after the login was refused, connection %d sent %q and got %q: the client ignored the -ERR", s.conn, ln.Command, ln.Reply)
+				return c
+			}
+		}
+	}
+	return c
+}
+
+func (l *Lab) checkCommands() LabCheck {
+	c := LabCheck{ID: "commands", Title: "Sends well-formed POP3 commands", RFC: "RFC 1939 §3, RFC 2449 §4", Status: LabNone}
+	for _, s := range l.sessions {
+		for _, ln := range s.lines {
+			c.Status = LabPass
+			switch ln.Kind {
+			case pop3.KindUnknown, pop3.KindNotText, pop3.KindLineTooLong, pop3.KindSyntax, pop3.KindMsgArg, pop3.KindEmpty, pop3.KindLoggedIn:
+				c.Status, c.Seen = LabFail, fmt.Sprintf("connection %d sent %q and got %q", s.conn, ln.Command, ln.Reply)
+				return c
+			}
+		}
+	}
+	return c
+}
+
+func (l *Lab) checkRetrieved() LabCheck {
+	c := LabCheck{ID: "retrieved", Title: "Retrieves every message of the maildrop", RFC: "RFC 1939 §5", Status: LabNone}
+	n := len(labMessages)
+	got := map[int]bool{}
+	for _, s := range l.sessions {
+		for _, ln := range s.lines {
+			verb, arg, _ := strings.Cut(ln.Command, " ")
+			if k, err := strconv.Atoi(strings.TrimSpace(arg)); err == nil && ln.OK && strings.EqualFold(verb, "RETR") {
+				got[k] = true
+			}
+		}
+	}
+	if len(got) == 0 {
+		return c
+	}
+	var missing []string
+	for i := 1; i <= n; i++ {
+		if !got[i] {
+			missing = append(missing, strconv.Itoa(i))
+		}
+	}
+	c.Status = LabPass
+	if len(missing) > 0 {
+		c.Status, c.Seen = LabFail, fmt.Sprintf("message %s not retrieved (of %d)", strings.Join(missing, ", "), n)
+	}
+	return c
+}
+
+func (l *Lab) checkQuit(sc *LabScenario) LabCheck {
+	c := LabCheck{ID: "quit", Title: "Ends the session with QUIT", RFC: "RFC 1939 §6", Status: LabNone}
+	for _, s := range l.sessions {
+		if !s.loggedIn || s.end == "" || strings.Contains(s.end, errDropped.Error()) {
+			continue // open, refused, or cut by the drop-retr scenario
+		}
+		c.Status = LabPass
+		if !s.quit {
+			c.Status, c.Seen = LabFail, fmt.Sprintf("connection %d closed without QUIT (%s): the session never reached UPDATE, so nothing it marked was deleted", s.conn, s.end)
+			return c
+		}
+	}
+	return c
+}
+
+func (l *Lab) checkRetry(sc *LabScenario) LabCheck {
+	c := LabCheck{ID: "retry", Title: "Logs in again after a temporary refusal", RFC: "RFC 3206 §3, RFC 2449 §8.1.1", Status: LabNone}
+	if sc.ID != "sys-temp" && sc.ID != "in-use" {
+		c.Seen = "only the sys-temp and in-use scenarios refuse a login for a while"
+		return c
+	}
+	refused := false
+	for _, s := range l.sessions {
+		switch {
+		case s.refused && !s.loggedIn:
+			refused = true
+			c.Status, c.Seen = LabFail, "the login was refused and the client has not logged in again (yet)"
+		case refused && s.loggedIn:
+			c.Status, c.Seen = LabPass, ""
+			return c
+		}
+	}
+	return c
+}
+
+func (l *Lab) checkSaved() LabCheck {
+	c := LabCheck{ID: "saved", Title: "Saves each message as sent, dot-stuffing undone", RFC: "RFC 1939 §3", Status: LabNone,
+		Seen: "submit the client's saved messages or their SHA-256 digests to check"}
+	for _, p := range l.proofs {
+		c.Status, c.Seen = LabPass, ""
+		if !p.OK {
+			c.Status, c.Seen = LabFail, p.Name+": "+p.Why
+			return c
+		}
+	}
+	return c
+}
+
+// A Proof is the lab's verdict on a message the client saved (or its
+// SHA-256 digest).
+type Proof struct {
+	Name string `json:"name"`
+	N    int    `json:"n,omitempty"` // the lab message it is (or most resembles)
+	OK   bool   `json:"ok"`
+	Line int    `json:"line,omitempty"` // the first line that differs, from 1
+	Saw  string `json:"saw,omitempty"`
+	Want string `json:"want,omitempty"`
+	Why  string `json:"why"`
+}
+
+// maxProofs bounds the proofs a lab keeps.
+const maxProofs = 50
+
+// Submit compares saved messages (name → content) and digests (hex
+// SHA-256, optionally followed by a name, as sha256sum prints them) with
+// the lab's maildrop, and keeps the verdicts for the card.
+func (l *Lab) Submit(files map[string][]byte, digests []string) []Proof {
+	var out []Proof
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		out = append(out, proveFile(name, files[name]))
+	}
+	for _, d := range digests {
+		out = append(out, proveDigest(d))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.proofs = append(l.proofs, out...)
+	if len(l.proofs) > maxProofs {
+		l.proofs = l.proofs[len(l.proofs)-maxProofs:]
+	}
+	return out
+}
+
+// labVariant is a digest of a lab message as a buggy client would save
+// it, and the bug.
+type labVariant struct {
+	n   int
+	why string
+}
+
+// labDigests maps the SHA-256 of each lab message, and of the usual wrong
+// copies of it, to what they are.
+var labDigests = sync.OnceValue(func() map[string]labVariant {
+	m := map[string]labVariant{}
+	for i, msg := range labWorld().Account(LabAccount).Messages {
+		exact := msg.data
+		lf := bytes.ReplaceAll(exact, []byte("\r\n"), []byte("\n"))
+		stuffed := dotStuff(exact)
+		add := func(b []byte, why string) {
+			sum := sha256.Sum256(b)
+			if _, ok := m[hex.EncodeToString(sum[:])]; !ok {
+				m[hex.EncodeToString(sum[:])] = labVariant{i + 1, why}
+			}
+		}
+		add(exact, "")
+		add(lf, "saved with LF line ends: the same message")
+		add(stuffed, "the stuffed dots were not removed: a line that starts with \"..\" on the wire is a body line that starts with \".\" (RFC 1939 §3)")
+		add(bytes.ReplaceAll(stuffed, []byte("\r\n"), []byte("\n")), "the stuffed dots were not removed (RFC 1939 §3); saved with LF line ends")
+		add(append(slices.Clone(exact), ".\r\n"...), "the final \".\" line was kept: it ends the reply and is not part of the message (RFC 1939 §3)")
+		add(bytes.TrimSuffix(exact, []byte("\r\n")), "the message's last CRLF was dropped")
+	}
+	return m
+})
+
+// dotStuff is a message as it travels in a multi-line reply, without the
+// final "." line.
+func dotStuff(b []byte) []byte {
+	var out []byte
+	for line := range bytes.SplitAfterSeq(b, []byte("\r\n")) {
+		if len(line) > 0 && line[0] == '.' {
+			out = append(out, '.')
+		}
+		out = append(out, line...)
+	}
+	return out
+}
+
+func proveDigest(line string) Proof {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return Proof{Name: line, Why: "empty line"}
+	}
+	d := strings.ToLower(f[0])
+	p := Proof{Name: d}
+	if len(f) > 1 {
+		p.Name = strings.TrimPrefix(f[len(f)-1], "*")
+	}
+	v, ok := labDigests()[d]
+	switch {
+	case len(d) != 64 || strings.Trim(d, "0123456789abcdef") != "":
+		p.Why = "not a SHA-256 digest (64 hexadecimal digits, as sha256sum prints them)"
+	case !ok:
+		p.Why = "matches no message of the lab's maildrop, nor the usual wrong copies: send the file itself to see the first line that differs"
+	case v.why == "" || strings.HasPrefix(v.why, "saved with LF"):
+		p.N, p.OK, p.Why = v.n, true, "message "+strconv.Itoa(v.n)+", as sent"
+	default:
+		p.N, p.Why = v.n, "message "+strconv.Itoa(v.n)+": "+v.why
+	}
+	return p
+}
+
+// proveFile compares a saved message with the lab message it most
+// resembles, and names the first line that differs and its likely cause.
+func proveFile(name string, b []byte) Proof {
+	sum := sha256.Sum256(b)
+	if p := proveDigest(hex.EncodeToString(sum[:]) + "  " + name); p.OK {
+		return p
+	}
+	got := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	best, bestLine := 0, -1
+	var want []string
+	for i, m := range labWorld().Account(LabAccount).Messages {
+		w := strings.Split(strings.ReplaceAll(string(m.data), "\r\n", "\n"), "\n")
+		k := 0
+		for k < len(w) && k < len(got) && w[k] == got[k] {
+			k++
+		}
+		if k > bestLine {
+			best, bestLine, want = i+1, k, w
+		}
+	}
+	p := Proof{Name: name, N: best, Line: bestLine + 1}
+	var saw, sent string
+	if bestLine < len(got) {
+		saw = got[bestLine]
+	}
+	if bestLine < len(want) {
+		sent = want[bestLine]
+	}
+	p.Saw, p.Want = truncate(saw, 120), truncate(sent, 120)
+	p.Why = fmt.Sprintf("message %d, line %d: %s", best, bestLine+1, lineCause(saw, sent, bestLine >= len(got)-1, bestLine >= len(want)-1))
+	return p
+}
+
+// lineCause names the likely cause of a saved line that differs from the
+// one sent.
+func lineCause(saw, sent string, savedEnded, sentEnded bool) string {
+	switch {
+	case strings.HasPrefix(sent, ".") && saw == "."+sent:
+		return "starts with \"" + truncate(saw, 12) + "\": the stuffed dot was not removed (RFC 1939 §3)"
+	case savedEnded && !sentEnded:
+		return "the saved message ends here, the sent one goes on: the client stopped early (a line \".\" inside the body is \"..\" on the wire; a reply can take many reads) (RFC 1939 §3)"
+	case sentEnded && !savedEnded:
+		return "the saved message goes on after the end: the final \".\" line, or the next reply, was kept (RFC 1939 §3)"
+	case len(saw) < len(sent) && strings.HasPrefix(sent, saw):
+		return fmt.Sprintf("cut at %d octets of %d: lines may be 998 octets long (RFC 5322 §2.1.1), and a read may return part of one", len(saw), len(sent))
+	case strings.TrimRight(saw, "\r") == sent:
+		return "a stray CR: the CRLF line end was kept as well as removed"
+	}
+	return "the octets differ: save the message's octets as received, without decoding or re-encoding 8-bit text or headers (RFC 1939 §3, RFC 6532)"
+}
