@@ -43,8 +43,10 @@ var LabScenarios = []LabScenario{
 		Does:  "Reads until CRLF, and until the line \".\", however the bytes are cut: here every octet of the first 64 KB of replies after the login arrives in a write of its own.",
 		shape: func(w io.Writer, _ bool) io.Writer { return &oneByteWriter{w: w, left: 64 << 10} }},
 	{ID: "split", Title: "Line ends and the final dot split across segments",
-		Does:  "Keeps reading when a read ends between CR and LF, or between a message's last line and its \".\" line: here each CRLF and each final \".\" line comes in a segment of its own, after a pause.",
-		shape: func(w io.Writer, _ bool) io.Writer { return &splitWriter{w: w, pause: 20 * time.Millisecond} }},
+		Does: "Keeps reading when a read ends between CR and LF, or between a message's last line and its \".\" line: here, for the first 64 KB of replies after the login, every CRLF is cut in two, a pause between the halves.",
+		shape: func(w io.Writer, _ bool) io.Writer {
+			return &splitWriter{w: w, pause: 2 * time.Millisecond, left: 64 << 10}
+		}},
 	{ID: "pause", Title: "A pause in the middle of a message",
 		Does:  "Waits for the rest of a reply rather than give up on a short read: here the first long reply after the login (a message) stops for two seconds half-way through.",
 		shape: func(w io.Writer, _ bool) io.Writer { return &pauseWriter{w: w, pause: 2 * time.Second} }},

@@ -236,3 +236,43 @@ func TestLabFaultScenariosWithPoplib(t *testing.T) {
 		t.Errorf("drop-retr: the server's own cut counted against the client: %+v", checks["quit"])
 	}
 }
+
+// recWriter records each write it is given.
+type recWriter struct{ writes []string }
+
+func (r *recWriter) Write(p []byte) (int, error) {
+	r.writes = append(r.writes, string(p))
+	return len(p), nil
+}
+
+// The scenarios' writers cut replies as they say: an octet a write, every
+// CRLF in two (for as long as they are meant to), a pause once.
+func TestLabWritersCutAsTheySay(t *testing.T) {
+	var r recWriter
+	w := LabScenarioByID("one-byte").shape(&r, true)
+	io.WriteString(w, "+OK 2\r\n")
+	if len(r.writes) != 7 {
+		t.Errorf("one-byte: %q", r.writes)
+	}
+	r = recWriter{}
+	w = LabScenarioByID("split").shape(&r, true)
+	io.WriteString(w, "+OK\r\nline\r\n.\r\n")
+	if strings.Join(r.writes, "|") != "+OK\r|\nline\r|\n.\r|\n" {
+		t.Errorf("split: %q", r.writes)
+	}
+	r = recWriter{}
+	w = LabScenarioByID("split").shape(&r, true)
+	io.WriteString(w, strings.Repeat("x", 64<<10))
+	io.WriteString(w, "a\r\nb\r\n")
+	if last := r.writes[len(r.writes)-1]; last != "a\r\nb\r\n" {
+		t.Errorf("split past 64 KB still cuts: %q", last)
+	}
+	r = recWriter{}
+	w = LabScenarioByID("drop-retr").shape(&r, true)
+	if _, err := w.Write(make([]byte, 5<<10)); err == nil || len(strings.Join(r.writes, "")) != 4<<10 {
+		t.Errorf("drop-retr let %d octets through, err %v", len(strings.Join(r.writes, "")), err)
+	}
+	if w := LabScenarioByID("drop-retr").shape(&r, false); w != io.Writer(&r) {
+		t.Error("drop-retr cuts a session after the first")
+	}
+}

@@ -344,3 +344,54 @@ func lineCause(saw, sent string, savedEnded, sentEnded bool) string {
 	}
 	return "the octets differ: save the message's octets as received, without decoding or re-encoding 8-bit text or headers (RFC 1939 §3, RFC 6532)"
 }
+
+// Markdown is the card as a document a student hands in.
+func (c LabCard) Markdown(login string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Client lab report card\n\nLogin `%s`, scenario **%s** (`%s`): %s\n\n%d connection(s) seen.\n\n",
+		login, c.Scenario.Title, c.Scenario.ID, c.Scenario.Does, c.Sessions)
+	b.WriteString("| check | status | RFC | seen |\n| --- | --- | --- | --- |\n")
+	cell := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", "\\|"), "\n", " ") }
+	for _, ch := range c.Checks {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(ch.Title), ch.Status, ch.RFC, cell(ch.Seen))
+	}
+	if len(c.Proofs) > 0 {
+		b.WriteString("\n## Saved messages\n\n| file | verdict |\n| --- | --- |\n")
+		for _, p := range c.Proofs {
+			v := "as sent"
+			if !p.OK {
+				v = p.Why
+			}
+			fmt.Fprintf(&b, "| %s | %s |\n", cell(p.Name), cell(v))
+		}
+	}
+	return b.String()
+}
+
+// LabSummary is what the organiser sees of a student's lab: the scenario,
+// and how many checks passed and failed; Used is false for a student who
+// never chose a scenario nor connected to the lab.
+type LabSummary struct {
+	Scenario       string
+	Passed, Failed int
+	Checks         int
+	Used           bool
+}
+
+// Summary sums the card up for the organiser.
+func (l *Lab) Summary() LabSummary {
+	card := l.Card()
+	l.mu.Lock()
+	used := l.scenario != nil || len(l.sessions) > 0 || len(l.proofs) > 0
+	l.mu.Unlock()
+	s := LabSummary{Scenario: card.Scenario.ID, Checks: len(card.Checks), Used: used}
+	for _, c := range card.Checks {
+		switch c.Status {
+		case LabPass:
+			s.Passed++
+		case LabFail:
+			s.Failed++
+		}
+	}
+	return s
+}

@@ -49,7 +49,7 @@ function row(p, lessons) {
     who,
     cell("State", ...state),
     cell("Last command", el("code", { textContent: p.last_command })),
-    cell("Lessons", `${p.lessons_done}/${lessons} done`, el("span", { className: "small", textContent: (p.lesson ? " " + p.lesson : "") + (p.mail_in ? ` · ${p.mail_in} mail received` : "") })),
+    cell("Lessons", `${p.lessons_done}/${lessons} done`, el("span", { className: "small", textContent: (p.lesson ? " " + p.lesson : "") + (p.mail_in ? ` · ${p.mail_in} mail received` : "") + (p.lab ? ` · client lab ${p.lab}` : "") })),
     cell("Active", ago(p.last_seen)),
     actions);
   tr.dataset.handle = p.handle;

@@ -5,6 +5,7 @@ import { Inspector, Explainer } from "./inspector.js";
 import { Lessons } from "./lessons.js";
 import { md5hex } from "./md5.js";
 import { smtpTerminal, openSMTP, composeNow } from "./smtp.js";
+import { labPanel } from "./lab.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -161,6 +162,7 @@ async function start() {
   $("view-message").addEventListener("click", () => viewMessage(term));
   $("mv-close").addEventListener("click", () => { $("mailview").hidden = true; });
   transcriptButtons(term);
+  labPanel();
   term.connect();
   term.input.focus({ preventScroll: true });
   smtpTerminal(proto, tab, renewSession);

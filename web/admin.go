@@ -260,7 +260,7 @@ func (s *Server) handleProgressCSV(w http.ResponseWriter, r *http.Request) {
 	for _, l := range vs.Lessons {
 		head = append(head, l.ID+" ("+strconv.Itoa(len(l.Steps))+" steps)")
 	}
-	cw.Write(append(head, "last_activity"))
+	cw.Write(append(head, "lab_scenario", "lab_checks_passed", "lab_checks_failed", "last_activity"))
 	all := vs.All()
 	slices.SortFunc(all, func(a, b *sessions.Visitor) int { return strings.Compare(a.Handle, b.Handle) })
 	for _, v := range all {
@@ -268,6 +268,11 @@ func (s *Server) handleProgressCSV(w http.ResponseWriter, r *http.Request) {
 		rec := []string{v.Handle, v.Name(), csvSafe(v.DisplayName())}
 		for _, l := range vs.Lessons {
 			rec = append(rec, strconv.Itoa(p[l.ID]))
+		}
+		if ls := v.Lab.Summary(); ls.Used {
+			rec = append(rec, ls.Scenario, strconv.Itoa(ls.Passed), strconv.Itoa(ls.Failed))
+		} else {
+			rec = append(rec, "", "", "")
 		}
 		cw.Write(append(rec, v.LastSeen().UTC().Format(time.RFC3339)))
 	}

@@ -131,6 +131,9 @@ func adminRow(vs *sessions.Visitors, v *sessions.Visitor, n need) templates.Admi
 	if n.hand != nil {
 		row.Help = &templates.AdminHelp{Note: n.hand.Note, Since: n.hand.Since}
 	}
+	if ls := v.Lab.Summary(); ls.Used {
+		row.Lab = fmt.Sprintf("%s: %d of %d checks passed, %d failed", ls.Scenario, ls.Passed, ls.Checks, ls.Failed)
+	}
 	current := vs.CurrentLesson(v)
 	row.LessonID = current
 	for _, l := range vs.Lessons {

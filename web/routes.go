@@ -24,6 +24,7 @@ const requestTimeout = 30 * time.Second
 //	/              the page                      session.go
 //	/ws            the bridge (WebSocket)        bridge.go
 //	/events        the event stream (SSE)        events.go
+//	/api/lab/...   the client lab                labAPI (lab.go)
 //	/api/...       the visitor's own API         visitorAPI (session.go, view.go, lessons.go)
 //	/admin/...     the organiser's pages         adminPages (admin.go)
 //	/static/...    scripts, styles, icons        static
@@ -39,6 +40,7 @@ func (s *Server) routes() chi.Router {
 		r.Use(middleware.Timeout(requestTimeout))
 		r.Get("/", s.handlePage)
 		r.Post("/reset", s.handleReset)
+		r.Mount("/api/lab", labAPI{s}.Routes())
 		r.Mount("/api", visitorAPI{s}.Routes())
 		r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -97,8 +99,13 @@ func (s *Server) withVisitor(next http.Handler) http.Handler {
 			jsonError(w, http.StatusUnauthorized, errNoCookie.Error())
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), visitorKey{}, v)))
+		next.ServeHTTP(w, withVisitorValue(r, v))
 	})
+}
+
+// withVisitorValue is r carrying v for visitorOf.
+func withVisitorValue(r *http.Request, v *sessions.Visitor) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), visitorKey{}, v))
 }
 
 // visitorOf is the visitor withVisitor found.

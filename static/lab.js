@@ -1,0 +1,90 @@
+// lab.js: the client lab's panel: the scenario, the report card, and the
+// check of what the student's client saved. The card comes from
+// /api/lab, read while the panel is open.
+
+const $ = (id) => document.getElementById(id);
+const MARK = { pass: "✓ pass", fail: "✗ fail", "not exercised": "– not yet" };
+
+export function labPanel() {
+  const panel = $("client-lab");
+  if (!panel) return;
+  let timer = null;
+  const status = $("lab-status");
+
+  const draw = (info) => {
+    const sel = $("lab-scenario");
+    if (!sel.options.length) {
+      for (const sc of info.scenarios) sel.append(new Option(sc.title + (sc.fault ? " (a fault)" : ""), sc.id));
+    }
+    $("lab-user").textContent = info.login;
+    const card = info.card;
+    if (document.activeElement !== sel) sel.value = card.scenario.id;
+    $("lab-does").textContent = "A correct client: " + card.scenario.does;
+    $("lab-caption").textContent = card.sessions
+      ? `Scenario “${card.scenario.title}”: ${card.sessions} connection${card.sessions === 1 ? "" : "s"} seen.`
+      : `Scenario “${card.scenario.title}”: no connection yet. Run your client against ${info.host} port ${info.port}.`;
+    const rows = card.checks.map((c) => {
+      const tr = document.createElement("tr");
+      tr.dataset.check = c.id;
+      tr.dataset.status = c.status;
+      const title = document.createElement("td");
+      title.append(c.title, document.createElement("br"));
+      const rfc = document.createElement("span");
+      rfc.className = "small rfc";
+      rfc.textContent = c.rfc;
+      title.append(rfc);
+      const st = document.createElement("td");
+      st.className = c.status === "not exercised" ? "none" : c.status;
+      st.textContent = MARK[c.status] || c.status;
+      const seen = document.createElement("td");
+      seen.textContent = c.seen || "";
+      tr.append(title, st, seen);
+      return tr;
+    });
+    $("lab-card").tBodies[0].replaceChildren(...rows);
+  };
+
+  const load = async () => {
+    try {
+      const r = await fetch("/api/lab", { headers: { Accept: "application/json" } });
+      if (r.ok) draw(await r.json());
+    } catch { /* the next poll tries again */ }
+  };
+  window.labRefresh = load; // for the end-to-end test
+
+  panel.addEventListener("toggle", () => {
+    clearInterval(timer);
+    if (panel.open) {
+      load();
+      timer = setInterval(load, 3000);
+    }
+  });
+
+  $("lab-scenario-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const r = await fetch("/api/lab/scenario", { method: "POST", body: new URLSearchParams(new FormData(e.target)) });
+    const info = await r.json();
+    if (!r.ok) {
+      status.textContent = info.error;
+      return;
+    }
+    draw(info);
+    status.textContent = `Scenario “${info.card.scenario.title}” started: a fresh lab maildrop, nothing seen yet.`;
+  });
+
+  $("lab-proof-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    status.textContent = "Checking…";
+    const r = await fetch("/api/lab/proof", { method: "POST", body: new FormData(e.target) });
+    const info = await r.json();
+    if (!r.ok) {
+      status.textContent = info.error;
+      return;
+    }
+    draw(info);
+    const bad = info.submitted.filter((p) => !p.ok);
+    status.textContent = bad.length
+      ? bad.map((p) => `${p.name}: ${p.why}`).join(" · ")
+      : `${info.submitted.length} saved message${info.submitted.length === 1 ? "" : "s"} match what the server sent.`;
+  });
+}
