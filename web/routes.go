@@ -103,10 +103,20 @@ func (s *Server) withVisitor(next http.Handler) http.Handler {
 	})
 }
 
-// withVisitorValue is r carrying v for visitorOf.
+// withVisitorValue is r carrying v for visitorOf, and tells the access
+// log who it was.
 func withVisitorValue(r *http.Request, v *sessions.Visitor) *http.Request {
+	if who, ok := r.Context().Value(loggedKey{}).(*loggedVisitor); ok {
+		who.v = v
+	}
 	return r.WithContext(context.WithValue(r.Context(), visitorKey{}, v))
 }
+
+// loggedVisitor is where a request's visitor is noted for its access
+// log line, once a handler has found it (by cookie or lab login).
+type loggedVisitor struct{ v *sessions.Visitor }
+
+type loggedKey struct{}
 
 // visitorOf is the visitor withVisitor found.
 func visitorOf(r *http.Request) *sessions.Visitor {
@@ -121,13 +131,17 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		w.Header().Set("X-Request-Id", middleware.GetReqID(r.Context()))
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r)
+		found := &loggedVisitor{}
+		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), loggedKey{}, found)))
 		if !s.cfg.Logger.Enabled(r.Context(), slog.LevelInfo) {
 			return
 		}
 		who := ""
-		if v := s.visitor(r); v != nil {
-			who = v.Name()
+		if found.v == nil {
+			found.v = s.visitor(r)
+		}
+		if found.v != nil {
+			who = found.v.Name()
 		}
 		s.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http",
 			slog.String("id", middleware.GetReqID(r.Context())), slog.String("method", r.Method),
