@@ -28,17 +28,21 @@ export function labPanel() {
       tr.dataset.check = c.id;
       tr.dataset.status = c.status;
       const title = document.createElement("td");
-      title.append(c.title, document.createElement("br"));
+      title.append(c.title, " ");
       const rfc = document.createElement("span");
       rfc.className = "small rfc";
       rfc.textContent = c.rfc;
       title.append(rfc);
+      if (c.seen) {
+        const seen = document.createElement("div");
+        seen.className = "small seen";
+        seen.textContent = c.seen;
+        title.append(seen);
+      }
       const st = document.createElement("td");
       st.className = c.status === "not exercised" ? "none" : c.status;
       st.textContent = MARK[c.status] || c.status;
-      const seen = document.createElement("td");
-      seen.textContent = c.seen || "";
-      tr.append(title, st, seen);
+      tr.append(title, st);
       return tr;
     });
     $("lab-card").tBodies[0].replaceChildren(...rows);

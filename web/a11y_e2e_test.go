@@ -114,7 +114,8 @@ func accessibility(t *testing.T, src, scheme string) {
 			t.Fatal(err)
 		}
 		pop3test.WaitFor(t, func() bool {
-			return evalString(t, ctx, `String(document.querySelectorAll("#insp-maildrop tbody tr").length)`) == "7"
+			return evalString(t, ctx, `String(document.querySelectorAll("#insp-maildrop tbody tr").length)`) == "7" &&
+				evalString(t, ctx, `String(document.querySelectorAll("#lab-card tbody tr").length)`) == "8"
 		})
 		runAxe(t, ctx, src, scheme+" logged in, every panel open")
 

@@ -8,10 +8,12 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -189,6 +191,19 @@ func TestBrowserClientLab(t *testing.T) {
 		t.Errorf("the card reads:\n%s", text)
 	}
 	screenshot(t, ctx, filepath.Join(screenshotDir(t), "client-lab.png"))
+	// On a phone the panel fits the width: no sideways scrolling.
+	if err := chromedp.Run(ctx, emulation.SetDeviceMetricsOverride(390, 844, 3, true),
+		chromedp.ScrollIntoView(`#client-lab`, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	if overflow := evalString(t, ctx, `String(document.documentElement.scrollWidth > window.innerWidth)`); overflow != "false" {
+		t.Error("the page scrolls sideways at 390 px with the client lab open")
+	}
+	var shot []byte
+	if err := chromedp.Run(ctx, chromedp.Screenshot(`#client-lab`, &shot, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(screenshotDir(t), "client-lab-phone.png"), shot, 0o644)
 }
 
 // The organiser sees each student's lab: the scenario and the checks
