@@ -77,17 +77,26 @@ func (b *Backend) sandbox(c *pop3.ConnInfo, user string) (sb *Sandbox, account s
 	return NewSandbox(b.World), user, nil, true, nil
 }
 
-// labVisitor is the visitor whose lab login user is, or nil: LAB.ID on a
-// direct connection, when the world has no account of that name.
-func (b *Backend) labVisitor(c *pop3.ConnInfo, user string) *Visitor {
-	if b.Visitors == nil || c.Proxied || b.World.Account(LabAccount) != nil {
+// labVisitor is the visitor whose lab login (or address's local part)
+// name is: LAB.ID, when the world has no account of that name.
+func (vs *Visitors) labVisitor(name string) *Visitor {
+	if vs.world.Account(LabAccount) != nil {
 		return nil
 	}
-	account, id, ok := splitPersonal(user)
+	account, id, ok := splitPersonal(name)
 	if !ok || account != LabAccount {
 		return nil
 	}
-	v := b.Visitors.ByID(id)
+	return vs.ByID(id)
+}
+
+// labVisitor is the visitor whose lab login user is, on a direct
+// connection, or nil.
+func (b *Backend) labVisitor(c *pop3.ConnInfo, user string) *Visitor {
+	if b.Visitors == nil || c.Proxied {
+		return nil
+	}
+	v := b.Visitors.labVisitor(user)
 	if v != nil {
 		v.Touch()
 		b.Visitors.bindConn(c.ID, v) // the lab grades failed logins too

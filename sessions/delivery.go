@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
 	"runtime"
 	"strings"
@@ -90,12 +91,28 @@ func (d *Delivery) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		s.ip = limit.Host(s.remote)
 	}
 	_, s.tls = c.TLSConnectionState()
+	s.conn = c.Conn()
 	return s, nil
+}
+
+// A BareLFer is a connection that tells whether its client ended a line
+// with LF alone (the SMTP listener's, in cmd/pop3playground).
+type BareLFer interface{ BareLF() bool }
+
+// bareLF reports whether the client has ended a line with LF alone.
+func (s *smtpSession) bareLF() bool {
+	nc := s.conn
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn()
+	}
+	b, ok := nc.(BareLFer)
+	return ok && b.BareLF()
 }
 
 // An smtpSession is one SMTP connection's transaction.
 type smtpSession struct {
 	d      *Delivery
+	conn   net.Conn
 	helo   string
 	remote string
 	ip     string
@@ -109,6 +126,7 @@ type rcpt struct {
 	addr    string
 	v       *Visitor
 	account string
+	lab     bool // the visitor's lab address: graded, not delivered
 }
 
 func smtpErr(code int, enh smtp.EnhancedCode, format string, args ...any) *smtp.SMTPError {
@@ -146,6 +164,13 @@ func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !ok || !strings.EqualFold(domain, d.Domain) {
 		d.refused.Add(1)
 		return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "%s: this server delivers only to playground addresses (NAME.ID@%s); it relays nothing", to, d.Domain)
+	}
+	if v := d.Visitors.labVisitor(local); v != nil {
+		if err := v.Lab.labRcpt(); err != nil {
+			return err
+		}
+		s.rcpts = append(s.rcpts, rcpt{addr: to, v: v, lab: true})
+		return nil
 	}
 	if a := d.Visitors.World().Account(local); a != nil {
 		d.refused.Add(1)
@@ -185,6 +210,13 @@ func (s *smtpSession) Data(r io.Reader) error {
 	var errs []string
 	delivered, full := 0, false
 	for _, rc := range s.rcpts {
+		if rc.lab {
+			if err := rc.v.Lab.labData(raw, s.helo, s.from, s.bareLF()); err != nil {
+				return err
+			}
+			delivered++
+			continue
+		}
 		if !d.PerVisitor.Allow(rc.v.Token, now) {
 			errs = append(errs, rc.addr+": too many messages lately")
 			continue

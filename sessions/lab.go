@@ -25,10 +25,11 @@ const (
 // A LabScenario is one way the lab's server behaves toward the student's
 // client, and what a correct client does then.
 type LabScenario struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
-	Does  string `json:"does"` // what a correct client does
-	Fault bool   `json:"fault,omitempty"`
+	ID       string `json:"id"`
+	Protocol string `json:"protocol"` // the client it tests: pop3 or smtp
+	Title    string `json:"title"`
+	Does     string `json:"does"` // what a correct client does
+	Fault    bool   `json:"fault,omitempty"`
 
 	shape func(w io.Writer, first bool) io.Writer // replies after login; first: the lab's first login
 	login error                                   // the lab's first login is refused with this
@@ -37,29 +38,29 @@ type LabScenario struct {
 // LabScenarios are the client lab's POP3 scenarios. Only legal server
 // behaviour, unless Fault says otherwise.
 var LabScenarios = []LabScenario{
-	{ID: "plain", Title: "A maildrop that tests framing",
+	{ID: "plain", Protocol: "pop3", Title: "A maildrop that tests framing",
 		Does: "Retrieves every message and saves exactly the bytes sent: the stuffed dots removed (a line \".\" alone, \"..\", \".x\", a first body line that starts with a dot), a 998-octet line, 8-bit text and RFC 2047 headers, an empty body, a 1 MB message; then QUIT."},
-	{ID: "one-byte", Title: "Replies one octet at a time",
+	{ID: "one-byte", Protocol: "pop3", Title: "Replies one octet at a time",
 		Does:  "Reads until CRLF, and until the line \".\", however the bytes are cut: here every octet of the first 64 KB of replies after the login arrives in a write of its own.",
 		shape: func(w io.Writer, _ bool) io.Writer { return &oneByteWriter{w: w, left: 64 << 10} }},
-	{ID: "split", Title: "Line ends and the final dot split across segments",
+	{ID: "split", Protocol: "pop3", Title: "Line ends and the final dot split across segments",
 		Does: "Keeps reading when a read ends between CR and LF, or between a message's last line and its \".\" line: here, for the first 64 KB of replies after the login, every CRLF is cut in two, a pause between the halves.",
 		shape: func(w io.Writer, _ bool) io.Writer {
 			return &splitWriter{w: w, pause: 2 * time.Millisecond, left: 64 << 10}
 		}},
-	{ID: "pause", Title: "A pause in the middle of a message",
+	{ID: "pause", Protocol: "pop3", Title: "A pause in the middle of a message",
 		Does:  "Waits for the rest of a reply rather than give up on a short read: here the first long reply after the login (a message) stops for two seconds half-way through.",
 		shape: func(w io.Writer, _ bool) io.Writer { return &pauseWriter{w: w, pause: 2 * time.Second} }},
-	{ID: "sys-temp", Title: "A temporary refusal, then success",
+	{ID: "sys-temp", Protocol: "pop3", Title: "A temporary refusal, then success",
 		Does:  "Reports -ERR [SYS/TEMP] as a temporary problem and logs in again later (RFC 3206 §3): the first login is refused, the next one works.",
 		login: &pop3.LoginError{Code: "SYS/TEMP", Text: "the maildrop cannot be opened right now (the client lab's sys-temp scenario): try again in a moment"}},
-	{ID: "in-use", Title: "The maildrop is locked, then free",
+	{ID: "in-use", Protocol: "pop3", Title: "The maildrop is locked, then free",
 		Does:  "Tells \"maildrop in use\" from \"wrong password\" by the response code (RFC 2449 §8.1.1) and tries again later: the first login gets -ERR [IN-USE], the next one works.",
 		login: pop3.ErrMaildropInUse},
-	{ID: "auth-close", Title: "A wrong-password reply, and the connection closed",
+	{ID: "auth-close", Protocol: "pop3", Title: "A wrong-password reply, and the connection closed",
 		Does:  "Reports the failed login and stops, without hanging on a connection the server closed and without sending commands after the -ERR: the first login gets -ERR [AUTH] and the server hangs up.",
 		login: &pop3.LoginError{Code: "AUTH", Text: "wrong user name or password (the client lab's auth-close scenario), closing the connection", Close: true}},
-	{ID: "drop-retr", Title: "The connection dropped in the middle of a message", Fault: true,
+	{ID: "drop-retr", Protocol: "pop3", Title: "The connection dropped in the middle of a message", Fault: true,
 		Does: "Does not keep a message whose \".\" line never came, and reports the error; nothing is deleted, since the session never reached UPDATE (RFC 1939 §6). Only the lab's first session is cut, 4 KB into the replies after the login.",
 		shape: func(w io.Writer, first bool) io.Writer {
 			if !first {
@@ -67,6 +68,18 @@ var LabScenarios = []LabScenario{
 			}
 			return &dropWriter{w: w, left: 4 << 10}
 		}},
+}
+
+// The SMTP scenarios, for a student's sending client.
+func init() {
+	LabScenarios = append(LabScenarios,
+		LabScenario{ID: "smtp-plain", Protocol: "smtp", Title: "SMTP: send the test message",
+			Does: "Sends the lab's test message to the lab address exactly as given: EHLO first, CRLF line ends, every line that starts with \".\" dot-stuffed (a line \".\" alone too), Date and From fields in the header (RFC 5321 §4.5.2, RFC 5322 §3.6)."},
+		LabScenario{ID: "smtp-451", Protocol: "smtp", Title: "SMTP: a temporary refusal of the recipient",
+			Does: "Treats 451 as \"not now\" and sends again later (RFC 5321 §4.2.1): the first RCPT TO the lab address is refused with 451 4.3.0, the next ones are taken."},
+		LabScenario{ID: "smtp-552", Protocol: "smtp", Title: "SMTP: the message refused for good",
+			Does: "Reports a 5xx reply to the user and does not send the same message again (RFC 5321 §4.2.1): the first message's DATA gets 552 5.3.4."},
+	)
 }
 
 // LabScenarioByID returns the scenario, or nil.
@@ -95,6 +108,12 @@ type Lab struct {
 	logins   int // login attempts since the scenario was chosen
 	sessions []*labSession
 	proofs   []Proof
+
+	// SMTP: the messages sent to the lab address, the RCPTs to it, and
+	// whether one was refused (smtp-451) and one taken after that.
+	mail                   []*labMail
+	rcpts                  int
+	rcptRefused, rcptLater bool
 }
 
 // A labSession is what the server saw of one connection of the client.
@@ -134,7 +153,8 @@ func (l *Lab) Choose(id string) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.scenario, l.sandbox, l.logins, l.sessions, l.proofs = sc, nil, 0, nil, nil
+	l.scenario = sc
+	l.resetLocked()
 	return nil
 }
 
@@ -143,7 +163,12 @@ func (l *Lab) Choose(id string) error {
 func (l *Lab) Reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.resetLocked()
+}
+
+func (l *Lab) resetLocked() {
 	l.sandbox, l.logins, l.sessions, l.proofs = nil, 0, nil, nil
+	l.mail, l.rcpts, l.rcptRefused, l.rcptLater = nil, 0, false, false
 }
 
 // errLabPassword: the lab login's password was wrong.

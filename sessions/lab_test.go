@@ -276,3 +276,94 @@ func TestLabWritersCutAsTheySay(t *testing.T) {
 		t.Error("drop-retr cuts a session after the first")
 	}
 }
+
+// smtplibScript sends the lab's test message with Python's smtplib (which
+// dot-stuffs and adds nothing), trying again after a 4xx, once.
+const smtplibScript = `
+import smtplib, sys, time, email.utils
+host, port, to, body = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.stdin.buffer.read()
+msg = ("From: Student <student@example.org>\r\nTo: <%s>\r\nSubject: lab\r\nDate: %s\r\n\r\n" % (to, email.utils.formatdate())).encode() + body
+for attempt in range(2):
+    try:
+        with smtplib.SMTP(host, port, timeout=10) as s:
+            s.sendmail("student@example.org", [to], msg)
+        print("sent")
+        break
+    except smtplib.SMTPRecipientsRefused as e:
+        print("refused", e.recipients, file=sys.stderr)
+    except smtplib.SMTPDataError as e:
+        print("data refused", e.smtp_code, file=sys.stderr)
+        break
+`
+
+// Python's smtplib, sending the test message, gets a clean card in each
+// SMTP scenario; a client that does not dot-stuff gets the line named.
+func TestLabSMTP(t *testing.T) {
+	py := pop3test.NeedClient(t, "python3")
+	e := newMailEnv(t, loadDefault(t))
+	host, port, _ := net.SplitHostPort(e.smtpAddr)
+	send := func(v *Visitor) (string, string) {
+		cmd := exec.Command(py, "-c", smtplibScript, host, port, labLogin(v)+"@play.example")
+		cmd.Stdin = strings.NewReader(LabSMTPBody)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("smtplib: %v\n%s", err, stderr.String())
+		}
+		return string(out), stderr.String()
+	}
+	checks := func(v *Visitor) map[string]LabCheck {
+		m := map[string]LabCheck{}
+		for _, c := range v.Lab.Card().Checks {
+			m[c.ID] = c
+		}
+		return m
+	}
+	for sc, want := range map[string]map[string]string{
+		"smtp-plain": {"smtp-ehlo": LabPass, "smtp-crlf": LabPass, "smtp-headers": LabPass, "smtp-body": LabPass, "smtp-retry": LabNone, "smtp-permanent": LabNone},
+		"smtp-451":   {"smtp-body": LabPass, "smtp-retry": LabPass, "smtp-permanent": LabNone},
+		"smtp-552":   {"smtp-ehlo": LabPass, "smtp-body": LabNone, "smtp-permanent": LabPass},
+	} {
+		t.Run(sc, func(t *testing.T) {
+			v, _ := e.vs.New("127.0.0.1")
+			v.Lab.Choose(sc)
+			out, stderr := send(v)
+			switch sc {
+			case "smtp-451":
+				if !strings.Contains(stderr, "451") || out != "sent\n" {
+					t.Errorf("smtp-451: %q %q", out, stderr)
+				}
+			case "smtp-552":
+				if !strings.Contains(stderr, "data refused 552") {
+					t.Errorf("smtp-552: %q %q", out, stderr)
+				}
+			}
+			got := checks(v)
+			for id, st := range want {
+				if got[id].Status != st {
+					t.Errorf("%s: %s (%s), want %s", id, got[id].Status, got[id].Seen, st)
+				}
+			}
+		})
+	}
+
+	// A client that sends the body as it is, without dot-stuffing and
+	// without Date: the server takes ".A line" as "A line", and the
+	// lone "." as the end of DATA.
+	v, _ := e.vs.New("127.0.0.1")
+	v.Lab.Choose("smtp-plain")
+	naive := strings.Split(strings.TrimSuffix(LabSMTPBody, "\r\n"), "\r\n")
+	reply := e.rawSMTP(t, "EHLO me\r\n", "MAIL FROM:<s@example.org>\r\n", "RCPT TO:<"+labLogin(v)+"@play.example>\r\n", "DATA\r\n",
+		"From: s@example.org\r\nSubject: naive\r\n\r\n"+strings.Join(naive[:3], "\r\n")+"\r\n")
+	if !strings.HasPrefix(reply, "250") {
+		t.Fatalf("the naive message: %q", reply)
+	}
+	got := checks(v)
+	if got["smtp-body"].Status != LabFail || !strings.Contains(got["smtp-body"].Seen, `body line 2 arrived as "A line that starts with a dot.", not ".A line that starts with a dot.": the client did not dot-stuff it`) {
+		t.Errorf("smtp-body: %+v", got["smtp-body"])
+	}
+	if got["smtp-headers"].Status != LabFail || got["smtp-headers"].Seen != "no Date field" {
+		t.Errorf("smtp-headers: %+v", got["smtp-headers"])
+	}
+}

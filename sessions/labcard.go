@@ -32,9 +32,9 @@ const (
 // A LabCard is the client lab's report card.
 type LabCard struct {
 	Scenario LabScenario  `json:"scenario"`
-	Sessions int          `json:"sessions"`
+	Sessions int          `json:"sessions"` // POP3 connections, or SMTP messages, seen
 	Checks   []LabCheck   `json:"checks"`
-	Messages []LabMessage `json:"messages"`
+	Messages []LabMessage `json:"messages,omitempty"` // the POP3 maildrop
 	Proofs   []Proof      `json:"proofs,omitempty"`
 }
 
@@ -46,7 +46,13 @@ func (l *Lab) Card() LabCard {
 	if sc == nil {
 		sc = &LabScenarios[0]
 	}
-	card := LabCard{Scenario: *sc, Sessions: len(l.sessions), Messages: LabMaildrop(), Proofs: slices.Clone(l.proofs)}
+	card := LabCard{Scenario: *sc, Sessions: len(l.sessions), Proofs: slices.Clone(l.proofs)}
+	if sc.Protocol == "smtp" {
+		card.Sessions = len(l.mail)
+		card.Checks = l.smtpChecks(sc)
+		return card
+	}
+	card.Messages = LabMaildrop()
 	card.Checks = []LabCheck{
 		l.checkCRLF(), l.checkLogin(), l.checkAfterError(), l.checkCommands(),
 		l.checkRetrieved(), l.checkQuit(sc), l.checkRetry(sc), l.checkSaved(),
@@ -348,8 +354,12 @@ func lineCause(saw, sent string, savedEnded, sentEnded bool) string {
 // Markdown is the card as a document a student hands in.
 func (c LabCard) Markdown(login string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Client lab report card\n\nLogin `%s`, scenario **%s** (`%s`): %s\n\n%d connection(s) seen.\n\n",
-		login, c.Scenario.Title, c.Scenario.ID, c.Scenario.Does, c.Sessions)
+	seen := "connection(s) seen"
+	if c.Scenario.Protocol == "smtp" {
+		seen = "message(s) received"
+	}
+	fmt.Fprintf(&b, "# Client lab report card\n\nLogin `%s`, scenario **%s** (`%s`): %s\n\n%d %s.\n\n",
+		login, c.Scenario.Title, c.Scenario.ID, c.Scenario.Does, c.Sessions, seen)
 	b.WriteString("| check | status | RFC | seen |\n| --- | --- | --- | --- |\n")
 	cell := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", "\\|"), "\n", " ") }
 	for _, ch := range c.Checks {
@@ -382,7 +392,7 @@ type LabSummary struct {
 func (l *Lab) Summary() LabSummary {
 	card := l.Card()
 	l.mu.Lock()
-	used := l.scenario != nil || len(l.sessions) > 0 || len(l.proofs) > 0
+	used := l.scenario != nil || len(l.sessions) > 0 || len(l.proofs) > 0 || len(l.mail) > 0
 	l.mu.Unlock()
 	s := LabSummary{Scenario: card.Scenario.ID, Checks: len(card.Checks), Used: used}
 	for _, c := range card.Checks {

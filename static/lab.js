@@ -14,14 +14,23 @@ export function labPanel() {
   const draw = (info) => {
     const sel = $("lab-scenario");
     if (!sel.options.length) {
-      for (const sc of info.scenarios) sel.append(new Option(sc.title + (sc.fault ? " (a fault)" : ""), sc.id));
+      const groups = { pop3: "POP3: your reading client", smtp: "SMTP: your sending client" };
+      for (const [proto, label] of Object.entries(groups)) {
+        const scs = info.scenarios.filter((sc) => sc.protocol === proto && (proto === "pop3" || info.address));
+        if (!scs.length) continue;
+        const g = document.createElement("optgroup");
+        g.label = label;
+        for (const sc of scs) g.append(new Option(sc.title + (sc.fault ? " (a fault)" : ""), sc.id));
+        sel.append(g);
+      }
     }
     $("lab-user").textContent = info.login;
+    if (info.address) $("lab-address").textContent = info.address;
     const card = info.card;
     if (document.activeElement !== sel) sel.value = card.scenario.id;
     $("lab-does").textContent = "A correct client: " + card.scenario.does;
     $("lab-caption").textContent = card.sessions
-      ? `Scenario “${card.scenario.title}”: ${card.sessions} connection${card.sessions === 1 ? "" : "s"} seen.`
+      ? `Scenario “${card.scenario.title}”: ${card.sessions} ${card.scenario.protocol === "smtp" ? "message" : "connection"}${card.sessions === 1 ? "" : "s"} seen.`
       : `Scenario “${card.scenario.title}”: no connection yet. Run your client against ${info.host} port ${info.port}.`;
     const rows = card.checks.map((c) => {
       const tr = document.createElement("tr");

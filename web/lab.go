@@ -26,6 +26,7 @@ func (a labAPI) Routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(a.withLabVisitor)
 	r.Get("/", a.handleLab)
+	r.Get("/smtp-body", a.handleLabSMTPBody)
 	r.Post("/scenario", a.handleLabScenario)
 	r.Post("/proof", a.handleLabProof)
 	return r
@@ -54,10 +55,14 @@ func (s *Server) withLabVisitor(next http.Handler) http.Handler {
 // labInfo is GET /api/lab: where to point the client, the scenarios, and
 // the report card.
 type labInfo struct {
-	Host      string                 `json:"host"`
-	Port      int                    `json:"port"`
-	Login     string                 `json:"login"`
-	Password  string                 `json:"password"`
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Login    string `json:"login"`
+	Password string `json:"password"`
+	// Address is where a sending client sends the test message (the SMTP
+	// scenarios), and SMTPPort the port, when mail in is on.
+	Address   string                 `json:"address,omitempty"`
+	SMTPPort  int                    `json:"smtp_port,omitempty"`
 	Scenarios []sessions.LabScenario `json:"scenarios"`
 	Card      sessions.LabCard       `json:"card"`
 	Proofs    []sessions.Proof       `json:"submitted,omitempty"` // what this request submitted
@@ -65,8 +70,13 @@ type labInfo struct {
 
 func (s *Server) labInfo(v *sessions.Visitor) labInfo {
 	port, _ := strconv.Atoi(s.cfg.PublicPort)
-	return labInfo{Host: s.cfg.PublicHost, Port: port, Login: sessions.LabAccount + "." + v.ID, Password: sessions.LabPassword,
+	info := labInfo{Host: s.cfg.PublicHost, Port: port, Login: sessions.LabAccount + "." + v.ID, Password: sessions.LabPassword,
 		Scenarios: sessions.LabScenarios, Card: v.Lab.Card()}
+	if s.cfg.MailDomain != "" {
+		info.Address = info.Login + "@" + s.cfg.MailDomain
+		info.SMTPPort, _ = strconv.Atoi(s.cfg.SMTPPort)
+	}
+	return info
 }
 
 // handleLab answers the card: JSON, or Markdown with ?format=md (or an
@@ -81,6 +91,14 @@ func (s *Server) handleLab(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.labInfo(v))
+}
+
+// handleLabSMTPBody is the body of the test message the SMTP scenarios
+// ask a sending client to send, CRLF line ends and all.
+func (s *Server) handleLabSMTPBody(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="lab-test-body.txt"`)
+	io.WriteString(w, sessions.LabSMTPBody)
 }
 
 // handleLabScenario starts a scenario afresh (form field "scenario").

@@ -232,6 +232,8 @@ type smtpConn struct {
 	pending []byte // rewritten octets not yet read
 
 	inData atomic.Bool // the session is reading a message (DATA)
+	bareLF atomic.Bool // the client ended a line with LF alone
+	lastCR bool        // the last octet read was CR
 	tls    atomic.Bool // STARTTLS done: nothing may be written beside TLS
 	once   sync.Once
 }
@@ -286,6 +288,9 @@ func (c *smtpConn) Read(p []byte) (int, error) {
 		if n > 0 && !c.inData.Load() && !c.tls.Load() && containsFold(p[:n], "STARTTLS") {
 			c.tls.Store(true) // soon: a drain must not write beside TLS
 		}
+		if n > 0 && !c.tls.Load() {
+			c.noteBareLF(p[:n])
+		}
 		if n > 0 && c.lf.active() {
 			var out []byte
 			out, c.pending = c.lf.rewrite(p[:n])
@@ -294,6 +299,25 @@ func (c *smtpConn) Read(p []byte) (int, error) {
 		return n, err
 	}
 }
+
+// noteBareLF remembers whether the client ended a line with LF alone,
+// for the client lab (sessions.BareLFer).
+func (c *smtpConn) noteBareLF(p []byte) {
+	for i := bytes.IndexByte(p, '\n'); i >= 0 && !c.bareLF.Load(); {
+		if i == 0 && !c.lastCR || i > 0 && p[i-1] != '\r' {
+			c.bareLF.Store(true)
+		}
+		j := bytes.IndexByte(p[i+1:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	c.lastCR = p[len(p)-1] == '\r'
+}
+
+// BareLF reports whether the client has ended a line with LF alone.
+func (c *smtpConn) BareLF() bool { return c.bareLF.Load() }
 
 // containsFold reports whether b holds s, an upper-case ASCII word, in
 // any case, without copying b.

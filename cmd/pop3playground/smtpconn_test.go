@@ -303,3 +303,31 @@ func TestContainsFold(t *testing.T) {
 		}
 	}
 }
+
+// The client lab sees a bare LF from an SMTP client through the edge: the
+// lines are made CRLF for go-smtp, and the card still says the client
+// sent LF alone; a client that sends CRLF is not flagged.
+func TestSMTPLabSeesBareLF(t *testing.T) {
+	e := startSMTP(t, 10)
+	for _, tc := range []struct {
+		eol  string
+		want string
+	}{{"\n", sessions.LabFail}, {"\r\n", sessions.LabPass}} {
+		v, err := e.visitors.New("192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Lab.Choose("smtp-plain")
+		c, _ := dialSMTP(t, e.public, nil)
+		c.do("HELO nc"+tc.eol, "250 ")
+		c.do("MAIL FROM:<student@example.org>"+tc.eol, "250 ")
+		c.do("RCPT TO:<lab."+v.ID+"@play.example>"+tc.eol, "250 ")
+		c.do("DATA"+tc.eol, "354 ")
+		c.do(strings.ReplaceAll("Subject: by nc\n\nhello\n.\n", "\n", tc.eol), "250 ")
+		for _, ch := range v.Lab.Card().Checks {
+			if ch.ID == "smtp-crlf" && ch.Status != tc.want {
+				t.Errorf("line ends %q: smtp-crlf %s (%s), want %s", tc.eol, ch.Status, ch.Seen, tc.want)
+			}
+		}
+	}
+}

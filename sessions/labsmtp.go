@@ -1,0 +1,152 @@
+package sessions
+
+import (
+	"bytes"
+	"fmt"
+	"net/mail"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+)
+
+// The SMTP half of the client lab: a student's sending client sends the
+// lab's test message to their lab address (LabAccount.ID@domain), and
+// the lab grades what arrived.
+
+// LabSMTPBody is the test message's body a student's SMTP client sends:
+// lines that start with a dot, a line "." alone, 8-bit text, a long line.
+var LabSMTPBody = strings.ReplaceAll("This is the client lab's test message. Send it as it is.\n"+
+	".A line that starts with a dot.\n"+
+	".\n"+
+	"..\n"+
+	"Above: a line \".\" alone and a line \"..\": a client dot-stuffs all three (RFC 5321 §4.5.2).\n"+
+	"8-bit text: café, naïve, Zürich.\n"+
+	"A long line: "+strings.Repeat("x", 960)+"\n"+
+	"The end.\n", "\n", "\r\n")
+
+// maxLabMail bounds the messages the lab keeps, and the octets of each.
+const (
+	maxLabMail   = 10
+	maxLabMailSz = 256 << 10
+)
+
+// A labMail is one message a student's client sent to the lab.
+type labMail struct {
+	helo, from string
+	bareLF     bool
+	refused    string // the reply the scenario refused it with, if any
+	raw        []byte // as it arrived, dot-stuffing undone by the server
+}
+
+// labRcpt is the lab's answer to RCPT TO its address: the smtp-451
+// scenario refuses the first, for a while.
+func (l *Lab) labRcpt() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rcpts++
+	if l.scenario != nil && l.scenario.ID == "smtp-451" && l.rcpts == 1 {
+		l.rcptRefused = true
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+			Message: "the recipient cannot take mail right now (the client lab's smtp-451 scenario): try again later"}
+	}
+	l.rcptLater = l.rcptLater || l.rcptRefused
+	return nil
+}
+
+// labData takes a message for the lab: the smtp-552 scenario refuses the
+// first as too large.
+func (l *Lab) labData(raw []byte, helo, from string, bareLF bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := &labMail{helo: helo, from: from, bareLF: bareLF, raw: raw[:min(len(raw), maxLabMailSz)]}
+	var err error
+	if l.scenario != nil && l.scenario.ID == "smtp-552" && len(l.mail) == 0 {
+		m.refused = "552 5.3.4"
+		err = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+			Message: "the message is larger than this mailbox accepts (the client lab's smtp-552 scenario): a permanent refusal, not to be retried as it is"}
+	}
+	if len(l.mail) == maxLabMail {
+		l.mail = l.mail[1:]
+	}
+	l.mail = append(l.mail, m)
+	return err
+}
+
+// smtpChecks grade the messages the client sent.
+func (l *Lab) smtpChecks(sc *LabScenario) []LabCheck {
+	ehlo := LabCheck{ID: "smtp-ehlo", Title: "Says EHLO (or HELO) before MAIL", RFC: "RFC 5321 §4.1.1.1", Status: LabNone}
+	crlf := LabCheck{ID: "smtp-crlf", Title: "Ends every line with CRLF", RFC: "RFC 5321 §2.3.8", Status: LabNone}
+	headers := LabCheck{ID: "smtp-headers", Title: "Sends the header fields every message needs (Date, From)", RFC: "RFC 5322 §3.6", Status: LabNone}
+	body := LabCheck{ID: "smtp-body", Title: "Sends the test message's body as given, dot-stuffed", RFC: "RFC 5321 §4.5.2", Status: LabNone}
+	retry := LabCheck{ID: "smtp-retry", Title: "Sends again after a temporary refusal (4xx)", RFC: "RFC 5321 §4.2.1, §4.5.4.1", Status: LabNone,
+		Seen: "only the smtp-451 scenario refuses a recipient for a while"}
+	permanent := LabCheck{ID: "smtp-permanent", Title: "Does not resend a message refused for good (5xx)", RFC: "RFC 5321 §4.2.1", Status: LabNone,
+		Seen: "only the smtp-552 scenario refuses a message for good"}
+	for _, m := range l.mail {
+		ehlo.Status, crlf.Status = LabPass, LabPass
+		if m.helo == "" {
+			ehlo.Status, ehlo.Seen = LabFail, "MAIL came without EHLO or HELO first"
+		}
+		if m.bareLF {
+			crlf.Status, crlf.Seen = LabFail, "a line ended with LF alone (\\n); SMTP lines end with CR LF (\\r\\n), and a bare LF in a message is refused by many servers"
+		}
+		if m.refused != "" {
+			continue
+		}
+		headers.Status, headers.Seen = LabPass, ""
+		msg, err := mail.ReadMessage(bytes.NewReader(m.raw))
+		if err != nil {
+			headers.Status, headers.Seen = LabFail, "the message has no header a reader can parse: "+err.Error()
+		} else {
+			var missing []string
+			for _, f := range []string{"Date", "From"} {
+				if msg.Header.Get(f) == "" {
+					missing = append(missing, f)
+				}
+			}
+			if len(missing) > 0 {
+				headers.Status, headers.Seen = LabFail, "no "+strings.Join(missing, " and ")+" field"
+			}
+		}
+		body.Status, body.Seen = LabPass, ""
+		if _, b, ok := bytes.Cut(m.raw, []byte("\r\n\r\n")); !ok || string(b) != LabSMTPBody {
+			body.Status, body.Seen = LabFail, bodyCause(b)
+		}
+	}
+	if sc.ID == "smtp-451" && l.rcptRefused {
+		retry.Status, retry.Seen = LabFail, "the recipient was refused with 451 and the client has not sent again (yet)"
+		if l.rcptLater {
+			retry.Status, retry.Seen = LabPass, ""
+		}
+	}
+	if sc.ID == "smtp-552" && len(l.mail) > 0 {
+		permanent.Status, permanent.Seen = LabPass, ""
+		if len(l.mail) > 1 {
+			permanent.Status, permanent.Seen = LabFail, fmt.Sprintf("after 552 the client sent the message %d more time(s): a 5xx reply is permanent", len(l.mail)-1)
+		}
+	}
+	return []LabCheck{ehlo, crlf, headers, body, retry, permanent}
+}
+
+// bodyCause names the first line where a body that arrived differs from
+// the test body, and the likely cause.
+func bodyCause(got []byte) string {
+	want := strings.Split(LabSMTPBody, "\r\n")
+	lines := strings.Split(string(got), "\r\n")
+	for i, w := range want {
+		if i >= len(lines) {
+			return fmt.Sprintf("the body ends before line %d (%q): a line \".\" alone ends DATA unless the client dot-stuffs it to \"..\" (RFC 5321 §4.5.2)", i+1, truncate(w, 40))
+		}
+		g := lines[i]
+		switch {
+		case g == w:
+			continue
+		case strings.HasPrefix(w, ".") && g == w[1:]:
+			return fmt.Sprintf("body line %d arrived as %q, not %q: the client did not dot-stuff it, so the server removed its first dot (RFC 5321 §4.5.2)", i+1, truncate(g, 40), truncate(w, 40))
+		case len(g) < len(w) && strings.HasPrefix(w, g):
+			return fmt.Sprintf("body line %d is cut at %d octets of %d", i+1, len(g), len(w))
+		}
+		return fmt.Sprintf("body line %d is %q, the test message has %q", i+1, truncate(g, 40), truncate(w, 40))
+	}
+	return "the body goes on after the test message's last line"
+}
