@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -365,5 +367,77 @@ func TestLabSMTP(t *testing.T) {
 	}
 	if got["smtp-headers"].Status != LabFail || got["smtp-headers"].Seen != "no Date field" {
 		t.Errorf("smtp-headers: %+v", got["smtp-headers"])
+	}
+}
+
+// curl, a real client for both protocols, against the lab: it retrieves
+// a message over POP3 (and QUITs), and uploads the test message over
+// SMTP (dot-stuffing it); both cards show what it did.
+func TestLabCurl(t *testing.T) {
+	curl := pop3test.NeedClient(t, "curl")
+	e := newMailEnv(t, loadDefault(t))
+	v, _ := e.vs.New("127.0.0.1")
+	out, err := exec.Command(curl, "-sS", "--max-time", "20", "pop3://"+labLogin(v)+":lab@"+e.pop3Addr+"/1").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "\r\n.This first body line starts with a dot.\r\n") {
+		t.Fatalf("curl RETR 1: %v\n%q", err, out)
+	}
+	_, checks := labCard(t, v)
+	for id, want := range map[string]string{"crlf": LabPass, "login": LabPass, "quit": LabPass, "retrieved": LabFail} {
+		if checks[id].Status != want {
+			t.Errorf("POP3 %s: %s (%s), want %s", id, checks[id].Status, checks[id].Seen, want)
+		}
+	}
+
+	v.Lab.Choose("smtp-plain")
+	msg := "From: s@example.org\r\nDate: Sun, 6 Dec 2026 12:00:00 +0000\r\nSubject: by curl\r\n\r\n" + LabSMTPBody
+	cmd := exec.Command(curl, "-sS", "--max-time", "20", "smtp://"+e.smtpAddr, "--mail-from", "s@example.org", "--mail-rcpt", labLogin(v)+"@play.example", "-T", "-")
+	cmd.Stdin = strings.NewReader(msg)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("curl SMTP: %v\n%s", err, out)
+	}
+	for _, c := range v.Lab.Card().Checks {
+		want := LabPass
+		if c.ID == "smtp-retry" || c.ID == "smtp-permanent" {
+			want = LabNone
+		}
+		if c.Status != want {
+			t.Errorf("SMTP %s: %s (%s), want %s", c.ID, c.Status, c.Seen, want)
+		}
+	}
+}
+
+// The lab writes nothing of the organiser's: a world loaded from files
+// serves the lab, and the files hash the same after a lab session that
+// deleted messages.
+func TestLabLeavesTheOrganisersFilesAlone(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "guest.mbox"), []byte("From a@example.org Mon Nov 23 10:00:00 2026\nFrom: a@example.org\nSubject: one\n\nHello.\n"), 0o644)
+	users := filepath.Join(t.TempDir(), "users")
+	os.WriteFile(users, []byte("guest:visitor\n"), 0o644)
+	hash := func() string {
+		h := sha256.New()
+		for _, f := range []string{filepath.Join(dir, "guest.mbox"), users} {
+			b, _ := os.ReadFile(f)
+			h.Write(b)
+		}
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	before := hash()
+	w, err := LoadDir(dir, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newMailEnv(t, w)
+	v, _ := e.vs.New("127.0.0.1")
+	c := pop3test.Dial(t, e.pop3Addr)
+	c.Expect("USER "+labLogin(v), "+OK")
+	c.Expect("PASS lab", "+OK "+labLogin(v)+"'s maildrop has 6 messages")
+	c.Expect("DELE 1", "+OK")
+	c.Expect("QUIT", "+OK signing off: 1 message deleted, 5 left")
+	if hash() != before {
+		t.Error("the organiser's files changed")
+	}
+	if got := len(e.retrieve(v.PersonalLogin("guest"))); got != 1 {
+		t.Errorf("the visitor's guest maildrop has %d messages, want the world's 1", got)
 	}
 }
