@@ -19,6 +19,9 @@ type command struct {
 	body Body
 	// capa is the command's CAPA line (RFC 2449 §5), or "".
 	capa string
+	// offered says whether this connection may use it now (STLS needs a
+	// certificate and no TLS yet); nil: always.
+	offered func(c *conn) bool
 	// explain says what a +OK to it means.
 	explain func(r replyState) string
 	// For the reference: its syntax ([optional] arguments in brackets),
@@ -59,6 +62,7 @@ var commands = []command{
 	{verb: "AUTH", in: authorization, run: (*conn).handleAuth, body: BodyWithoutArgs, capa: "SASL PLAIN LOGIN", explain: explainAuth,
 		syntax: "AUTH [mechanism [initial-response]]", summary: "Log in with a SASL mechanism (PLAIN, LOGIN); without arguments, list the mechanisms.", example: "AUTH PLAIN", rfc: "RFC 5034"},
 	{verb: "STLS", in: authorization, run: (*conn).handleSTLS, capa: "STLS",
+		offered: func(c *conn) bool { return c.srv.TLSConfig != nil && c.info.TLS == nil },
 		explain: says("STLS: a TLS handshake starts now on this connection; afterwards the server forgets everything said before (RFC 2595 §4)."),
 		syntax:  "STLS", summary: "Start TLS on this connection: after +OK the client begins a TLS handshake, then logs in over the encrypted channel.", example: "STLS", rfc: "RFC 2595 §4"},
 	{verb: "STAT", in: transaction, run: (*conn).handleStat,
@@ -91,12 +95,19 @@ var commands = []command{
 		syntax: "QUIT", summary: "End the session. From TRANSACTION it enters UPDATE: marked messages are removed and the lock released.", example: "QUIT", rfc: "RFC 1939 §6"},
 }
 
-// Derived from the table once: the index by verb, and the commands
-// hints name in each state (those of RFC 1939 itself).
+// Derived from the table once: the index by verb, the commands hints
+// name in each state (those of RFC 1939 itself), and the commands CAPA
+// lists: first those a session may use once logged in, then (before
+// login only) those for logging in.
 var (
-	byVerb          map[string]*command
-	transactionHint string // "STAT, LIST, …, NOOP or QUIT"
+	byVerb                map[string]*command
+	transactionHint       string // "STAT, LIST, …, NOOP or QUIT"
+	capaAfter, capaBefore []*command
 )
+
+// protocolCapas are the capabilities of the protocol itself, not of a
+// command (RFC 2449 §6).
+var protocolCapas = []string{"RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"}
 
 func init() {
 	byVerb = make(map[string]*command, len(commands))
@@ -106,6 +117,13 @@ func init() {
 		byVerb[cmd.verb] = cmd
 		if cmd.validIn(stateTransaction) && strings.HasPrefix(cmd.rfc, "RFC 1939") {
 			hint = append(hint, cmd.verb)
+		}
+		switch {
+		case cmd.capa == "":
+		case cmd.validIn(stateTransaction):
+			capaAfter = append(capaAfter, cmd)
+		default:
+			capaBefore = append(capaBefore, cmd)
 		}
 	}
 	transactionHint = strings.Join(hint[:len(hint)-1], ", ") + " or " + hint[len(hint)-1]
@@ -143,6 +161,8 @@ func (c *conn) dispatch(line string) error {
 	switch {
 	case cmd == nil:
 		return c.unknownCommand(verb)
+	case cmd.validIn(c.state) && !c.maildropOffers(cmd.verb):
+		return errorf(KindUnknown, "unknown command %s: this maildrop's server does not offer it; CAPA lists what it does", quoteArg(verb))
 	case cmd.validIn(c.state):
 		return cmd.run(c, arg)
 	case c.state == stateAuthorization:
@@ -150,6 +170,25 @@ func (c *conn) dispatch(line string) error {
 	default:
 		return errorf(KindLoggedIn, "%s is only valid before logging in; you are logged in as %s", verb, printable(c.user))
 	}
+}
+
+// An Offerer is a Maildrop that takes away optional commands once its
+// session is logged in (a minimal RFC 1939 server has no TOP, UIDL or
+// CAPA): they are answered as unknown, and CAPA leaves them out.
+type Offerer interface {
+	Offers(verb string) bool
+}
+
+// offers reports whether CAPA lists cmd on this connection now.
+func (c *conn) offers(cmd *command) bool {
+	return (cmd.offered == nil || cmd.offered(c)) && c.maildropOffers(cmd.verb)
+}
+
+// maildropOffers reports whether the logged-in maildrop, if any, leaves
+// the command to the session (Offerer).
+func (c *conn) maildropOffers(verb string) bool {
+	o, ok := c.md.(Offerer)
+	return !ok || o.Offers(verb)
 }
 
 // MultiLine reports whether a +OK reply to the command line has a body

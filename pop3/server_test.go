@@ -727,3 +727,39 @@ func TestLogUserNamesUsersInTheLog(t *testing.T) {
 		t.Errorf("log:\n%s", log)
 	}
 }
+
+// minimalBackend serves pop3test's maildrops as a minimal RFC 1939
+// server would once logged in: no TOP, UIDL or CAPA (pop3.Offerer).
+type minimalBackend struct{ *pop3test.Backend }
+
+type minimalMaildrop struct{ pop3.Maildrop }
+
+func (minimalMaildrop) Offers(verb string) bool {
+	return verb != "TOP" && verb != "UIDL" && verb != "CAPA"
+}
+
+func (b minimalBackend) Login(ctx context.Context, c *pop3.ConnInfo, user, pass string) (pop3.Maildrop, error) {
+	md, err := b.Backend.Login(ctx, c, user, pass)
+	if err != nil {
+		return nil, err
+	}
+	return minimalMaildrop{md}, nil
+}
+
+// A maildrop may take optional commands away once logged in: they are
+// unknown, CAPA (where it is left) stops listing them, and the rest works.
+func TestOffererTakesOptionalCommandsAway(t *testing.T) {
+	env := testServer(t, func(s *pop3.Server) { s.Backend = minimalBackend{pop3test.NewBackend()} })
+	c := env.greeted(t)
+	if caps := c.Do("CAPA", "+OK"); !slices.Contains(caps, "TOP") {
+		t.Errorf("CAPA before login: %q", caps)
+	}
+	c.Expect("USER guest", "+OK")
+	c.Expect("PASS visitor", "+OK")
+	for _, cmd := range []string{"TOP 1 0", "UIDL", "CAPA"} {
+		verb, _, _ := strings.Cut(cmd, " ")
+		c.Expect(cmd, `-ERR unknown command "`+verb+`": this maildrop's server does not offer it`)
+	}
+	c.Do("RETR 1", "+OK")
+	c.Expect("QUIT", "+OK")
+}

@@ -16,16 +16,19 @@ func (c *conn) handleCapa(arg string) error {
 		return err
 	}
 	c.ok("capability list follows")
-	c.writeLine("TOP")
-	c.writeLine("UIDL")
-	c.writeLine("RESP-CODES")
-	c.writeLine("AUTH-RESP-CODE")
-	c.writeLine("PIPELINING")
+	for _, cmd := range capaAfter {
+		if c.offers(cmd) {
+			c.writeLine(cmd.capa)
+		}
+	}
+	for _, capa := range protocolCapas {
+		c.writeLine(capa)
+	}
 	if c.state == stateAuthorization {
-		c.writeLine("USER")
-		c.writeLine("SASL PLAIN LOGIN")
-		if c.srv.TLSConfig != nil && c.info.TLS == nil {
-			c.writeLine("STLS")
+		for _, cmd := range capaBefore {
+			if c.offers(cmd) {
+				c.writeLine(cmd.capa)
+			}
 		}
 	}
 	if c.srv.Implementation != "" {

@@ -31,8 +31,10 @@ type LabScenario struct {
 	Does     string `json:"does"` // what a correct client does
 	Fault    bool   `json:"fault,omitempty"`
 
-	shape func(w io.Writer, first bool) io.Writer // replies after login; first: the lab's first login
-	login error                                   // the lab's first login is refused with this
+	shape    func(w io.Writer, first bool) io.Writer // replies after login; first: the lab's first login
+	login    error                                   // the lab's first login is refused with this
+	offers   func(verb string) bool                  // the commands left after login (pop3.Offerer); nil: all
+	apopOnly bool                                    // logins other than APOP are refused
 }
 
 // LabScenarios are the client lab's POP3 scenarios. Only legal server
@@ -60,6 +62,12 @@ var LabScenarios = []LabScenario{
 	{ID: "auth-close", Protocol: "pop3", Title: "A wrong-password reply, and the connection closed",
 		Does:  "Reports the failed login and stops, without hanging on a connection the server closed and without sending commands after the -ERR: the first login gets -ERR [AUTH] and the server hangs up.",
 		login: &pop3.LoginError{Code: "AUTH", Text: "wrong user name or password (the client lab's auth-close scenario), closing the connection", Close: true}},
+	{ID: "minimal", Protocol: "pop3", Title: "No TOP, UIDL or CAPA after the login",
+		Does:   "Gets every message with RETR alone: after the login the server answers TOP, UIDL and CAPA as unknown commands (all three are optional, RFC 1939 §7, RFC 2449 §5), and a correct client falls back rather than repeat a refused command.",
+		offers: func(verb string) bool { return verb != "TOP" && verb != "UIDL" && verb != "CAPA" }},
+	{ID: "apop-only", Protocol: "pop3", Title: "APOP only",
+		Does:     "Logs in with APOP, the MD5 digest of the greeting's timestamp and the password (RFC 1939 §7): here the lab login refuses USER/PASS and AUTH.",
+		apopOnly: true},
 	{ID: "drop-retr", Protocol: "pop3", Title: "The connection dropped in the middle of a message", Fault: true,
 		Does: "Does not keep a message whose \".\" line never came, and reports the error; nothing is deleted, since the session never reached UPDATE (RFC 1939 §6). Only the lab's first session is cut, 4 KB into the replies after the login.",
 		shape: func(w io.Writer, first bool) io.Writer {
@@ -193,6 +201,10 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 	if sc == nil {
 		sc = &LabScenarios[0]
 	}
+	if sc.apopOnly && digest == "" {
+		s.refused = true
+		return nil, &pop3.LoginError{Code: "AUTH", Text: "this maildrop takes APOP only (the client lab's apop-only scenario): send APOP, the login and the MD5 of the greeting's timestamp and the password"}
+	}
 	l.logins++
 	if l.logins == 1 && sc.login != nil {
 		s.refused = true
@@ -207,6 +219,9 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 		return nil, err
 	}
 	s.loggedIn = true
+	if sc.offers != nil {
+		return &offeringMaildrop{Maildrop: md, offers: sc.offers}, nil
+	}
 	if sc.shape == nil {
 		return md, nil
 	}
@@ -276,6 +291,15 @@ type shapedMaildrop struct {
 }
 
 func (m *shapedMaildrop) Shape(w io.Writer) io.Writer { return m.shape(w) }
+
+// offeringMaildrop is the lab's maildrop without some optional commands
+// (pop3.Offerer).
+type offeringMaildrop struct {
+	*Maildrop
+	offers func(string) bool
+}
+
+func (m *offeringMaildrop) Offers(verb string) bool { return m.offers(verb) }
 
 // oneByteWriter writes every octet in a write of its own, for the first
 // left octets.

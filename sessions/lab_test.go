@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,11 +106,15 @@ func TestLabNamesAWrongClientsBugs(t *testing.T) {
 const poplibScript = `
 import hashlib, poplib, sys
 host, port, user = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+apop = len(sys.argv) > 4 and sys.argv[4] == "apop"
 for attempt in range(3):
     try:
         p = poplib.POP3(host, port, timeout=20)
-        p.user(user)
-        p.pass_("lab")
+        if apop:
+            p.apop(user, "lab")
+        else:
+            p.user(user)
+            p.pass_("lab")
         break
     except poplib.error_proto as e:
         print("refused", e, file=sys.stderr)
@@ -128,13 +133,17 @@ func TestLabPoplibGetsACleanCard(t *testing.T) {
 	py := pop3test.NeedClient(t, "python3")
 	e := newMailEnv(t, loadDefault(t))
 	host, port, _ := net.SplitHostPort(e.pop3Addr)
-	for _, sc := range []string{"plain", "one-byte", "split", "pause", "sys-temp", "in-use"} {
+	for _, sc := range []string{"plain", "one-byte", "split", "pause", "sys-temp", "in-use", "minimal", "apop-only"} {
 		t.Run(sc, func(t *testing.T) {
 			v, _ := e.vs.New("127.0.0.1")
 			if err := v.Lab.Choose(sc); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(py, "-c", poplibScript, host, port, labLogin(v)).Output()
+			args := []string{"-c", poplibScript, host, port, labLogin(v)}
+			if sc == "apop-only" {
+				args = append(args, "apop")
+			}
+			out, err := exec.Command(py, args...).Output()
 			if err != nil {
 				t.Fatalf("poplib: %v\n%s", err, out)
 			}
@@ -148,12 +157,11 @@ func TestLabPoplibGetsACleanCard(t *testing.T) {
 				}
 			}
 			card, checks := labCard(t, v)
+			only := map[string][]string{"retry": {"sys-temp", "in-use"}, "after-error": {"sys-temp", "in-use"},
+				"fallback": {"minimal"}, "apop": {"apop-only"}}
 			for _, c := range card.Checks {
 				want := LabPass
-				if c.ID == "retry" && sc != "sys-temp" && sc != "in-use" {
-					want = LabNone
-				}
-				if c.ID == "after-error" && sc != "sys-temp" && sc != "in-use" {
+				if scs, ok := only[c.ID]; ok && !slices.Contains(scs, sc) {
 					want = LabNone
 				}
 				if c.Status != want {
@@ -439,5 +447,32 @@ func TestLabLeavesTheOrganisersFilesAlone(t *testing.T) {
 	}
 	if got := len(e.retrieve(v.PersonalLogin("guest"))); got != 1 {
 		t.Errorf("the visitor's guest maildrop has %d messages, want the world's 1", got)
+	}
+}
+
+// The capability scenarios catch a client that insists: UIDL sent again
+// after the server said it has none, or USER/PASS with no APOP after it.
+func TestLabCapabilityScenariosCatchInsistence(t *testing.T) {
+	e := newMailEnv(t, loadDefault(t))
+	v, _ := e.vs.New("127.0.0.1")
+	v.Lab.Choose("minimal")
+	c := pop3test.Dial(t, e.pop3Addr)
+	c.Expect("USER "+labLogin(v), "+OK")
+	c.Expect("PASS lab", "+OK")
+	c.Expect("UIDL", `-ERR unknown command "UIDL"`)
+	c.Expect("UIDL", `-ERR unknown command "UIDL"`)
+	c.Expect("QUIT", "+OK")
+	if _, checks := labCard(t, v); checks["fallback"].Status != LabFail || !strings.Contains(checks["fallback"].Seen, "sent UIDL again") {
+		t.Errorf("minimal: %+v", checks["fallback"])
+	}
+
+	w, _ := e.vs.New("127.0.0.1")
+	w.Lab.Choose("apop-only")
+	c = pop3test.Dial(t, e.pop3Addr)
+	c.Expect("USER "+labLogin(w), "+OK")
+	c.Expect("PASS lab", "-ERR [AUTH] this maildrop takes APOP only")
+	c.Expect("QUIT", "+OK")
+	if _, checks := labCard(t, w); checks["apop"].Status != LabFail {
+		t.Errorf("apop-only: %+v", checks["apop"])
 	}
 }

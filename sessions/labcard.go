@@ -55,7 +55,7 @@ func (l *Lab) Card() LabCard {
 	card.Messages = LabMaildrop()
 	card.Checks = []LabCheck{
 		l.checkCRLF(), l.checkLogin(), l.checkAfterError(), l.checkCommands(),
-		l.checkRetrieved(), l.checkQuit(sc), l.checkRetry(sc), l.checkSaved(),
+		l.checkRetrieved(), l.checkQuit(sc), l.checkRetry(sc), l.checkFallback(sc), l.checkAPOP(sc), l.checkSaved(),
 	}
 	return card
 }
@@ -174,6 +174,49 @@ func (l *Lab) checkRetry(sc *LabScenario) LabCheck {
 		case refused && s.loggedIn:
 			c.Status, c.Seen = LabPass, ""
 			return c
+		}
+	}
+	return c
+}
+
+func (l *Lab) checkFallback(sc *LabScenario) LabCheck {
+	c := LabCheck{ID: "fallback", Title: "Does without optional commands the server lacks", RFC: "RFC 1939 §7, RFC 2449 §5", Status: LabNone}
+	if sc.ID != "minimal" {
+		c.Seen = "only the minimal scenario takes TOP, UIDL and CAPA away"
+		return c
+	}
+	for _, s := range l.sessions {
+		refused := map[string]bool{}
+		for _, ln := range s.lines {
+			verb, _, _ := strings.Cut(strings.ToUpper(ln.Command), " ")
+			if ln.Kind == pop3.KindUnknown {
+				if refused[verb] {
+					c.Status, c.Seen = LabFail, fmt.Sprintf("connection %d sent %s again after it was refused as unknown", s.conn, verb)
+					return c
+				}
+				refused[verb] = true
+			}
+		}
+	}
+	if r := l.checkRetrieved(); r.Status != LabNone {
+		c.Status, c.Seen = r.Status, r.Seen
+	}
+	return c
+}
+
+func (l *Lab) checkAPOP(sc *LabScenario) LabCheck {
+	c := LabCheck{ID: "apop", Title: "Logs in with APOP when that is all the server takes", RFC: "RFC 1939 §7", Status: LabNone}
+	if !sc.apopOnly {
+		c.Seen = "only the apop-only scenario refuses USER/PASS"
+		return c
+	}
+	for _, s := range l.sessions {
+		switch {
+		case s.loggedIn:
+			c.Status, c.Seen = LabPass, ""
+			return c
+		case s.refused:
+			c.Status, c.Seen = LabFail, "USER/PASS (or AUTH) was refused and no APOP login followed"
 		}
 	}
 	return c

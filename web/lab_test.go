@@ -158,7 +158,7 @@ func TestBrowserClientLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	pop3test.WaitFor(t, func() bool {
-		return evalString(t, ctx, `String(document.querySelectorAll("#lab-scenario option").length)`) == "8"
+		return evalString(t, ctx, `String(document.querySelectorAll("#lab-scenario option").length)`) == "10"
 	})
 	if err := chromedp.Run(ctx,
 		chromedp.SetValue(`#lab-scenario`, "split", chromedp.ByQuery),
@@ -223,7 +223,7 @@ func TestOrganiserSeesTheLabCards(t *testing.T) {
 		for _, p := range o.state()["people"].([]any) {
 			row = p.(map[string]any)
 		}
-		return strings.Contains(fmt.Sprint(row["lab"]), "pause: 4 of 8 checks passed, 0 failed")
+		return strings.Contains(fmt.Sprint(row["lab"]), "pause: 4 of 10 checks passed, 0 failed")
 	})
 	resp, err := o.client.Get(e.http.URL + "/admin/progress.csv")
 	if err != nil {
