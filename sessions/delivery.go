@@ -95,17 +95,27 @@ func (d *Delivery) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	return s, nil
 }
 
+// A ReplyShaper is a connection whose later replies can be delivered
+// awkwardly (the client lab's smtp-slow and smtp-split scenarios).
+type ReplyShaper interface {
+	ShapeReplies(func(io.Writer) io.Writer)
+}
+
+// netConn is the session's connection under any TLS.
+func (s *smtpSession) netConn() net.Conn {
+	if tc, ok := s.conn.(interface{ NetConn() net.Conn }); ok {
+		return tc.NetConn()
+	}
+	return s.conn
+}
+
 // A BareLFer is a connection that tells whether its client ended a line
 // with LF alone (the SMTP listener's, in cmd/pop3playground).
 type BareLFer interface{ BareLF() bool }
 
 // bareLF reports whether the client has ended a line with LF alone.
 func (s *smtpSession) bareLF() bool {
-	nc := s.conn
-	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
-		nc = tc.NetConn()
-	}
-	b, ok := nc.(BareLFer)
+	b, ok := s.netConn().(BareLFer)
 	return ok && b.BareLF()
 }
 
@@ -166,8 +176,12 @@ func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "%s: this server delivers only to playground addresses (NAME.ID@%s); it relays nothing", to, d.Domain)
 	}
 	if v := d.Visitors.labVisitor(local); v != nil {
-		if err := v.Lab.labRcpt(); err != nil {
+		shape, err := v.Lab.labRcpt()
+		if err != nil {
 			return err
+		}
+		if rs, ok := s.netConn().(ReplyShaper); ok && shape != nil {
+			rs.ShapeReplies(shape)
 		}
 		s.rcpts = append(s.rcpts, rcpt{addr: to, v: v, lab: true})
 		return nil

@@ -35,6 +35,7 @@ type LabScenario struct {
 	login    error                                   // the lab's first login is refused with this
 	offers   func(verb string) bool                  // the commands left after login (pop3.Offerer); nil: all
 	apopOnly bool                                    // logins other than APOP are refused
+	replies  func(w io.Writer) io.Writer             // SMTP replies after RCPT TO the lab address
 }
 
 // LabScenarios are the client lab's POP3 scenarios. Only legal server
@@ -85,6 +86,12 @@ func init() {
 			Does: "Sends the lab's test message to the lab address exactly as given: EHLO first, CRLF line ends, every line that starts with \".\" dot-stuffed (a line \".\" alone too), Date and From fields in the header (RFC 5321 §4.5.2, RFC 5322 §3.6)."},
 		LabScenario{ID: "smtp-451", Protocol: "smtp", Title: "SMTP: a temporary refusal of the recipient",
 			Does: "Treats 451 as \"not now\" and sends again later (RFC 5321 §4.2.1): the first RCPT TO the lab address is refused with 451 4.3.0, the next ones are taken."},
+		LabScenario{ID: "smtp-slow", Protocol: "smtp", Title: "SMTP: slow replies",
+			Does:    "Waits for each reply as long as RFC 5321 §4.5.3.2 allows (minutes, not seconds): every reply after the RCPT TO the lab address comes after a pause of three seconds.",
+			replies: func(w io.Writer) io.Writer { return &delayWriter{w: w, delay: 3 * time.Second} }},
+		LabScenario{ID: "smtp-split", Protocol: "smtp", Title: "SMTP: replies cut into pieces",
+			Does:    "Reads a reply to its CRLF however it arrives: every reply after the RCPT TO the lab address comes in three segments (the code, the text, the CRLF), a pause between them.",
+			replies: func(w io.Writer) io.Writer { return &pieceWriter{w: w, pause: 50 * time.Millisecond} }},
 		LabScenario{ID: "smtp-552", Protocol: "smtp", Title: "SMTP: the message refused for good",
 			Does: "Reports a 5xx reply to the user and does not send the same message again (RFC 5321 §4.2.1): the first message's DATA gets 552 5.3.4."},
 	)
@@ -375,6 +382,42 @@ func (pw *pauseWriter) Write(p []byte) (int, error) {
 	time.Sleep(pw.pause)
 	k, err := pw.w.Write(p[half:])
 	return n + k, err
+}
+
+// delayWriter waits before each write.
+type delayWriter struct {
+	w     io.Writer
+	delay time.Duration
+}
+
+func (d *delayWriter) Write(p []byte) (int, error) {
+	time.Sleep(d.delay)
+	return d.w.Write(p)
+}
+
+// pieceWriter writes each reply in three pieces: its first three octets
+// (the code), the rest of the line, and the CRLF.
+type pieceWriter struct {
+	w     io.Writer
+	pause time.Duration
+}
+
+func (pw *pieceWriter) Write(p []byte) (int, error) {
+	n := 0
+	for _, part := range [][]byte{p[:min(3, len(p))], p[min(3, len(p)):max(min(3, len(p)), len(p)-2)], p[max(min(3, len(p)), len(p)-2):]} {
+		if len(part) == 0 {
+			continue
+		}
+		if n > 0 {
+			time.Sleep(pw.pause)
+		}
+		k, err := pw.w.Write(part)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // dropWriter lets left octets through and then fails, which ends the

@@ -282,6 +282,12 @@ func TestLabWritersCutAsTheySay(t *testing.T) {
 	if _, err := w.Write(make([]byte, 5<<10)); err == nil || len(strings.Join(r.writes, "")) != 4<<10 {
 		t.Errorf("drop-retr let %d octets through, err %v", len(strings.Join(r.writes, "")), err)
 	}
+	r = recWriter{}
+	w = LabScenarioByID("smtp-split").replies(&r)
+	io.WriteString(w, "250 2.0.0 OK\r\n")
+	if strings.Join(r.writes, "|") != "250| 2.0.0 OK|\r\n" {
+		t.Errorf("smtp-split: %q", r.writes)
+	}
 	if w := LabScenarioByID("drop-retr").shape(&r, false); w != io.Writer(&r) {
 		t.Error("drop-retr cuts a session after the first")
 	}

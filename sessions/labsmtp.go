@@ -3,6 +3,7 @@ package sessions
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/mail"
 	"strings"
 
@@ -39,18 +40,23 @@ type labMail struct {
 }
 
 // labRcpt is the lab's answer to RCPT TO its address: the smtp-451
-// scenario refuses the first, for a while.
-func (l *Lab) labRcpt() error {
+// scenario refuses the first, for a while; smtp-slow and smtp-split give
+// the way the session's later replies go out.
+func (l *Lab) labRcpt() (shape func(io.Writer) io.Writer, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.rcpts++
-	if l.scenario != nil && l.scenario.ID == "smtp-451" && l.rcpts == 1 {
+	sc := l.scenario
+	if sc == nil {
+		return nil, nil
+	}
+	if sc.ID == "smtp-451" && l.rcpts == 1 {
 		l.rcptRefused = true
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+		return nil, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 			Message: "the recipient cannot take mail right now (the client lab's smtp-451 scenario): try again later"}
 	}
 	l.rcptLater = l.rcptLater || l.rcptRefused
-	return nil
+	return sc.replies, nil
 }
 
 // labData takes a message for the lab: the smtp-552 scenario refuses the

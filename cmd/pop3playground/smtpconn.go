@@ -234,8 +234,11 @@ type smtpConn struct {
 	inData atomic.Bool // the session is reading a message (DATA)
 	bareLF atomic.Bool // the client ended a line with LF alone
 	lastCR bool        // the last octet read was CR
-	tls    atomic.Bool // STARTTLS done: nothing may be written beside TLS
-	once   sync.Once
+
+	shapeMu sync.Mutex
+	shaped  io.Writer   // the replies' way out, once the lab shapes them
+	tls     atomic.Bool // STARTTLS done: nothing may be written beside TLS
+	once    sync.Once
 }
 
 func (c *smtpConn) RemoteAddr() net.Addr { return c.remote }
@@ -318,6 +321,24 @@ func (c *smtpConn) noteBareLF(p []byte) {
 
 // BareLF reports whether the client has ended a line with LF alone.
 func (c *smtpConn) BareLF() bool { return c.bareLF.Load() }
+
+// ShapeReplies makes the session's later replies go out through shape
+// (the client lab's awkward scenarios, sessions.ReplyShaper).
+func (c *smtpConn) ShapeReplies(shape func(io.Writer) io.Writer) {
+	c.shapeMu.Lock()
+	defer c.shapeMu.Unlock()
+	c.shaped = shape(c.Conn)
+}
+
+func (c *smtpConn) Write(p []byte) (int, error) {
+	c.shapeMu.Lock()
+	w := c.shaped
+	c.shapeMu.Unlock()
+	if w == nil {
+		return c.Conn.Write(p)
+	}
+	return w.Write(p)
+}
 
 // containsFold reports whether b holds s, an upper-case ASCII word, in
 // any case, without copying b.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	netsmtp "net/smtp"
 	"strings"
 	"testing"
 	"time"
@@ -329,5 +330,34 @@ func TestSMTPLabSeesBareLF(t *testing.T) {
 				t.Errorf("line ends %q: smtp-crlf %s (%s), want %s", tc.eol, ch.Status, ch.Seen, tc.want)
 			}
 		}
+	}
+}
+
+// The lab's awkward SMTP scenarios reach a real client through the edge:
+// Go's net/smtp gets its replies slowly, or in pieces, and still delivers
+// the test message as given.
+func TestSMTPLabAwkwardReplies(t *testing.T) {
+	e := startSMTP(t, 10)
+	for _, sc := range []string{"smtp-split", "smtp-slow"} {
+		t.Run(sc, func(t *testing.T) {
+			v, err := e.visitors.New("192.0.2.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			v.Lab.Choose(sc)
+			msg := "From: s@example.org\r\nDate: Sun, 6 Dec 2026 12:00:00 +0000\r\nSubject: lab\r\n\r\n" + sessions.LabSMTPBody
+			start := time.Now()
+			if err := netsmtp.SendMail(e.public, nil, "s@example.org", []string{"lab." + v.ID + "@play.example"}, []byte(msg)); err != nil {
+				t.Fatalf("net/smtp: %v", err)
+			}
+			if sc == "smtp-slow" && time.Since(start) < 9*time.Second {
+				t.Errorf("the slow replies took %v in all", time.Since(start))
+			}
+			for _, ch := range v.Lab.Card().Checks {
+				if (ch.ID == "smtp-body" || ch.ID == "smtp-headers" || ch.ID == "smtp-crlf") && ch.Status != sessions.LabPass {
+					t.Errorf("%s: %s (%s)", ch.ID, ch.Status, ch.Seen)
+				}
+			}
+		})
 	}
 }
