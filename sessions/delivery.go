@@ -225,6 +225,10 @@ func (s *smtpSession) Data(r io.Reader) error {
 	delivered, full := 0, false
 	for _, rc := range s.rcpts {
 		if rc.lab {
+			if !d.PerVisitor.Allow(rc.v.Token, now) {
+				errs = append(errs, rc.addr+": too many messages lately")
+				continue
+			}
 			if err := rc.v.Lab.labData(raw, s.helo, s.from, s.bareLF()); err != nil {
 				return err
 			}

@@ -482,3 +482,24 @@ func TestLabCapabilityScenariosCatchInsistence(t *testing.T) {
 		t.Errorf("apop-only: %+v", checks["apop"])
 	}
 }
+
+// What a stranger can make the lab hold is bounded: five messages of at
+// most 64 KB, however many and however large they send.
+func TestLabMailIsBounded(t *testing.T) {
+	var l Lab
+	l.Choose("smtp-plain")
+	big := []byte("From: a@b\r\nDate: x\r\n\r\n" + strings.Repeat("y", 1<<20))
+	for range 20 {
+		l.labData(big, "me", "a@b", false)
+	}
+	held := 0
+	for _, m := range l.mail {
+		held += len(m.raw)
+	}
+	if len(l.mail) != maxLabMail || held > maxLabMail*maxLabMailSz {
+		t.Errorf("the lab holds %d messages, %d octets", len(l.mail), held)
+	}
+	if card := l.Card(); card.Sessions != maxLabMail {
+		t.Errorf("card: %d messages", card.Sessions)
+	}
+}

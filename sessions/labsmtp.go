@@ -25,10 +25,11 @@ var LabSMTPBody = strings.ReplaceAll("This is the client lab's test message. Sen
 	"A long line: "+strings.Repeat("x", 960)+"\n"+
 	"The end.\n", "\n", "\r\n")
 
-// maxLabMail bounds the messages the lab keeps, and the octets of each.
+// maxLabMail bounds the messages the lab keeps, and the octets of each
+// (the test message is about 1 KB): a visitor's lab holds 320 KB at most.
 const (
-	maxLabMail   = 10
-	maxLabMailSz = 256 << 10
+	maxLabMail   = 5
+	maxLabMailSz = 64 << 10
 )
 
 // A labMail is one message a student's client sent to the lab.
