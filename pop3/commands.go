@@ -150,6 +150,12 @@ func (c *conn) dispatch(line string) error {
 	c.traceClient(masked)
 	c.verb = verb
 	c.emit(Event{Kind: EventCommand, Verb: verb, Line: masked})
+	if c.state == stateAuthorization && len(c.info.Before) < MaxBefore {
+		if c.info.Before == nil {
+			c.info.Before = c.before[:0] // the usual few verbs cost no allocation
+		}
+		c.info.Before = append(c.info.Before, verb)
+	}
 
 	if err := checkText(line, verb == "PASS"); err != nil {
 		return err

@@ -71,18 +71,19 @@ type conn struct {
 
 	timestamp string // the APOP timestamp of the greeting
 
-	state state
-	verb  string // of the command being served, for events
-	said  said   // what the next reply says, for its event
-	user  string // the name given by USER, then the logged-in user
-	md    Maildrop
-	count int    // messages in the maildrop, fixed at login (RFC 1939 §5)
-	size  int64  // their octets
-	marks marks  // for deletion
-	note  string // from a Noter maildrop
-	dw    dotWriter
-	lb    []byte // the status line being built (status, send)
-	lbuf  [256]byte
+	state  state
+	verb   string    // of the command being served, for events
+	said   said      // what the next reply says, for its event
+	before [4]string // room for info.Before
+	user   string    // the name given by USER, then the logged-in user
+	md     Maildrop
+	count  int    // messages in the maildrop, fixed at login (RFC 1939 §5)
+	size   int64  // their octets
+	marks  marks  // for deletion
+	note   string // from a Noter maildrop
+	dw     dotWriter
+	lb     []byte // the status line being built (status, send)
+	lbuf   [256]byte
 
 	errors       int // lines in a row that were not commands
 	authFailures int

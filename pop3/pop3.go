@@ -125,7 +125,14 @@ type ConnInfo struct {
 	// BareLF is set once the client has ended a line with LF alone, not
 	// CRLF (RFC 1939 §3 wants CRLF; the server accepts both).
 	BareLF bool
+	// Before are the verbs of the commands the client sent before it
+	// logged in, in order (the first MaxBefore), for a Backend that
+	// grades clients.
+	Before []string
 }
+
+// MaxBefore bounds ConnInfo.Before.
+const MaxBefore = 16
 
 // Errors a Backend returns to choose the reply to a failed login.
 var (

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -134,6 +135,7 @@ type Lab struct {
 // A labSession is what the server saw of one connection of the client.
 type labSession struct {
 	conn     uint64
+	before   []string // the verbs sent before the login (pop3.ConnInfo.Before)
 	bareLF   bool
 	loggedIn bool
 	refused  bool   // a login was refused
@@ -196,6 +198,9 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 	defer l.mu.Unlock()
 	s := l.sessionLocked(c.ID)
 	s.bareLF = s.bareLF || c.BareLF
+	if s.before == nil {
+		s.before = slices.Clone(c.Before)
+	}
 	ok := limit.Equal(password, LabPassword)
 	if digest != "" {
 		ok = pop3.CheckAPOP(timestamp, LabPassword, digest)

@@ -503,3 +503,34 @@ func TestLabMailIsBounded(t *testing.T) {
 		t.Errorf("card: %d messages", card.Sessions)
 	}
 }
+
+// What a client sent before its login counts: PASS before USER, or a
+// TRANSACTION command before logging in, is named.
+func TestLabSeesTheOrderBeforeTheLogin(t *testing.T) {
+	e := newMailEnv(t, loadDefault(t))
+	for _, tc := range []struct {
+		before []string
+		want   string
+	}{
+		{[]string{"PASS lab", "USER %s"}, "sent PASS before USER"},
+		{[]string{"STAT", "USER %s"}, "sent STAT before logging in"},
+		{[]string{"CAPA", "USER %s"}, ""},
+	} {
+		v, _ := e.vs.New("127.0.0.1")
+		c := pop3test.Dial(t, e.pop3Addr)
+		for _, l := range tc.before {
+			if l == "CAPA" {
+				c.Do(l, "+OK")
+				continue
+			}
+			c.Cmd(strings.Replace(l, "%s", labLogin(v), 1))
+		}
+		c.Expect("PASS lab", "+OK")
+		c.Expect("QUIT", "+OK")
+		_, checks := labCard(t, v)
+		got := checks["login-order"]
+		if tc.want == "" && got.Status != LabPass || tc.want != "" && (got.Status != LabFail || !strings.Contains(got.Seen, tc.want)) {
+			t.Errorf("%v: %+v", tc.before, got)
+		}
+	}
+}

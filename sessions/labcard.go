@@ -54,7 +54,7 @@ func (l *Lab) Card() LabCard {
 	}
 	card.Messages = LabMaildrop()
 	card.Checks = []LabCheck{
-		l.checkCRLF(), l.checkLogin(), l.checkAfterError(), l.checkCommands(),
+		l.checkCRLF(), l.checkLogin(), l.checkLoginOrder(), l.checkAfterError(), l.checkCommands(),
 		l.checkRetrieved(), l.checkQuit(sc), l.checkRetry(sc), l.checkFallback(sc), l.checkAPOP(sc), l.checkSaved(),
 	}
 	return card
@@ -80,6 +80,42 @@ func (l *Lab) checkLogin() LabCheck {
 			return c
 		}
 		c.Status, c.Seen = LabFail, "no login succeeded: the lab's login is "+LabAccount+".ID, password "+LabPassword
+	}
+	return c
+}
+
+// transactionOnly are the commands valid only once logged in, from the
+// command table.
+var transactionOnly = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for _, d := range pop3.Reference {
+		if len(d.States) == 1 && d.States[0] == "TRANSACTION" {
+			m[d.Verb] = true
+		}
+	}
+	return m
+})
+
+func (l *Lab) checkLoginOrder() LabCheck {
+	c := LabCheck{ID: "login-order", Title: "Logs in in order: USER, then PASS, before anything else", RFC: "RFC 1939 §7, §3", Status: LabNone}
+	for _, s := range l.sessions {
+		if s.before == nil {
+			continue
+		}
+		c.Status = LabPass
+		user := false
+		for _, verb := range s.before {
+			switch {
+			case verb == "USER":
+				user = true
+			case verb == "PASS" && !user:
+				c.Status, c.Seen = LabFail, fmt.Sprintf("connection %d sent PASS before USER (it sent %s)", s.conn, strings.Join(s.before, ", "))
+				return c
+			case transactionOnly()[verb]:
+				c.Status, c.Seen = LabFail, fmt.Sprintf("connection %d sent %s before logging in (it sent %s)", s.conn, verb, strings.Join(s.before, ", "))
+				return c
+			}
+		}
 	}
 	return c
 }
