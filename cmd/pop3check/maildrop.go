@@ -135,10 +135,8 @@ func checkRetrSize(s *suite) (string, string) {
 		if !ok(st) {
 			return Fail, fmt.Sprintf("RETR %d got %q", n, st)
 		}
-		for i, l := range raw {
-			if strings.HasPrefix(l, ".") && !strings.HasPrefix(l, "..") {
-				return Fail, fmt.Sprintf("RETR %d: body line %d is %q on the wire: a line that starts with \".\" must get a second one (dot-stuffing, RFC 1939 §3), or a client takes \".\" alone for the end", n, i+1, truncateLine(l))
-			}
+		if i, l, bad := unstuffed(raw); bad {
+			return Fail, fmt.Sprintf("RETR %d: body line %d is %q on the wire: a line that starts with \".\" must get a second one (dot-stuffing, RFC 1939 §3), or a client takes \".\" alone for the end", n, i, truncateLine(l))
 		}
 		if int64(len(content)) != s.sizes[n] {
 			return Warn, fmt.Sprintf("RETR %d sent %d octets (dot-stuffing undone), LIST said %d: a client that trusts LIST's size cuts or waits", n, len(content), s.sizes[n])
@@ -295,11 +293,8 @@ func checkCase(s *suite) (string, string) {
 	if !s.loggedIn {
 		return Skip, "no login"
 	}
-	c, err := s.dial()
+	c, err := s.session(true)
 	if err != nil {
-		return Fail, err.Error()
-	}
-	if err := c.login(s.t.user, s.t.pass); err != nil {
 		return Fail, err.Error()
 	}
 	if st, _ := c.cmd("stat"); !ok(st) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -26,6 +27,11 @@ import (
 func playground(t *testing.T) string {
 	s := pop3.NewServer(pop3test.NewBackend())
 	s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cert, err := pop3.SelfSignedCertificate("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +55,7 @@ func runCheck(t *testing.T, args ...string) (int, string) {
 func TestAgainstThePlayground(t *testing.T) {
 	addr := playground(t)
 	code, out := runCheck(t, "pop3://guest:visitor@"+addr)
-	if code != 0 || !strings.Contains(out, "29 checks: 28 passed, 0 failed, 0 warned, 1 skipped") {
+	if code != 0 || !strings.Contains(out, "41 checks: 40 passed, 0 failed, 0 warned, 1 skipped") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	junit := filepath.Join(t.TempDir(), "junit.xml")
@@ -281,14 +287,18 @@ func (f *faulty) serve(c net.Conn) {
 			say("+OK")
 			lines := strings.Split(strings.TrimSuffix(msgs[n-1], "\r\n"), "\r\n")
 			if verb == "TOP" {
+				body := 0
+				if len(f1) == 3 {
+					body, _ = strconv.Atoi(f1[2])
+				}
 				k := 0
 				for k < len(lines) && lines[k] != "" {
 					k++
 				}
-				lines = lines[:min(k+1, len(lines))]
+				lines = lines[:min(k+1+body, len(lines))]
 			}
 			for _, l := range lines {
-				if strings.HasPrefix(l, ".") && f.fault != "no-stuffing" {
+				if strings.HasPrefix(l, ".") && !(verb == "RETR" && f.fault == "no-stuffing") && !(verb == "TOP" && f.fault == "top-no-stuffing") {
 					l = "." + l
 				}
 				say(l)
