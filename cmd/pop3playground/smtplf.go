@@ -1,5 +1,6 @@
 // smtplf.go: line ends on the SMTP edge: the bare LF the client lab
 // notes, and the rewriting that lets a typed-by-hand session end DATA.
+
 package main
 
 import "bytes"
