@@ -52,6 +52,7 @@ var checks = []check{
 	{"list-one", "LIST n is one line, \"+OK n size\", as in the listing", "RFC 1939 §5", "MUST", checkListOne},
 	{"list-no-such", "LIST of a message that does not exist gets -ERR", "RFC 1939 §5", "MUST", checkListNoSuch},
 	{"retr-size", "RETR sends as many octets as LIST says, dot-stuffing undone", "RFC 1939 §5, §3", "SHOULD", checkRetrSize},
+	{"fixture-bytes", "RETR sends the fixture's messages octet for octet", "RFC 1939 §3, §5", "MUST", checkFixtureBytes},
 	{"retr-no-such", "RETR of a message that does not exist gets -ERR", "RFC 1939 §5", "MUST", checkRetrNoSuch},
 	{"uidl", "UIDL gives unique ids of 1 to 70 printable characters", "RFC 1939 §7", "MUST", checkUIDL},
 	{"uidl-one", "UIDL n is one line matching the listing", "RFC 1939 §7", "MUST", checkUIDLOne},

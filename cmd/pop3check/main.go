@@ -39,6 +39,7 @@ type target struct {
 	insecure    bool // do not verify the certificate
 	timeout     time.Duration
 	destructive bool
+	fixture     bool // the maildrop is pop3check's fixture
 }
 
 func parseTarget(raw string) (target, error) {
@@ -103,9 +104,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for each reply")
 	insecure := fs.Bool("insecure", false, "with pop3s://, do not verify the server's certificate")
 	destructive := fs.Bool("destructive", false, "allow checks that delete a message for good (QUIT after DELE)")
+	fixture := fs.Bool("fixture", false, "the account's maildrop is pop3check's fixture (pop3check fixture DIR): compare RETR's octets with it")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pop3check [flags] pop3://USER:PASS@HOST:PORT")
+		fmt.Fprintln(stderr, "       pop3check fixture DIR   (writes the known maildrop: DIR/mbox/guest.mbox, DIR/maildir/guest, DIR/users)")
 		fs.PrintDefaults()
+	}
+	if len(args) == 2 && args[0] == "fixture" {
+		if err := writeFixture(args[1]); err != nil {
+			return 2, err
+		}
+		fmt.Fprintf(stdout, "wrote %d messages for guest (password visitor) to %s: mbox/guest.mbox, maildir/guest, and users\n", len(fixtureMessages), args[1])
+		return 0, nil
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2, nil
@@ -118,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if err != nil {
 		return 2, err
 	}
-	t.timeout, t.insecure, t.destructive = *timeout, *insecure, *destructive
+	t.timeout, t.insecure, t.destructive, t.fixture = *timeout, *insecure, *destructive, *fixture
 	results := runSuite(ctx, t)
 	if *jsonOut {
 		enc := json.NewEncoder(stdout)
