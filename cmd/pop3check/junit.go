@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/pop3playground/pop3playground/pop3/check"
 )
 
 // The JUnit XML that CI systems read: one testsuite, a testcase per
@@ -33,19 +35,19 @@ type junitMessage struct {
 	Text    string `xml:",chardata"`
 }
 
-func writeJUnit(file string, t target, results []Result) error {
-	js := junitSuite{Name: "pop3check " + t.addr, Tests: len(results)}
+func writeJUnit(file string, t check.Target, results []check.Result) error {
+	js := junitSuite{Name: "pop3check " + t.Addr, Tests: len(results)}
 	for _, r := range results {
 		c := junitCase{Name: r.ID + ": " + r.Title, Classname: r.RFC + " " + r.Word, Time: fmt.Sprintf("%.3f", r.Seconds)}
 		text := strings.Join(r.Exchange, "\n")
 		switch r.Status {
-		case Fail:
+		case check.Fail:
 			js.Failures++
 			c.Failure = &junitMessage{Message: r.Detail, Text: text}
-		case Skip:
+		case check.Skip:
 			js.Skipped++
 			c.Skipped = &junitMessage{Message: r.Detail}
-		case Warn:
+		case check.Warn:
 			c.Output = "WARN: " + r.Detail + "\n" + text
 		}
 		js.Cases = append(js.Cases, c)

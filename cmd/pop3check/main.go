@@ -14,11 +14,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"time"
+
+	"github.com/pop3playground/pop3playground/pop3/check"
 )
 
 func main() {
@@ -30,71 +30,6 @@ func main() {
 	}
 	os.Exit(code)
 }
-
-// A target is the server under test and how to reach it.
-type target struct {
-	addr, host  string
-	user, pass  string
-	tls         bool // pop3s: TLS from the first octet
-	insecure    bool // do not verify the certificate
-	timeout     time.Duration
-	destructive bool
-	fixture     bool // the maildrop is pop3check's fixture
-}
-
-func parseTarget(raw string) (target, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "pop3" && u.Scheme != "pop3s") || u.Host == "" || u.User == nil {
-		return target{}, fmt.Errorf("%q: want pop3://USER:PASS@HOST:PORT (or pop3s://)", raw)
-	}
-	t := target{host: u.Hostname(), user: u.User.Username(), tls: u.Scheme == "pop3s"}
-	t.pass, _ = u.User.Password()
-	port := u.Port()
-	if port == "" {
-		port = map[bool]string{false: "110", true: "995"}[t.tls]
-	}
-	t.addr = net.JoinHostPort(t.host, port)
-	return t, nil
-}
-
-// A Result is one check's verdict.
-type Result struct {
-	ID       string   `json:"id"`
-	Title    string   `json:"title"`
-	RFC      string   `json:"rfc"`
-	Word     string   `json:"word"`
-	Status   string   `json:"status"`
-	Detail   string   `json:"detail,omitempty"`
-	Exchange []string `json:"exchange,omitempty"` // for a FAIL or WARN: what was sent and what came back
-	Seconds  float64  `json:"seconds"`
-}
-
-// A suite runs the checks on one target and keeps what they learn.
-type suite struct {
-	t        target
-	clients  []*client
-	caps     map[string]bool
-	loggedIn bool
-	count    int
-	size     int64
-	sizes    map[int]int64
-	uids     map[int]string
-}
-
-// dial opens a connection for the check under way.
-func (s *suite) dial() (*client, error) {
-	c, err := dial(s.t)
-	if err == nil {
-		s.clients = append(s.clients, c)
-	}
-	return c, err
-}
-
-// waitUnlocked gives a server a moment to release a maildrop after a
-// connection ended; session retries a login refused as in use, too.
-func (s *suite) waitUnlocked() { time.Sleep(50 * time.Millisecond) }
-
-func deadline(s *suite) time.Time { return time.Now().Add(s.t.timeout) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("pop3check", flag.ContinueOnError)
@@ -111,10 +46,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		fs.PrintDefaults()
 	}
 	if len(args) == 2 && args[0] == "fixture" {
-		if err := writeFixture(args[1]); err != nil {
+		if err := check.WriteFixture(args[1]); err != nil {
 			return 2, err
 		}
-		fmt.Fprintf(stdout, "wrote %d messages for guest (password visitor) to %s: mbox/guest.mbox, maildir/guest, and users\n", len(fixtureMessages), args[1])
+		fmt.Fprintf(stdout, "wrote %d messages for guest (password visitor) to %s: mbox/guest.mbox, maildir/guest, and users\n", len(check.Fixture()), args[1])
 		return 0, nil
 	}
 	if err := fs.Parse(args); err != nil {
@@ -124,19 +59,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		fs.Usage()
 		return 2, nil
 	}
-	t, err := parseTarget(fs.Arg(0))
+	t, err := check.ParseURL(fs.Arg(0))
 	if err != nil {
 		return 2, err
 	}
-	t.timeout, t.insecure, t.destructive, t.fixture = *timeout, *insecure, *destructive, *fixture
-	results := runSuite(ctx, t)
+	t.Timeout, t.Insecure, t.Destructive, t.Fixture = *timeout, *insecure, *destructive, *fixture
+	results := check.Run(ctx, t)
 	if *jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(struct {
-			Target  string   `json:"target"`
-			Results []Result `json:"results"`
-		}{t.addr, results})
+			Target  string         `json:"check.Target"`
+			Results []check.Result `json:"results"`
+		}{t.Addr, results})
 	} else {
 		printReport(stdout, t, results)
 	}
@@ -146,54 +81,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		}
 	}
 	for _, r := range results {
-		if r.Status == Fail {
+		if r.Status == check.Fail {
 			return 1, nil
 		}
 	}
 	return 0, nil
 }
 
-// runSuite runs every check in order, each on connections of its own.
-func runSuite(ctx context.Context, t target) []Result {
-	s := &suite{t: t, caps: map[string]bool{}}
-	var results []Result
-	for _, ch := range checks {
-		if ctx.Err() != nil {
-			break
-		}
-		start := time.Now()
-		status, detail := ch.run(s)
-		r := Result{ID: ch.id, Title: ch.title, RFC: ch.rfc, Word: ch.word, Status: status, Detail: detail,
-			Seconds: time.Since(start).Seconds()}
-		if status == Fail || status == Warn {
-			for _, c := range s.clients {
-				r.Exchange = append(r.Exchange, c.log...)
-			}
-		}
-		for _, c := range s.clients {
-			c.Close()
-		}
-		s.clients = nil
-		results = append(results, r)
-	}
-	return results
-}
-
 // printReport prints the results as a lab sheet reads: the verdict, the
 // RFC clause and its word, the rule; for a failure what was sent, what
 // came back and what was expected.
-func printReport(w io.Writer, t target, results []Result) {
-	fmt.Fprintf(w, "pop3check %s (as %s)\n\n", t.addr, t.user)
+func printReport(w io.Writer, t check.Target, results []check.Result) {
+	fmt.Fprintf(w, "pop3check %s (as %s)\n\n", t.Addr, t.User)
 	n := map[string]int{}
 	for _, r := range results {
 		n[r.Status]++
 		fmt.Fprintf(w, "%-4s  %-16s %-6s  %s\n", r.Status, r.RFC, r.Word, r.Title)
-		if r.Detail != "" && r.Status != Pass {
+		if r.Detail != "" && r.Status != check.Pass {
 			fmt.Fprintf(w, "      %s\n", r.Detail)
 		}
 		for _, l := range r.Exchange {
 			fmt.Fprintf(w, "        %s\n", l)
 		}
 	}
-	fmt.Fprintf(w, "\n%d checks: %d passed, %d failed, %d warned, %d skipped\n", len(results), n[Pass], n[Fail], n[Warn], n[Skip])
+	fmt.Fprintf(w, "\n%d checks: %d passed, %d failed, %d warned, %d skipped\n", len(results), n[check.Pass], n[check.Fail], n[check.Warn], n[check.Skip])
 }

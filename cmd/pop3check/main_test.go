@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/check"
 	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/sessions"
 )
@@ -63,19 +64,19 @@ func TestAgainstThePlayground(t *testing.T) {
 	code, out = runCheck(t, "--json", "--destructive", "--junit", junit, "pop3://guest:visitor@"+addr)
 	var rep struct {
 		Target  string
-		Results []Result
+		Results []check.Result
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || len(rep.Results) != len(checks) {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || len(rep.Results) != check.Count() {
 		t.Fatalf("JSON (exit %d, %v):\n%s", code, err, out)
 	}
 	for _, r := range rep.Results {
-		if (r.Status != Pass && r.ID != "fixture-bytes") || r.RFC == "" || r.Word == "" {
+		if (r.Status != check.Pass && r.ID != "fixture-bytes") || r.RFC == "" || r.Word == "" {
 			t.Errorf("%s: %s %s", r.ID, r.Status, r.Detail)
 		}
 	}
 	b, _ := os.ReadFile(junit)
 	var js junitSuite
-	if err := xml.Unmarshal(b, &js); err != nil || js.Tests != len(checks) || js.Failures != 0 || js.Skipped != 1 || len(js.Cases) != len(checks) {
+	if err := xml.Unmarshal(b, &js); err != nil || js.Tests != check.Count() || js.Failures != 0 || js.Skipped != 1 || len(js.Cases) != check.Count() {
 		t.Errorf("JUnit: %v %+v", err, js)
 	}
 }
@@ -96,15 +97,15 @@ func TestCatchesEachBug(t *testing.T) {
 		t.Run(fault, func(t *testing.T) {
 			addr := faultyServer(t, fault)
 			_, out := runCheck(t, "--json", "--destructive", "pop3://guest:visitor@"+addr)
-			var rep struct{ Results []Result }
+			var rep struct{ Results []check.Result }
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Fatal(err)
 			}
 			for _, r := range rep.Results {
 				switch {
-				case r.ID == want && r.Status != Fail:
+				case r.ID == want && r.Status != check.Fail:
 					t.Errorf("%s: %s, want FAIL (%s)", r.ID, r.Status, r.Detail)
-				case r.ID != want && r.Status == Fail:
+				case r.ID != want && r.Status == check.Fail:
 					t.Errorf("%s failed too: %s", r.ID, r.Detail)
 				}
 			}
@@ -132,8 +133,8 @@ func faultyServer(t *testing.T, fault string) string {
 	}}
 	if fault == "fixture-no-stuffing" {
 		fs.msgs, fs.fault = nil, "no-stuffing"
-		for i, m := range fixtureMessages {
-			fs.msgs = append(fs.msgs, strings.ReplaceAll(m.text(i), "\n", "\r\n"))
+		for _, m := range check.Fixture() {
+			fs.msgs = append(fs.msgs, strings.ReplaceAll(m, "\n", "\r\n"))
 		}
 	}
 	go func() {
@@ -378,12 +379,12 @@ func TestAgainstDovecot(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("bash", script, "stop", port).Run() })
 	code, out := runCheck(t, "--json", "pop3://guest:visitor@127.0.0.1:"+port)
-	var rep struct{ Results []Result }
+	var rep struct{ Results []check.Result }
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v:\n%s", code, err, out)
 	}
 	for _, r := range rep.Results {
-		if r.Status == Fail || r.Status == Warn && r.ID != "lock" || r.Status == Skip && r.Detail == "" {
+		if r.Status == check.Fail || r.Status == check.Warn && r.ID != "lock" || r.Status == check.Skip && r.Detail == "" {
 			t.Errorf("%s: %s %s", r.ID, r.Status, r.Detail)
 		}
 	}
@@ -406,10 +407,10 @@ func TestFixture(t *testing.T) {
 // line that shows it.
 func TestFixtureCatchesNoStuffing(t *testing.T) {
 	_, out := runCheck(t, "--json", "--fixture", "pop3://guest:visitor@"+faultyServer(t, "fixture-no-stuffing"))
-	var rep struct{ Results []Result }
+	var rep struct{ Results []check.Result }
 	json.Unmarshal([]byte(out), &rep)
 	for _, r := range rep.Results {
-		if r.ID == "fixture-bytes" && (r.Status != Fail || !strings.Contains(r.Detail, `message 1 ("Dots"): body line 1 is "A first body line that starts with a dot…", the fixture's ".A first body line`)) {
+		if r.ID == "fixture-bytes" && (r.Status != check.Fail || !strings.Contains(r.Detail, `message 1 ("Dots"): body line 1 is "A first body line that starts with a dot…", the fixture's ".A first body line`)) {
 			t.Errorf("fixture-bytes: %s %s", r.Status, r.Detail)
 		}
 	}
@@ -432,10 +433,10 @@ func fixtureRun(t *testing.T, dir, form string) {
 	if code != 0 || !strings.Contains(out, `"id": "fixture-bytes",`) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	var rep struct{ Results []Result }
+	var rep struct{ Results []check.Result }
 	json.Unmarshal([]byte(out), &rep)
 	for _, r := range rep.Results {
-		if r.ID == "fixture-bytes" && r.Status != Pass {
+		if r.ID == "fixture-bytes" && r.Status != check.Pass {
 			t.Errorf("fixture-bytes: %s %s", r.Status, r.Detail)
 		}
 	}

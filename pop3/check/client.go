@@ -1,4 +1,4 @@
-package main
+package check
 
 import (
 	"bufio"
@@ -27,19 +27,19 @@ type client struct {
 const maxLog = 60
 
 // dial connects and reads the greeting.
-func dial(t target) (*client, error) {
-	d := net.Dialer{Timeout: t.timeout}
+func dial(t Target) (*client, error) {
+	d := net.Dialer{Timeout: t.Timeout}
 	var conn net.Conn
 	var err error
-	if t.tls {
-		conn, err = tls.DialWithDialer(&d, "tcp", t.addr, &tls.Config{InsecureSkipVerify: t.insecure, ServerName: t.host})
+	if t.TLS {
+		conn, err = tls.DialWithDialer(&d, "tcp", t.Addr, &tls.Config{InsecureSkipVerify: t.Insecure, ServerName: t.Host})
 	} else {
-		conn, err = d.Dial("tcp", t.addr)
+		conn, err = d.Dial("tcp", t.Addr)
 	}
 	if err != nil {
 		return nil, err
 	}
-	c := &client{conn: conn, r: bufio.NewReader(conn), timeout: t.timeout}
+	c := &client{conn: conn, r: bufio.NewReader(conn), timeout: t.Timeout}
 	c.Greeting, err = c.line()
 	if err != nil {
 		conn.Close()

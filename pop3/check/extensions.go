@@ -1,4 +1,4 @@
-package main
+package check
 
 import (
 	"bufio"
@@ -99,8 +99,8 @@ func checkRespCodeAuth(s *suite) (string, string) {
 	if err != nil {
 		return Fail, err.Error()
 	}
-	c.cmd("USER " + s.t.user)
-	st, err := c.cmd("PASS " + s.t.pass + "-surely-wrong")
+	c.cmd("USER " + s.t.User)
+	st, err := c.cmd("PASS " + s.t.Pass + "-surely-wrong")
 	if err != nil {
 		return Fail, err.Error()
 	}
@@ -126,8 +126,8 @@ func checkInUseCode(s *suite) (string, string) {
 	if err != nil {
 		return Fail, err.Error()
 	}
-	second.cmd("USER " + s.t.user)
-	st, err := second.cmd("PASS " + s.t.pass)
+	second.cmd("USER " + s.t.User)
+	st, err := second.cmd("PASS " + s.t.Pass)
 	switch {
 	case err != nil:
 		return Fail, err.Error()
@@ -152,7 +152,7 @@ func stls(s *suite) (string, string) {
 	if st, err := c.cmd("STLS"); err != nil || !ok(st) {
 		return Fail, fmt.Sprintf("STLS got %q (%v)", st, err)
 	}
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true, ServerName: s.t.host})
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true, ServerName: s.t.Host})
 	if err := tc.Handshake(); err != nil {
 		return Fail, "the TLS handshake after +OK failed: " + err.Error()
 	}
@@ -167,7 +167,7 @@ func stls(s *suite) (string, string) {
 			return Fail, "CAPA after STLS still lists STLS (RFC 2595 §4)"
 		}
 	}
-	if err := c.login(s.t.user, s.t.pass); err != nil {
+	if err := c.login(s.t.User, s.t.Pass); err != nil {
 		return Fail, "logging in over TLS: " + err.Error()
 	}
 	return Pass, ""
@@ -186,9 +186,9 @@ func apop(s *suite) (string, string) {
 	if ts == "" {
 		return Skip, "the greeting has no <timestamp>: the server does not offer APOP"
 	}
-	sum := md5.Sum([]byte(ts + s.t.pass))
-	c.note("C", "APOP "+s.t.user+" (digest)")
-	if err := c.raw("APOP " + s.t.user + " " + hex.EncodeToString(sum[:]) + "\r\n"); err != nil {
+	sum := md5.Sum([]byte(ts + s.t.Pass))
+	c.note("C", "APOP "+s.t.User+" (digest)")
+	if err := c.raw("APOP " + s.t.User + " " + hex.EncodeToString(sum[:]) + "\r\n"); err != nil {
 		return Fail, err.Error()
 	}
 	st, err := c.line()
@@ -214,7 +214,7 @@ func saslPlain(s *suite) (string, string) {
 		return Fail, err.Error()
 	}
 	c.note("C", "AUTH PLAIN (credentials)")
-	if err := c.raw("AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+s.t.user+"\x00"+s.t.pass)) + "\r\n"); err != nil {
+	if err := c.raw("AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+s.t.User+"\x00"+s.t.Pass)) + "\r\n"); err != nil {
 		return Fail, err.Error()
 	}
 	st, err := c.line()

@@ -1,4 +1,4 @@
-package main
+package check
 
 import (
 	"fmt"
@@ -338,7 +338,7 @@ func checkLock(s *suite) (string, string) {
 	if err != nil {
 		return Fail, err.Error()
 	}
-	err = second.login(s.t.user, s.t.pass)
+	err = second.login(s.t.User, s.t.Pass)
 	if err == nil {
 		return Warn, "a second session logged in while the first held the maildrop: RFC 1939 §8 wants an exclusive lock (some servers turn it off, e.g. Dovecot's pop3_lock_session = no)"
 	}
@@ -371,7 +371,7 @@ func checkPipelining(s *suite) (string, string) {
 }
 
 func checkQuitUpdate(s *suite) (string, string) {
-	if !s.t.destructive {
+	if !s.t.Destructive {
 		return Skip, "deletes a message: run with --destructive"
 	}
 	if st, d, ok := needMessages(s); !ok {

@@ -1,4 +1,4 @@
-package main
+package check
 
 import (
 	"errors"
@@ -115,7 +115,7 @@ func (s *suite) session(login bool) (*client, error) {
 		if err != nil || !login {
 			return c, err
 		}
-		err = c.login(s.t.user, s.t.pass)
+		err = c.login(s.t.User, s.t.Pass)
 		if err == nil || try == 20 || !strings.Contains(err.Error(), "IN-USE") {
 			return c, err
 		}
@@ -151,20 +151,20 @@ func expectErr(s *suite, login bool, cmds ...string) (string, string) {
 
 func checkUnknown(s *suite) (string, string)         { return expectErr(s, false, "FROB") }
 func checkWrongState(s *suite) (string, string)      { return expectErr(s, false, "STAT", "RETR 1") }
-func checkPassFirst(s *suite) (string, string)       { return expectErr(s, false, "PASS "+s.t.pass) }
-func checkStateAfterLogin(s *suite) (string, string) { return expectErr(s, true, "USER "+s.t.user) }
+func checkPassFirst(s *suite) (string, string)       { return expectErr(s, false, "PASS "+s.t.Pass) }
+func checkStateAfterLogin(s *suite) (string, string) { return expectErr(s, true, "USER "+s.t.User) }
 
 func checkWrongPassword(s *suite) (string, string) {
 	c, err := s.dial()
 	if err != nil {
 		return Fail, err.Error()
 	}
-	if st, err := c.cmd("USER " + s.t.user); err != nil {
+	if st, err := c.cmd("USER " + s.t.User); err != nil {
 		return Fail, err.Error()
 	} else if isErr(st) {
 		return Skip, "USER was refused: the server may not take USER/PASS"
 	}
-	st, err := c.cmd("PASS " + s.t.pass + "-surely-wrong")
+	st, err := c.cmd("PASS " + s.t.Pass + "-surely-wrong")
 	if err != nil {
 		return Fail, err.Error()
 	}

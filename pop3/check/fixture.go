@@ -1,4 +1,4 @@
-package main
+package check
 
 import (
 	"fmt"
@@ -55,7 +55,7 @@ func (m fixtureMessage) text(i int) string {
 // guest (password visitor), in both forms servers read: mbox/guest.mbox
 // and maildir/guest/{cur,new,tmp}, and the users file this playground's
 // loader reads (--mailboxes DIR/mbox or DIR/maildir, --users DIR/users).
-func writeFixture(dir string) error {
+func WriteFixture(dir string) error {
 	var mbox strings.Builder
 	md := filepath.Join(dir, "maildir", "guest")
 	for _, sub := range []string{"cur", "new", "tmp"} {
@@ -84,7 +84,7 @@ func writeFixture(dir string) error {
 // fixture with it: the body octet for octet, the header fields present
 // (a server may add its own, such as Received, at the top).
 func checkFixtureBytes(s *suite) (string, string) {
-	if !s.t.fixture {
+	if !s.t.Fixture {
 		return Skip, "needs the known maildrop: load `pop3check fixture DIR` into the server and run with --fixture"
 	}
 	if st, d, ok := needMessages(s); !ok {
