@@ -6,6 +6,7 @@ import { Lessons } from "./lessons.js";
 import { md5hex } from "./md5.js";
 import { smtpTerminal, openSMTP, composeNow } from "./smtp.js";
 import { labPanel } from "./lab.js";
+import { serverLabPanel } from "./serverlab.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -163,6 +164,7 @@ async function start() {
   $("mv-close").addEventListener("click", () => { $("mailview").hidden = true; });
   transcriptButtons(term);
   labPanel();
+  serverLabPanel();
   term.connect();
   term.input.focus({ preventScroll: true });
   smtpTerminal(proto, tab, renewSession);

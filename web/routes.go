@@ -25,6 +25,7 @@ const requestTimeout = 30 * time.Second
 //	/ws            the bridge (WebSocket)        bridge.go
 //	/events        the event stream (SSE)        events.go
 //	/api/lab/...   the client lab                labAPI (lab.go)
+//	/api/serverlab the server lab (a stream)     serverlab.go
 //	/api/...       the visitor's own API         visitorAPI (session.go, view.go, lessons.go)
 //	/admin/...     the organiser's pages         adminPages (admin.go)
 //	/static/...    scripts, styles, icons        static
@@ -34,6 +35,7 @@ func (s *Server) routes() chi.Router {
 	r.Use(middleware.RequestID, s.accessLog, middleware.Recoverer, s.guard, securityHeaders, http.NewCrossOriginProtection().Handler)
 	r.Get("/ws", s.handleBridge)
 	r.Get("/events", s.handleEvents)
+	r.With(s.withVisitor).Post("/api/serverlab", s.handleServerLab) // streams its results
 	r.Handle("/static/*", static.Handler())
 	r.Handle("/favicon.ico", static.Favicon())
 	r.Group(func(r chi.Router) {

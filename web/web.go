@@ -104,6 +104,9 @@ type Config struct {
 	// port the page shows.
 	SMTPAddr string
 	SMTPPort string
+	// LabTargets are the POP3 servers the page's server lab may check:
+	// none unless the organiser lists them.
+	LabTargets []LabTarget
 }
 
 // Defaults for Config's zero fields.
@@ -139,6 +142,7 @@ type Server struct {
 	authLimit     *authLimiter
 	adminSessions adminSessions
 	views         viewGate
+	serverLab     serverLabRuns
 
 	// What the page renders of the lessons, made once: they are fixed
 	// at start.

@@ -45,6 +45,7 @@ type config struct {
 	shutdownTimeout  time.Duration
 
 	httpAddr         string
+	labTargets       string
 	smtpAddr         string
 	smtpProxyAddr    string
 	smtpMaxConns     int
@@ -204,6 +205,7 @@ func (cfg *config) define(fs *flag.FlagSet, b budget) {
 	}
 	fs.StringVar(&cfg.pop3Addr, "pop3-addr", "localhost:65000", "TCP `address` of the POP3 listener (STLS available)")
 	fs.StringVar(&cfg.httpAddr, "http-addr", "localhost:8080", "TCP `address` of the web playground; off if empty")
+	fs.StringVar(&cfg.labTargets, "lab-targets", "", "the POP3 servers the page's server lab may check: `HOST:PORT` or HOST:LOW-HIGH, comma-separated (a student's server on the lab machines, say); empty: none, or localhost's ports 1024-65535 when --http-addr is on loopback (a start on your own machine)")
 	fs.StringVar(&cfg.smtpAddr, "smtp-addr", "localhost:2525", "TCP `address` of the SMTP listener that delivers mail to personal addresses (STARTTLS available); off if empty")
 	fs.StringVar(&cfg.smtpProxyAddr, "smtp-proxy-addr", "", "TCP `address` of an SMTP listener for a proxy in front (HAProxy, nginx): every connection must come from --trusted-proxies and begin with a PROXY protocol header; off if empty")
 	fs.Float64Var(&cfg.smtpRate, "smtp-rate", 1, "messages a second one client address (IPv6: one /64) may send after a burst of --smtp-burst; 0 for no limit")
@@ -291,6 +293,9 @@ func (cfg *config) validate(fs *flag.FlagSet, stderr io.Writer) error {
 	})
 	if negative != nil {
 		return negative
+	}
+	if _, err := web.ParseLabTargets(cfg.labTargets); err != nil {
+		return fmt.Errorf("--lab-targets: %v", err)
 	}
 	if cfg.maxLineLength < 64 {
 		return fmt.Errorf("--max-line-length %d is too short for POP3 commands", cfg.maxLineLength)

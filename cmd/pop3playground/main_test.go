@@ -348,3 +348,21 @@ func TestLessonsFitTheOrganisersWorld(t *testing.T) {
 		t.Error("--builtin-lessons 9 was accepted")
 	}
 }
+
+// The server lab's targets: the organiser's list, else localhost's
+// unprivileged ports on a start that serves the page on loopback only,
+// else none.
+func TestLabTargetsDefault(t *testing.T) {
+	for _, tc := range []struct {
+		http, list string
+		want       int
+	}{
+		{"localhost:8080", "", 3}, {"127.0.0.1:8080", "", 3}, {"0.0.0.0:8080", "", 0}, {":8080", "", 0},
+		{"0.0.0.0:8080", "lab1.example.org:1100-1199,lab2.example.org:110", 2},
+	} {
+		got := labTargets(&config{httpAddr: tc.http, labTargets: tc.list})
+		if len(got) != tc.want {
+			t.Errorf("--http-addr %s --lab-targets %q: %v", tc.http, tc.list, got)
+		}
+	}
+}

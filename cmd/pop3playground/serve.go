@@ -230,6 +230,7 @@ func (p *playground) newWeb() *web.Server {
 		AnyHost:        anyHost(cfg),
 		MaxConns:       cfg.httpConns,
 		MaxConnsPerIP:  httpConnsPerIP(cfg.maxVisitorsPerIP),
+		LabTargets:     labTargets(cfg),
 		Metrics:        p.registry,
 		POP3Conns:      srv.ActiveConns,
 		Ready: func() error {
@@ -239,6 +240,21 @@ func (p *playground) newWeb() *web.Server {
 			return nil
 		},
 	})
+}
+
+// labTargets are the servers the page's server lab may check: the
+// organiser's list, or, on a start that serves the page on loopback
+// only (someone's own machine), localhost's unprivileged ports.
+func labTargets(cfg *config) []web.LabTarget {
+	if cfg.labTargets != "" {
+		t, _ := web.ParseLabTargets(cfg.labTargets) // checked in validate
+		return t
+	}
+	host := strings.Trim(hostOf(cfg.httpAddr), "[]")
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		return []web.LabTarget{{Host: "localhost", Lo: 1024, Hi: 65535}, {Host: "127.0.0.1", Lo: 1024, Hi: 65535}, {Host: "::1", Lo: 1024, Hi: 65535}}
+	}
+	return nil
 }
 
 // banner prints where everything listens, and warns of what a stranger

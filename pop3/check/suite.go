@@ -81,11 +81,18 @@ func deadline(s *suite) time.Time { return time.Now().Add(s.t.Timeout) }
 
 // Run runs every check in order, each on connections of its own.
 func Run(ctx context.Context, t Target) []Result {
-	s := &suite{t: t, caps: map[string]bool{}}
 	var results []Result
+	RunEach(ctx, t, func(r Result) { results = append(results, r) })
+	return results
+}
+
+// RunEach is Run that hands each result to done as soon as it is known
+// (the page shows the card as it fills).
+func RunEach(ctx context.Context, t Target, done func(Result)) {
+	s := &suite{t: t, caps: map[string]bool{}}
 	for _, ch := range checks {
 		if ctx.Err() != nil {
-			break
+			return
 		}
 		start := time.Now()
 		status, detail := ch.run(s)
@@ -100,9 +107,8 @@ func Run(ctx context.Context, t Target) []Result {
 			c.Close()
 		}
 		s.clients = nil
-		results = append(results, r)
+		done(r)
 	}
-	return results
 }
 
 // Count is how many checks Run runs.
