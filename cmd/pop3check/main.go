@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/pop3playground/pop3playground/pop3/check"
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for each reply")
 	insecure := fs.Bool("insecure", false, "with pop3s://, do not verify the server's certificate")
 	destructive := fs.Bool("destructive", false, "allow checks that delete a message for good (QUIT after DELE)")
+	slow := fs.Duration("slow", 0, "idle this long in the autologout check (RFC 1939 §3's floor is 10m); 0 skips it")
+	second := fs.String("second", "", "a second account, `USER:PASS`, for the checks that need one")
 	fixture := fs.Bool("fixture", false, "the account's maildrop is pop3check's fixture (pop3check fixture DIR): compare RETR's octets with it")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pop3check [flags] pop3://USER:PASS@HOST:PORT")
@@ -63,7 +66,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if err != nil {
 		return 2, err
 	}
-	t.Timeout, t.Insecure, t.Destructive, t.Fixture = *timeout, *insecure, *destructive, *fixture
+	t.Timeout, t.Insecure, t.Destructive, t.Fixture, t.Slow = *timeout, *insecure, *destructive, *fixture, *slow
+	if *second != "" {
+		u, p, ok := strings.Cut(*second, ":")
+		if !ok || u == "" {
+			return 2, fmt.Errorf("--second %q: want USER:PASS", *second)
+		}
+		t.User2, t.Pass2 = u, p
+	}
+
 	results := check.Run(ctx, t)
 	if *jsonOut {
 		enc := json.NewEncoder(stdout)

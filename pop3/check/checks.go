@@ -72,6 +72,8 @@ var checks = []check{
 	{"quit-transaction", "QUIT in TRANSACTION gets +OK and the connection closes", "RFC 1939 §6", "MUST", checkQuitTransaction},
 	{"overlong", "An overlong line gets -ERR, and the session goes on", "RFC 2449 §4", "SHOULD", checkOverlong},
 	{"pipelining", "Pipelined commands are answered in order", "RFC 2449 §6.6", "MUST", checkPipelining},
+	{"second-account", "Another account's maildrop is apart: its own lock, its own marks", "RFC 1939 §8", "MUST", checkSecondAccount},
+	{"autologout", "An idle session lasts at least the autologout floor", "RFC 1939 §3", "MUST", checkAutologout},
 	{"quit-update", "QUIT from TRANSACTION deletes what was marked", "RFC 1939 §6", "MUST", checkQuitUpdate},
 }
 

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The checks of what the server offers beyond RFC 1939's minimum: TLS,
@@ -276,6 +277,52 @@ func checkTopStuffing(s *suite) (string, string) {
 		if i, l, bad := unstuffed(raw); bad {
 			return Fail, fmt.Sprintf("TOP %d 100000: line %d is %q on the wire: TOP dot-stuffs its lines as RETR does (RFC 1939 §3, §7)", n, i, truncateLine(l))
 		}
+	}
+	return Pass, ""
+}
+
+func checkAutologout(s *suite) (string, string) {
+	if s.t.Slow <= 0 {
+		return Skip, "takes as long as the floor: run with --slow 10m (RFC 1939's minimum)"
+	}
+	if !s.loggedIn {
+		return Skip, "no login"
+	}
+	c, err := s.session(true)
+	if err != nil {
+		return Fail, err.Error()
+	}
+	time.Sleep(s.t.Slow)
+	st, err := c.cmd("NOOP")
+	if err != nil || !ok(st) {
+		return Fail, fmt.Sprintf("after %v idle, NOOP got %q (%v): the autologout timer must be at least 10 minutes (RFC 1939 §3)", s.t.Slow, st, err)
+	}
+	return Pass, fmt.Sprintf("still open after %v", s.t.Slow)
+}
+
+func checkSecondAccount(s *suite) (string, string) {
+	if s.t.User2 == "" {
+		return Skip, "needs a second account: --second USER:PASS"
+	}
+	first, err := s.session(true)
+	if err != nil {
+		return Fail, err.Error()
+	}
+	defer first.cmd("RSET")
+	count, _, _ := stat(first)
+	second, err := s.dial()
+	if err != nil {
+		return Fail, err.Error()
+	}
+	if err := second.login(s.t.User2, s.t.Pass2); err != nil {
+		return Fail, "the second account could not log in while the first held its own maildrop: the lock is per maildrop (RFC 1939 §8): " + err.Error()
+	}
+	n2, size2, _ := stat(second)
+	if count > 0 {
+		first.cmd("DELE 1")
+	}
+	if n, sz, st := stat(second); n != n2 || sz != size2 {
+		return Fail, fmt.Sprintf("a mark in the first account's session changed the second's STAT to %q", st)
 	}
 	return Pass, ""
 }

@@ -21,6 +21,10 @@ type Target struct {
 	Timeout     time.Duration
 	Destructive bool // checks may delete a message for good
 	Fixture     bool // the maildrop is the known one (WriteFixture)
+	// Slow is how long the autologout check idles (0: it is skipped);
+	// User2 and Pass2 name a second account, for the checks that need one.
+	Slow         time.Duration
+	User2, Pass2 string
 }
 
 // ParseURL reads pop3://USER:PASS@HOST:PORT (or pop3s://, TLS from the
