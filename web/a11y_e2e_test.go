@@ -134,7 +134,7 @@ func accessibility(t *testing.T, src, scheme string) {
 		for _, v := range e.visitors.All() {
 			v.RaiseHand("the lock step")
 		}
-		if err := chromedp.Run(ctx, chromedp.Click(`#people [data-watch]`, chromedp.ByQuery)); err != nil {
+		if err := chromedp.Run(ctx, chromedp.Evaluate(watchFirst, nil)); err != nil {
 			t.Fatal(err)
 		}
 		pop3test.WaitFor(t, func() bool {

@@ -40,7 +40,7 @@ func TestBrowserOrganiserWatchesAStudent(t *testing.T) {
 		chromedp.Navigate(e.http.URL+"/admin"),
 		chromedp.SendKeys("#token", adminToken+"\r", chromedp.ByID),
 		chromedp.WaitVisible(`#people tbody tr`, chromedp.ByQuery),
-		chromedp.Click(`#people [data-watch]`, chromedp.ByQuery),
+		chromedp.Evaluate(watchFirst, nil),
 		chromedp.WaitVisible(`#watch`, chromedp.ByID),
 	)
 	if err != nil {
@@ -244,3 +244,15 @@ func TestBrowserRaisedHandAndStuckComeFirst(t *testing.T) {
 	})
 	pop3test.WaitFor(t, func() bool { return !strings.Contains(rows(), ":asked") })
 }
+
+// watchFirst presses the first Watch button once the page's script has
+// drawn the rows (data-refreshes) and in one task, since the rows are
+// redrawn every 3 s: a click on a node found a moment earlier may land
+// on one already replaced.
+const watchFirst = `new Promise((resolve) => {
+  const press = () => {
+    const b = document.querySelector("#people [data-watch]");
+    if (document.querySelector("#people").dataset.refreshes && b) { b.click(); resolve(true); } else setTimeout(press, 20);
+  };
+  press();
+})`
