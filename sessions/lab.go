@@ -188,9 +188,6 @@ func (l *Lab) resetLocked() {
 	l.mail, l.rcpts, l.rcptRefused, l.rcptLater = nil, 0, false, false
 }
 
-// errLabPassword: the lab login's password was wrong.
-var errLabPassword = errors.New("wrong lab password")
-
 // login is a login to the lab on connection c: the scenario may refuse
 // it, else the lab's maildrop opens, shaped by the scenario.
 func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.Maildrop, error) {
