@@ -405,8 +405,10 @@ type pieceWriter struct {
 }
 
 func (pw *pieceWriter) Write(p []byte) (int, error) {
+	code := min(3, len(p))
+	text := max(code, len(p)-2)
 	n := 0
-	for _, part := range [][]byte{p[:min(3, len(p))], p[min(3, len(p)):max(min(3, len(p)), len(p)-2)], p[max(min(3, len(p)), len(p)-2):]} {
+	for _, part := range [][]byte{p[:code], p[code:text], p[text:]} {
 		if len(part) == 0 {
 			continue
 		}

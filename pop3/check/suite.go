@@ -77,10 +77,6 @@ func (s *suite) dial() (*client, error) {
 	return c, err
 }
 
-// waitUnlocked gives a server a moment to release a maildrop after a
-// connection ended; session retries a login refused as in use, too.
-func (s *suite) waitUnlocked() { time.Sleep(50 * time.Millisecond) }
-
 func deadline(s *suite) time.Time { return time.Now().Add(s.t.Timeout) }
 
 // Run runs every check in order, each on connections of its own.
