@@ -2,6 +2,8 @@
 // check of what the student's client saved. The card comes from
 // /api/lab, read while the panel is open.
 
+import { cardRow } from "./card.js";
+
 const $ = (id) => document.getElementById(id);
 const MARK = { pass: "✓ pass", fail: "✗ fail", "not exercised": "– not yet" };
 
@@ -32,28 +34,10 @@ export function labPanel() {
     $("lab-caption").textContent = card.sessions
       ? `Scenario “${card.scenario.title}”: ${card.sessions} ${card.scenario.protocol === "smtp" ? "message" : "connection"}${card.sessions === 1 ? "" : "s"} seen.`
       : `Scenario “${card.scenario.title}”: no connection yet. Run your client against ${info.host} port ${info.port}.`;
-    const rows = card.checks.map((c) => {
-      const tr = document.createElement("tr");
-      tr.dataset.check = c.id;
-      tr.dataset.status = c.status;
-      const title = document.createElement("td");
-      title.append(c.title, " ");
-      const rfc = document.createElement("span");
-      rfc.className = "small rfc";
-      rfc.textContent = c.rfc;
-      title.append(rfc);
-      if (c.seen) {
-        const seen = document.createElement("div");
-        seen.className = "small seen";
-        seen.textContent = c.seen;
-        title.append(seen);
-      }
-      const st = document.createElement("td");
-      st.className = c.status === "not exercised" ? "none" : c.status;
-      st.textContent = MARK[c.status] || c.status;
-      tr.append(title, st);
-      return tr;
-    });
+    const rows = card.checks.map((c) => cardRow({
+      id: c.id, status: c.status, kind: c.status === "not exercised" ? "none" : c.status,
+      mark: MARK[c.status] || c.status, title: c.title, rfc: c.rfc, seen: c.seen,
+    }));
     $("lab-card").tBodies[0].replaceChildren(...rows);
   };
 

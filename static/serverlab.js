@@ -1,6 +1,8 @@
 // serverlab.js: the server lab's panel: pop3check's suite against a
 // student's POP3 server, each result shown as the server streams it.
 
+import { cardRow } from "./card.js";
+
 const $ = (id) => document.getElementById(id);
 const MARK = { PASS: "✓ pass", FAIL: "✗ fail", WARN: "! warn", SKIP: "– skip" };
 
@@ -9,34 +11,11 @@ export function serverLabPanel() {
   if (!form) return;
   const status = $("sl-status");
   const tbody = $("sl-card").tBodies[0];
-  const row = (r) => {
-    const tr = document.createElement("tr");
-    tr.dataset.check = r.id;
-    tr.dataset.status = r.status;
-    const title = document.createElement("td");
-    title.append(r.title, " ");
-    const rfc = document.createElement("span");
-    rfc.className = "small rfc";
-    rfc.textContent = `${r.rfc} ${r.word}`;
-    title.append(rfc);
-    if (r.detail && r.status !== "PASS") {
-      const seen = document.createElement("div");
-      seen.className = "small seen";
-      seen.textContent = r.detail;
-      title.append(seen);
-    }
-    if (r.exchange) {
-      const pre = document.createElement("pre");
-      pre.className = "small seen";
-      pre.textContent = r.exchange.join("\n");
-      title.append(pre);
-    }
-    const st = document.createElement("td");
-    st.className = r.status === "PASS" ? "pass" : r.status === "FAIL" ? "fail" : "none";
-    st.textContent = MARK[r.status] || r.status;
-    tr.append(title, st);
-    return tr;
-  };
+  const row = (r) => cardRow({
+    id: r.id, status: r.status, kind: r.status === "PASS" ? "pass" : r.status === "FAIL" ? "fail" : "none",
+    mark: MARK[r.status] || r.status, title: r.title, rfc: `${r.rfc} ${r.word}`,
+    seen: r.status !== "PASS" ? r.detail : "", exchange: r.exchange,
+  });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     tbody.replaceChildren();
