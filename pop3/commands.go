@@ -167,8 +167,11 @@ func (c *conn) dispatch(line string) error {
 	switch {
 	case cmd == nil:
 		return c.unknownCommand(verb)
-	case cmd.validIn(c.state) && !c.maildropOffers(cmd.verb):
-		return errorf(KindUnknown, "unknown command %s: this maildrop's server does not offer it; CAPA lists what it does", quoteArg(verb))
+	case cmd.validIn(c.state) && !c.allows(cmd.verb):
+		if !c.allows("CAPA") {
+			return errorf(KindUnknown, "unknown command %s: this server does not offer it", quoteArg(verb))
+		}
+		return errorf(KindUnknown, "unknown command %s: this server does not offer it here; CAPA lists what it does", quoteArg(verb))
 	case cmd.validIn(c.state):
 		return cmd.run(c, arg)
 	case c.state == stateAuthorization:
@@ -187,12 +190,15 @@ type Offerer interface {
 
 // offers reports whether CAPA lists cmd on this connection now.
 func (c *conn) offers(cmd *command) bool {
-	return (cmd.offered == nil || cmd.offered(c)) && c.maildropOffers(cmd.verb)
+	return (cmd.offered == nil || cmd.offered(c)) && c.allows(cmd.verb)
 }
 
-// maildropOffers reports whether the logged-in maildrop, if any, leaves
-// the command to the session (Offerer).
-func (c *conn) maildropOffers(verb string) bool {
+// allows reports whether the session may use the command: before the
+// login as the Prelude says, after it as the maildrop does (Offerer).
+func (c *conn) allows(verb string) bool {
+	if c.md == nil {
+		return c.prelude.Offers == nil || c.prelude.Offers(verb)
+	}
 	o, ok := c.md.(Offerer)
 	return !ok || o.Offers(verb)
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pop3playground/pop3playground/pop3/limit"
@@ -85,6 +86,14 @@ type conn struct {
 	lb     []byte // the status line being built (status, send)
 	lbuf   [256]byte
 
+	// meet, on a port that tests clients, says how to meet this
+	// connection before its login: prelude.
+	meet    func(*ConnInfo) Prelude
+	prelude Prelude
+	// early: the next command's octets had arrived before the reply to
+	// the one being served; pipelining: a CAPA reply listed PIPELINING.
+	early, pipelining bool
+
 	errors       int // lines in a row that were not commands
 	authFailures int
 	closing      bool
@@ -151,6 +160,10 @@ func (c *conn) serve() {
 	_, isTLS := c.raw.(*tls.Conn)
 	proxied := c.proxy != nil
 
+	if c.meet != nil {
+		c.prelude = c.meet(&c.info)
+		c.holdGreeting(c.prelude.Delay)
+	}
 	c.timestamp = newTimestamp(c.srv.Hostname)
 	greeting := "+OK " + c.srv.Greeting + " " + c.timestamp
 	c.writeLine(greeting)
@@ -179,6 +192,7 @@ func (c *conn) serve() {
 		c.raw.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
 		switch {
 		case err == nil:
+			c.noteUnwaited(line)
 			c.commands++
 			c.result(c.dispatch(line))
 		case errors.Is(err, errLineTooLong):
@@ -188,6 +202,32 @@ func (c *conn) serve() {
 		}
 	}
 	c.flush()
+}
+
+// holdGreeting waits d before the greeting, noting a client that sends
+// something meanwhile (Prelude.Delay).
+func (c *conn) holdGreeting(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	end := time.Now().Add(d)
+	c.raw.SetReadDeadline(end)
+	if _, err := c.br.Peek(1); err == nil {
+		c.info.SpokeFirst = true
+		time.Sleep(time.Until(end))
+	}
+	c.raw.SetReadDeadline(time.Time{})
+}
+
+// noteUnwaited records a command that came before the reply to the one
+// before it while PIPELINING was not advertised (ConnInfo.Unwaited), and
+// whether the next one has come already.
+func (c *conn) noteUnwaited(line string) {
+	if c.early && !c.pipelining && len(c.info.Unwaited) < MaxBefore {
+		verb, _, _ := strings.Cut(line, " ")
+		c.info.Unwaited = append(c.info.Unwaited, strings.ToUpper(verb))
+	}
+	c.early = c.br.Buffered() > 0
 }
 
 // handshake finishes the TLS handshake of an implicit-TLS listener's

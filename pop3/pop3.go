@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/pop3playground/pop3playground/pop3/limit"
 )
@@ -129,10 +130,31 @@ type ConnInfo struct {
 	// logged in, in order (the first MaxBefore), for a Backend that
 	// grades clients.
 	Before []string
+	// SpokeFirst is set when the client sent something before the
+	// greeting. It is seen only where a Prelude holds the greeting back.
+	SpokeFirst bool
+	// Unwaited are the verbs of the commands that arrived before the
+	// reply to the command before them, while this session had not
+	// listed PIPELINING in a CAPA reply (RFC 2449 §6.6: until then a
+	// client waits for each reply), the first MaxBefore.
+	Unwaited []string
 }
 
-// MaxBefore bounds ConnInfo.Before.
+// MaxBefore bounds ConnInfo.Before and ConnInfo.Unwaited.
 const MaxBefore = 16
+
+// A Prelude is how a Server meets one connection before its login, for
+// a port that tests the clients it serves (a client lab's): see
+// Server.ServePrelude.
+type Prelude struct {
+	// Delay holds the greeting back this long; a client that sends
+	// anything meanwhile did not wait for it (ConnInfo.SpokeFirst).
+	Delay time.Duration
+	// Offers, if set, takes commands away before the login, as an
+	// Offerer maildrop does after it: they are answered as unknown, and
+	// CAPA leaves them out.
+	Offers func(verb string) bool
+}
 
 // Errors a Backend returns to choose the reply to a failed login.
 var (

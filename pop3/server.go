@@ -147,7 +147,15 @@ func (s *Server) ServeTLS(l net.Listener) error {
 // public listener, which greets every client at once and refuses a PROXY
 // header. It always returns a non-nil error and closes l; after Close or
 // Shutdown the error is ErrServerClosed.
-func (s *Server) Serve(l net.Listener) error { return s.serve(l, nil) }
+func (s *Server) Serve(l net.Listener) error { return s.serve(l, nil, nil) }
+
+// ServePrelude serves POP3 on l, a port that tests the clients it serves
+// (a client lab's): meet says, for each connection admitted, how to meet
+// it before its login. The other ports greet at once, and their sessions
+// share the Server's connection numbers and limits with these.
+func (s *Server) ServePrelude(l net.Listener, meet func(*ConnInfo) Prelude) error {
+	return s.serve(l, nil, meet)
+}
 
 // ServeProxied serves POP3 on l for proxies (HAProxy, nginx, the web
 // bridge): every connection must come from one of the trusted networks and
@@ -156,10 +164,10 @@ func (s *Server) Serve(l net.Listener) error { return s.serve(l, nil) }
 // proxy's, for the log and for MaxConnsPerIP, and its TLVs reach the
 // Backend in ConnInfo. Anything else is refused with words.
 func (s *Server) ServeProxied(l net.Listener, trusted []netip.Prefix) error {
-	return s.serve(l, &proxyPolicy{trusted: trusted})
+	return s.serve(l, &proxyPolicy{trusted: trusted}, nil)
 }
 
-func (s *Server) serve(l net.Listener, proxy *proxyPolicy) error {
+func (s *Server) serve(l net.Listener, proxy *proxyPolicy, meet func(*ConnInfo) Prelude) error {
 	if s.Backend == nil {
 		l.Close()
 		return errors.New("pop3: Server has no Backend")
@@ -198,6 +206,7 @@ func (s *Server) serve(l net.Listener, proxy *proxyPolicy) error {
 		}
 		delay = 0
 		c := newConn(s, rw, proxy)
+		c.meet = meet
 		if !s.trackConn(c, true) {
 			rw.Close()
 			return ErrServerClosed

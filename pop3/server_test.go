@@ -758,7 +758,7 @@ func TestOffererTakesOptionalCommandsAway(t *testing.T) {
 	c.Expect("PASS visitor", "+OK")
 	for _, cmd := range []string{"TOP 1 0", "UIDL", "CAPA"} {
 		verb, _, _ := strings.Cut(cmd, " ")
-		c.Expect(cmd, `-ERR unknown command "`+verb+`": this maildrop's server does not offer it`)
+		c.Expect(cmd, `-ERR unknown command "`+verb+`": this server does not offer it`)
 	}
 	c.Do("RETR 1", "+OK")
 	c.Expect("QUIT", "+OK")

@@ -24,6 +24,7 @@ func (c *conn) handleCapa(arg string) error {
 	for _, capa := range protocolCapas {
 		c.writeLine(capa)
 	}
+	c.pipelining = true
 	if c.state == stateAuthorization {
 		for _, cmd := range capaBefore {
 			if c.offers(cmd) {
