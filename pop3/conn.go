@@ -211,6 +211,7 @@ func (c *conn) holdGreeting(d time.Duration) {
 		return
 	}
 	end := time.Now().Add(d)
+	c.info.GreetingHeld = d
 	c.raw.SetReadDeadline(end)
 	if _, err := c.br.Peek(1); err == nil {
 		c.info.SpokeFirst = true

@@ -130,9 +130,11 @@ type ConnInfo struct {
 	// logged in, in order (the first MaxBefore), for a Backend that
 	// grades clients.
 	Before []string
-	// SpokeFirst is set when the client sent something before the
-	// greeting. It is seen only where a Prelude holds the greeting back.
-	SpokeFirst bool
+	// GreetingHeld is how long a Prelude held the greeting back, and
+	// SpokeFirst is set when the client sent something meanwhile (seen
+	// only where the greeting was held).
+	GreetingHeld time.Duration
+	SpokeFirst   bool
 	// Unwaited are the verbs of the commands that arrived before the
 	// reply to the command before them, while this session had not
 	// listed PIPELINING in a CAPA reply (RFC 2449 §6.6: until then a

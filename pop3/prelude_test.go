@@ -80,8 +80,8 @@ func TestPreludeHoldsTheGreetingAndTakesCommandsAway(t *testing.T) {
 		}
 	}
 	info := <-env.be.Infos
-	if info.SpokeFirst || len(info.Unwaited) > 0 {
-		t.Errorf("a client that waited: SpokeFirst %v, Unwaited %q", info.SpokeFirst, info.Unwaited)
+	if info.SpokeFirst || len(info.Unwaited) > 0 || info.GreetingHeld != 300*time.Millisecond {
+		t.Errorf("a client that waited: SpokeFirst %v, Unwaited %q, GreetingHeld %v", info.SpokeFirst, info.Unwaited, info.GreetingHeld)
 	}
 
 	// All at once, before the greeting: spoke first, and PASS came
@@ -111,7 +111,7 @@ func TestPipeliningAfterCAPAIsAllowed(t *testing.T) {
 	io.WriteString(c, "USER guest\r\nPASS visitor\r\nSTAT\r\nQUIT\r\n")
 	io.ReadAll(r)
 	info := <-env.be.Infos
-	if info.SpokeFirst || len(info.Unwaited) > 0 {
+	if info.SpokeFirst || len(info.Unwaited) > 0 || info.GreetingHeld != 0 {
 		t.Errorf("pipelining after CAPA: SpokeFirst %v, Unwaited %q", info.SpokeFirst, info.Unwaited)
 	}
 }
