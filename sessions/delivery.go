@@ -109,14 +109,28 @@ func (s *smtpSession) netConn() net.Conn {
 	return s.conn
 }
 
-// A BareLFer is a connection that tells whether its client ended a line
-// with LF alone (the SMTP listener's, in cmd/pop3playground).
-type BareLFer interface{ BareLF() bool }
+// A WireWatcher is a connection that tells how its client behaved on
+// the wire (the SMTP listeners', in cmd/pop3playground), for the lab.
+type WireWatcher interface {
+	// BareLF reports whether the client ended a line with LF alone.
+	BareLF() bool
+	// GreetingHeld reports whether the greeting was held back (a lab
+	// port), and SpokeFirst whether the client sent something meanwhile.
+	GreetingHeld() bool
+	SpokeFirst() bool
+	// Unwaited are the first commands the client sent before a reply it
+	// had to wait for (RFC 2920 §3.1), each with the one it did not
+	// wait for: "MAIL before the reply to EHLO".
+	Unwaited() []string
+}
 
-// bareLF reports whether the client has ended a line with LF alone.
-func (s *smtpSession) bareLF() bool {
-	b, ok := s.netConn().(BareLFer)
-	return ok && b.BareLF()
+// wire is what the connection saw of the client, if it watches.
+func (s *smtpSession) wire() labWire {
+	w, ok := s.netConn().(WireWatcher)
+	if !ok {
+		return labWire{}
+	}
+	return labWire{watched: true, bareLF: w.BareLF(), held: w.GreetingHeld(), early: w.SpokeFirst(), unwaited: w.Unwaited()}
 }
 
 // An smtpSession is one SMTP connection's transaction.
@@ -229,7 +243,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 				errs = append(errs, rc.addr+": too many messages lately")
 				continue
 			}
-			if err := rc.v.Lab.labData(raw, s.helo, s.from, s.bareLF()); err != nil {
+			if err := rc.v.Lab.labData(raw, s.helo, s.from, s.wire()); err != nil {
 				return err
 			}
 			delivered++

@@ -33,6 +33,7 @@ type mailEnv struct {
 	d        *Delivery
 	smtpAddr string
 	pop3Addr string
+	labAddr  string // the lab's POP3 port (ServePrelude)
 	smtpSrv  *gosmtp.Server
 }
 
@@ -54,6 +55,13 @@ func newMailEnv(t testing.TB, w *World, opts ...func(*gosmtp.Server, *Delivery))
 		t.Fatal(err)
 	}
 	go ps.Serve(pl)
+	vs.LabDelay = 100 * time.Millisecond
+	ll, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ps.ServePrelude(ll, vs.LabPrelude)
+	e.labAddr = ll.Addr().String()
 	t.Cleanup(func() { ps.Close() })
 	s := gosmtp.NewServer(e.d)
 	s.Domain = "play.example"

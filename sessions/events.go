@@ -34,7 +34,7 @@ func (vs *Visitors) Observe(e pop3.Event) {
 	if v != nil {
 		ev := eventOf(e)
 		if via == "pop3" && v.Lab.recording(e.Conn) {
-			v.Lab.observe(ev, e.Info.BareLF)
+			v.Lab.observe(ev, e.Info)
 		}
 		v.Events.Append(Entry{Type: EntryPOP3, Event: ev, Tab: tab, Via: via})
 		vs.advance(v, ev, tab)

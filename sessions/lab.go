@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -36,7 +37,11 @@ type LabScenario struct {
 	login    error                                   // the lab's first login is refused with this
 	offers   func(verb string) bool                  // the commands left after login (pop3.Offerer); nil: all
 	apopOnly bool                                    // logins other than APOP are refused
-	replies  func(w io.Writer) io.Writer             // SMTP replies after RCPT TO the lab address
+	replies  func(w io.Writer) io.Writer             // SMTP replies after RCPT TO the lab address (from the greeting on, on the lab port)
+
+	// Before the login, on the lab port only (labport.go):
+	preOffers func(verb string) bool // the POP3 commands offered; nil: all
+	greet421  bool                   // the first SMTP connection gets 421 for a greeting
 }
 
 // LabScenarios are the client lab's POP3 scenarios. Only legal server
@@ -70,6 +75,10 @@ var LabScenarios = []LabScenario{
 	{ID: "apop-only", Protocol: "pop3", Title: "APOP only",
 		Does:     "Logs in with APOP, the MD5 digest of the greeting's timestamp and the password (RFC 1939 §7): here the lab login refuses USER/PASS and AUTH.",
 		apopOnly: true},
+	{ID: "rfc1939", Protocol: "pop3", Title: "A bare RFC 1939 server: no CAPA, STLS or AUTH",
+		Does:      "Logs in with USER and PASS and gets every message without the extensions: on the lab port this server answers CAPA, STLS and AUTH as unknown commands, before the login and after it (RFC 2449 §5: a client whose CAPA gets -ERR assumes none of them; one set to require TLS stops and says so, which is right too).",
+		offers:    func(verb string) bool { return verb != "CAPA" },
+		preOffers: func(verb string) bool { return verb != "CAPA" && verb != "STLS" && verb != "AUTH" }},
 	{ID: "drop-retr", Protocol: "pop3", Title: "The connection dropped in the middle of a message", Fault: true,
 		Does: "Does not keep a message whose \".\" line never came, and reports the error; nothing is deleted, since the session never reached UPDATE (RFC 1939 §6). Only the lab's first session is cut, 4 KB into the replies after the login.",
 		shape: func(w io.Writer, first bool) io.Writer {
@@ -91,8 +100,11 @@ func init() {
 			Does:    "Waits for each reply as long as RFC 5321 §4.5.3.2 allows (minutes, not seconds): every reply after the RCPT TO the lab address comes after a pause of three seconds.",
 			replies: func(w io.Writer) io.Writer { return &delayWriter{w: w, delay: 3 * time.Second} }},
 		LabScenario{ID: "smtp-split", Protocol: "smtp", Title: "SMTP: replies cut into pieces",
-			Does:    "Reads a reply to its CRLF however it arrives: every reply after the RCPT TO the lab address comes in three segments (the code, the text, the CRLF), a pause between them.",
+			Does:    "Reads a reply to its CRLF however it arrives: on the lab SMTP port every line of every reply, the greeting on, comes in three segments (the code, the text, the CRLF), a pause between them, so the multi-line 250- reply to EHLO arrives a piece at a time; on the public port, the replies after the RCPT TO the lab address.",
 			replies: func(w io.Writer) io.Writer { return &pieceWriter{w: w, pause: 50 * time.Millisecond} }},
+		LabScenario{ID: "smtp-421", Protocol: "smtp", Title: "SMTP: 421 for a greeting",
+			Does:     "Takes 421 at the greeting as \"not now\" (RFC 5321 §3.8, §4.2.1): sends nothing more on that connection, which the server closes, and connects again later. On the lab SMTP port the first connection gets 421 4.3.2; the next ones are greeted.",
+			greet421: true},
 		LabScenario{ID: "smtp-552", Protocol: "smtp", Title: "SMTP: the message refused for good",
 			Does: "Reports a 5xx reply to the user and does not send the same message again (RFC 5321 §4.2.1): the first message's DATA gets 552 5.3.4."},
 	)
@@ -130,15 +142,25 @@ type Lab struct {
 	mail                   []*labMail
 	rcpts                  int
 	rcptRefused, rcptLater bool
+
+	// The lab ports: a 421 given for a greeting, and the most visitors
+	// seen using the lab from this visitor's address at once (labport.go).
+	gave421  bool
+	sharedBy int
 }
 
 // A labSession is what the server saw of one connection of the client.
 type labSession struct {
 	conn     uint64
 	before   []string // the verbs sent before the login (pop3.ConnInfo.Before)
+	port     bool     // on the lab port: the greeting was held back
+	met      bool     // given to this lab from the greeting on: the scenario applied before the login
+	early    bool     // the client spoke before the greeting
+	unwaited []string // commands sent before the reply to the one before (pop3.ConnInfo.Unwaited)
 	bareLF   bool
 	loggedIn bool
 	refused  bool   // a login was refused
+	afterRef int    // len(lines) at the first refusal
 	quit     bool   // the client sent QUIT
 	end      string // why it closed; "" while open
 	lines    []labLine
@@ -186,6 +208,7 @@ func (l *Lab) Reset() {
 func (l *Lab) resetLocked() {
 	l.sandbox, l.logins, l.sessions, l.proofs = nil, 0, nil, nil
 	l.mail, l.rcpts, l.rcptRefused, l.rcptLater = nil, 0, false, false
+	l.gave421, l.sharedBy = false, 0
 }
 
 // login is a login to the lab on connection c: the scenario may refuse
@@ -194,7 +217,7 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.sessionLocked(c.ID)
-	s.bareLF = s.bareLF || c.BareLF
+	s.noteInfo(c)
 	if s.before == nil {
 		s.before = slices.Clone(c.Before)
 	}
@@ -203,7 +226,7 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 		ok = pop3.CheckAPOP(timestamp, LabPassword, digest)
 	}
 	if !ok {
-		s.refused = true
+		s.refuse()
 		return nil, pop3.ErrAuthFailed
 	}
 	sc := l.scenario
@@ -211,12 +234,12 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 		sc = &LabScenarios[0]
 	}
 	if sc.apopOnly && digest == "" {
-		s.refused = true
+		s.refuse()
 		return nil, &pop3.LoginError{Code: "AUTH", Text: "this maildrop takes APOP only (the client lab's apop-only scenario): send APOP, the login and the MD5 of the greeting's timestamp and the password"}
 	}
 	l.logins++
 	if l.logins == 1 && sc.login != nil {
-		s.refused = true
+		s.refuse()
 		return nil, sc.login
 	}
 	if l.sandbox == nil {
@@ -224,7 +247,7 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 	}
 	md, err := l.sandbox.Open(LabAccount)
 	if err != nil {
-		s.refused = true
+		s.refuse()
 		return nil, err
 	}
 	s.loggedIn = true
@@ -239,6 +262,41 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 		first = first && (o == s || !o.loggedIn)
 	}
 	return &shapedMaildrop{Maildrop: md, shape: func(w io.Writer) io.Writer { return sc.shape(w, first) }}, nil
+}
+
+// refuse notes a refused login, and where the commands after the first
+// refusal begin.
+func (s *labSession) refuse() {
+	if !s.refused {
+		s.refused, s.afterRef = true, len(s.lines)
+	}
+}
+
+// noteInfo keeps what the connection's ConnInfo says of the client.
+func (s *labSession) noteInfo(c *pop3.ConnInfo) {
+	s.bareLF = s.bareLF || c.BareLF
+	s.port = s.port || c.GreetingHeld > 0
+	s.early = s.early || c.SpokeFirst
+	if len(c.Unwaited) > len(s.unwaited) {
+		s.unwaited = slices.Clone(c.Unwaited)
+	}
+}
+
+// portConn notes a connection to the lab port given to this lab before
+// its login.
+func (l *Lab) portConn(conn uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sessionLocked(conn)
+	s.port, s.met = true, true
+}
+
+// shared notes that n visitors used the lab from this one's address at
+// once, so that the lab port could not tell whose a connection was.
+func (l *Lab) shared(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sharedBy = max(l.sharedBy, n)
 }
 
 // sessionLocked is the record of connection conn, made if new.
@@ -269,11 +327,13 @@ func (l *Lab) recording(conn uint64) bool {
 }
 
 // observe records an event of one of the lab's connections.
-func (l *Lab) observe(e Event, bareLF bool) {
+func (l *Lab) observe(e Event, info *pop3.ConnInfo) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.sessionLocked(e.Conn)
-	s.bareLF = s.bareLF || bareLF
+	if info != nil {
+		s.noteInfo(info)
+	}
 	switch e.Kind {
 	case EventCommand:
 		if len(s.lines) < maxLabLines {
@@ -397,28 +457,37 @@ func (d *delayWriter) Write(p []byte) (int, error) {
 	return d.w.Write(p)
 }
 
-// pieceWriter writes each reply in three pieces: its first three octets
-// (the code), the rest of the line, and the CRLF.
+// pieceWriter writes each line of a reply in three pieces: its first
+// three octets (the code), the rest of the line, and the CRLF, with a
+// pause between every two, so that the lines of a multi-line reply
+// travel apart too.
 type pieceWriter struct {
 	w     io.Writer
 	pause time.Duration
 }
 
 func (pw *pieceWriter) Write(p []byte) (int, error) {
-	code := min(3, len(p))
-	text := max(code, len(p)-2)
 	n := 0
-	for _, part := range [][]byte{p[:code], p[code:text], p[text:]} {
-		if len(part) == 0 {
-			continue
+	for len(p) > 0 {
+		line := p
+		if i := bytes.Index(p, []byte("\r\n")); i >= 0 {
+			line = p[:i+2]
 		}
-		if n > 0 {
-			time.Sleep(pw.pause)
-		}
-		k, err := pw.w.Write(part)
-		n += k
-		if err != nil {
-			return n, err
+		p = p[len(line):]
+		code := min(3, len(line))
+		text := max(code, len(line)-2)
+		for _, part := range [][]byte{line[:code], line[code:text], line[text:]} {
+			if len(part) == 0 {
+				continue
+			}
+			if n > 0 {
+				time.Sleep(pw.pause)
+			}
+			k, err := pw.w.Write(part)
+			n += k
+			if err != nil {
+				return n, err
+			}
 		}
 	}
 	return n, nil

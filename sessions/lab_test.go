@@ -43,6 +43,20 @@ func labCard(t *testing.T, v *Visitor) (LabCard, map[string]LabCheck) {
 	return card, byID
 }
 
+// labReply is the reply the lab saw to the first command with verb.
+func labReply(v *Visitor, verb string) string {
+	v.Lab.mu.Lock()
+	defer v.Lab.mu.Unlock()
+	for _, s := range v.Lab.sessions {
+		for _, ln := range s.lines {
+			if strings.HasPrefix(strings.ToUpper(ln.Command), verb) {
+				return ln.Reply
+			}
+		}
+	}
+	return ""
+}
+
 // A client with the usual bugs gets each of them named: a bare LF, a
 // command after a refused login, a message left unread, no QUIT.
 func TestLabNamesAWrongClientsBugs(t *testing.T) {
@@ -110,6 +124,10 @@ apop = len(sys.argv) > 4 and sys.argv[4] == "apop"
 for attempt in range(3):
     try:
         p = poplib.POP3(host, port, timeout=20)
+        try:
+            p.capa()
+        except poplib.error_proto:
+            pass  # an RFC 1939 server: no extensions
         if apop:
             p.apop(user, "lab")
         else:
@@ -132,13 +150,15 @@ p.quit()
 func TestLabPoplibGetsACleanCard(t *testing.T) {
 	py := pop3test.NeedClient(t, "python3")
 	e := newMailEnv(t, loadDefault(t))
-	host, port, _ := net.SplitHostPort(e.pop3Addr)
-	for _, sc := range []string{"plain", "one-byte", "split", "pause", "sys-temp", "in-use", "minimal", "apop-only"} {
+	host, port, _ := net.SplitHostPort(e.labAddr)
+	for _, sc := range []string{"plain", "one-byte", "split", "pause", "sys-temp", "in-use", "minimal", "rfc1939", "apop-only"} {
 		t.Run(sc, func(t *testing.T) {
 			v, _ := e.vs.New("127.0.0.1")
 			if err := v.Lab.Choose(sc); err != nil {
 				t.Fatal(err)
 			}
+			e.vs.ArmLab(v, "127.0.0.1")
+			t.Cleanup(func() { e.vs.End(v.Token) }) // the next scenario's visitor uses the lab from this address alone
 			args := []string{"-c", poplibScript, host, port, labLogin(v)}
 			if sc == "apop-only" {
 				args = append(args, "apop")
@@ -158,7 +178,7 @@ func TestLabPoplibGetsACleanCard(t *testing.T) {
 			}
 			card, checks := labCard(t, v)
 			only := map[string][]string{"retry": {"sys-temp", "in-use"}, "after-error": {"sys-temp", "in-use"},
-				"fallback": {"minimal"}, "apop": {"apop-only"}}
+				"fallback": {"minimal", "rfc1939"}, "apop": {"apop-only"}}
 			for _, c := range card.Checks {
 				want := LabPass
 				if scs, ok := only[c.ID]; ok && !slices.Contains(scs, sc) {
@@ -167,6 +187,9 @@ func TestLabPoplibGetsACleanCard(t *testing.T) {
 				if c.Status != want {
 					t.Errorf("%s: %s (%s), want %s", c.ID, c.Status, c.Seen, want)
 				}
+			}
+			if capa := labReply(v, "CAPA"); sc == "rfc1939" && !strings.HasPrefix(capa, "-ERR unknown command") || sc != "rfc1939" && !strings.HasPrefix(capa, "+OK") {
+				t.Errorf("CAPA before the login on the lab port: %q", capa)
 			}
 			_ = checks
 		})
@@ -411,8 +434,11 @@ func TestLabCurl(t *testing.T) {
 	}
 	for _, c := range v.Lab.Card().Checks {
 		want := LabPass
-		if c.ID == "smtp-retry" || c.ID == "smtp-permanent" {
+		switch c.ID {
+		case "smtp-retry", "smtp-permanent", "smtp-421":
 			want = LabNone
+		case "smtp-greeting", "smtp-pipelining":
+			want = LabNone // seen by the SMTP edge (cmd/pop3playground), not in this test
 		}
 		if c.Status != want {
 			t.Errorf("SMTP %s: %s (%s), want %s", c.ID, c.Status, c.Seen, want)
@@ -490,7 +516,7 @@ func TestLabMailIsBounded(t *testing.T) {
 	l.Choose("smtp-plain")
 	big := []byte("From: a@b\r\nDate: x\r\n\r\n" + strings.Repeat("y", 1<<20))
 	for range 20 {
-		l.labData(big, "me", "a@b", false)
+		l.labData(big, "me", "a@b", labWire{})
 	}
 	held := 0
 	for _, m := range l.mail {
@@ -532,5 +558,66 @@ func TestLabSeesTheOrderBeforeTheLogin(t *testing.T) {
 		if tc.want == "" && got.Status != LabPass || tc.want != "" && (got.Status != LabFail || !strings.Contains(got.Seen, tc.want)) {
 			t.Errorf("%v: %+v", tc.before, got)
 		}
+	}
+}
+
+// On the lab port, a client that talks before the greeting and sends
+// PASS without waiting for USER's reply gets both named; on the public
+// port the greeting comes at once and that check is not exercised.
+func TestLabPortSeesAClientThatDoesNotWait(t *testing.T) {
+	e := newMailEnv(t, loadDefault(t))
+	v, _ := e.vs.New("127.0.0.1")
+	v.Lab.Choose("plain")
+	e.vs.ArmLab(v, "127.0.0.1")
+	blast := func(addr string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "USER "+labLogin(v)+"\r\nPASS lab\r\nQUIT\r\n")
+		io.ReadAll(c)
+	}
+	blast(e.pop3Addr)
+	_, checks := labCard(t, v)
+	if checks["greeting"].Status != LabNone || checks["pipelining"].Status != LabFail {
+		t.Errorf("on the public port: greeting %+v, pipelining %+v", checks["greeting"], checks["pipelining"])
+	}
+	v.Lab.Reset()
+	blast(e.labAddr)
+	_, checks = labCard(t, v)
+	if g := checks["greeting"]; g.Status != LabFail || !strings.Contains(g.Seen, "sent before the +OK greeting came") {
+		t.Errorf("greeting: %+v", g)
+	}
+	if p := checks["pipelining"]; p.Status != LabFail || !strings.Contains(p.Seen, "sent PASS, QUIT before the reply to the command before") {
+		t.Errorf("pipelining: %+v", p)
+	}
+}
+
+// Two visitors using the lab from one address (a classroom's NAT): the
+// lab port cannot tell whose a connection is before the login, so it
+// applies neither's scenario before it and says so on the card; the
+// login still finds the right lab.
+func TestLabPortBehindASharedAddress(t *testing.T) {
+	e := newMailEnv(t, loadDefault(t))
+	a, _ := e.vs.New("127.0.0.1")
+	b, _ := e.vs.New("127.0.0.1")
+	for _, v := range []*Visitor{a, b} {
+		v.Lab.Choose("rfc1939")
+		e.vs.ArmLab(v, "127.0.0.1")
+	}
+	c := pop3test.Dial(t, e.labAddr)
+	c.Expect("CAPA", "+OK")
+	c.Body()
+	c.Expect("USER "+labLogin(a), "+OK")
+	c.Expect("PASS lab", "+OK")
+	c.Expect("QUIT", "+OK")
+	_, checks := labCard(t, a)
+	if f := checks["fallback"]; f.Status != LabNone || !strings.Contains(f.Seen, "2 visitors used the lab from your network address") {
+		t.Errorf("fallback behind a shared address: %+v", f)
+	}
+	if b.Lab.Card().Sessions != 0 {
+		t.Errorf("b's lab saw a's connection")
 	}
 }

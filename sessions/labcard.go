@@ -51,10 +51,41 @@ func (l *Lab) Card() LabCard {
 	}
 	card.Messages = LabMaildrop()
 	card.Checks = []LabCheck{
-		l.checkCRLF(), l.checkLogin(), l.checkLoginOrder(), l.checkAfterError(), l.checkCommands(),
+		l.checkGreeting(), l.checkCRLF(), l.checkLogin(), l.checkLoginOrder(), l.checkWaits(), l.checkAfterError(), l.checkCommands(),
 		l.checkRetrieved(), l.checkQuit(sc), l.checkRetry(sc), l.checkFallback(sc), l.checkAPOP(sc), l.checkSaved(),
 	}
 	return card
+}
+
+func (l *Lab) checkGreeting() LabCheck {
+	c := LabCheck{ID: "greeting", Title: "Waits for the greeting before the first command", RFC: "RFC 1939 §4", Status: LabNone,
+		Seen: "connect to the lab POP3 port, which greets after a second, to check"}
+	for _, s := range l.sessions {
+		if !s.port {
+			continue
+		}
+		c.Status, c.Seen = LabPass, ""
+		if s.early {
+			c.Status, c.Seen = LabFail, fmt.Sprintf("connection %d sent before the +OK greeting came: the greeting may be -ERR, and it carries the APOP timestamp", s.conn)
+			return c
+		}
+	}
+	return c
+}
+
+func (l *Lab) checkWaits() LabCheck {
+	c := LabCheck{ID: "pipelining", Title: "Waits for each reply unless CAPA listed PIPELINING", RFC: "RFC 2449 §6.6, RFC 1939 §3", Status: LabNone}
+	for _, s := range l.sessions {
+		if s.end == "" {
+			continue
+		}
+		c.Status = LabPass
+		if len(s.unwaited) > 0 {
+			c.Status, c.Seen = LabFail, fmt.Sprintf("connection %d sent %s before the reply to the command before, and no CAPA reply had listed PIPELINING", s.conn, strings.Join(s.unwaited, ", "))
+			return c
+		}
+	}
+	return c
 }
 
 func (l *Lab) checkCRLF() LabCheck {
@@ -124,7 +155,7 @@ func (l *Lab) checkAfterError() LabCheck {
 			continue
 		}
 		c.Status = LabPass
-		for _, ln := range s.lines {
+		for _, ln := range s.lines[s.afterRef:] {
 			if ln.Kind == pop3.KindNeedLogin {
 				c.Status, c.Seen = LabFail, fmt.Sprintf("after the login was refused, connection %d sent %q and got %q: the client ignored the -ERR", s.conn, ln.Command, ln.Reply)
 				return c
@@ -139,6 +170,9 @@ func (l *Lab) checkCommands() LabCheck {
 	for _, s := range l.sessions {
 		for _, ln := range s.lines {
 			c.Status = LabPass
+			if ln.Kind == pop3.KindUnknown && offered(ln.Command) {
+				continue // a command the scenario took away: not malformed
+			}
 			switch ln.Kind {
 			case pop3.KindUnknown, pop3.KindNotText, pop3.KindLineTooLong, pop3.KindSyntax, pop3.KindMsgArg, pop3.KindEmpty, pop3.KindLoggedIn:
 				c.Status, c.Seen = LabFail, fmt.Sprintf("connection %d sent %q and got %q", s.conn, ln.Command, ln.Reply)
@@ -148,6 +182,20 @@ func (l *Lab) checkCommands() LabCheck {
 	}
 	return c
 }
+
+// offered reports whether the command line's verb is one of POP3's.
+func offered(command string) bool {
+	verb, _, _ := strings.Cut(command, " ")
+	return pop3Verbs()[strings.ToUpper(verb)]
+}
+
+var pop3Verbs = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for _, d := range pop3.Reference {
+		m[d.Verb] = true
+	}
+	return m
+})
 
 func (l *Lab) checkRetrieved() LabCheck {
 	c := LabCheck{ID: "retrieved", Title: "Retrieves every message of the maildrop", RFC: "RFC 1939 §5", Status: LabNone}
@@ -214,8 +262,15 @@ func (l *Lab) checkRetry(sc *LabScenario) LabCheck {
 
 func (l *Lab) checkFallback(sc *LabScenario) LabCheck {
 	c := LabCheck{ID: "fallback", Title: "Does without optional commands the server lacks", RFC: "RFC 1939 §7, RFC 2449 §5", Status: LabNone}
-	if sc.ID != "minimal" {
-		c.Seen = "only the minimal scenario takes TOP, UIDL and CAPA away"
+	switch {
+	case sc.ID != "minimal" && sc.ID != "rfc1939":
+		c.Seen = "only the minimal and rfc1939 scenarios take commands away"
+		return c
+	case sc.ID == "rfc1939" && !slices.ContainsFunc(l.sessions, func(s *labSession) bool { return s.met }):
+		c.Seen = "the rfc1939 scenario takes CAPA, STLS and AUTH away on the lab POP3 port: connect there"
+		if l.sharedBy > 1 {
+			c.Seen = fmt.Sprintf("%d visitors used the lab from your network address at once, so the lab POP3 port could not tell which connection was yours before the login: this scenario needs an address of your own", l.sharedBy)
+		}
 		return c
 	}
 	for _, s := range l.sessions {

@@ -35,9 +35,36 @@ const (
 // A labMail is one message a student's client sent to the lab.
 type labMail struct {
 	helo, from string
-	bareLF     bool
+	wire       labWire
 	refused    string // the reply the scenario refused it with, if any
 	raw        []byte // as it arrived, dot-stuffing undone by the server
+}
+
+// labWire is what the connection that brought a message saw of the
+// client (WireWatcher).
+type labWire struct {
+	watched             bool // the connection is a WireWatcher: the rest means something
+	bareLF, held, early bool
+	unwaited            []string
+}
+
+// smtpPrelude is how the lab's SMTP port meets a connection of this lab:
+// smtp-421 refuses the first with 421; smtp-split cuts every reply, the
+// greeting and the EHLO reply among them.
+func (l *Lab) smtpPrelude() LabSMTPPrelude {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sc := l.scenario
+	switch {
+	case sc == nil || sc.Protocol != "smtp":
+		return LabSMTPPrelude{}
+	case sc.greet421 && !l.gave421:
+		l.gave421 = true
+		return LabSMTPPrelude{Refuse: "421 4.3.2 the service is not available right now (the client lab's smtp-421 scenario): try again in a moment"}
+	case sc.ID == "smtp-split":
+		return LabSMTPPrelude{Shape: sc.replies}
+	}
+	return LabSMTPPrelude{}
 }
 
 // labRcpt is the lab's answer to RCPT TO its address: the smtp-451
@@ -62,10 +89,10 @@ func (l *Lab) labRcpt() (shape func(io.Writer) io.Writer, err error) {
 
 // labData takes a message for the lab: the smtp-552 scenario refuses the
 // first as too large.
-func (l *Lab) labData(raw []byte, helo, from string, bareLF bool) error {
+func (l *Lab) labData(raw []byte, helo, from string, wire labWire) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m := &labMail{helo: helo, from: from, bareLF: bareLF, raw: raw[:min(len(raw), maxLabMailSz)]}
+	m := &labMail{helo: helo, from: from, wire: wire, raw: raw[:min(len(raw), maxLabMailSz)]}
 	var err error
 	if l.scenario != nil && l.scenario.ID == "smtp-552" && len(l.mail) == 0 {
 		m.refused = "552 5.3.4"
@@ -89,12 +116,27 @@ func (l *Lab) smtpChecks(sc *LabScenario) []LabCheck {
 		Seen: "only the smtp-451 scenario refuses a recipient for a while"}
 	permanent := LabCheck{ID: "smtp-permanent", Title: "Does not resend a message refused for good (5xx)", RFC: "RFC 5321 §4.2.1", Status: LabNone,
 		Seen: "only the smtp-552 scenario refuses a message for good"}
+	greeting := LabCheck{ID: "smtp-greeting", Title: "Waits for the 220 greeting before EHLO", RFC: "RFC 5321 §3.1, §4.3.2", Status: LabNone,
+		Seen: "send through the lab SMTP port, which greets after a second, to check"}
+	waits := LabCheck{ID: "smtp-pipelining", Title: "Waits for the replies it must wait for", RFC: "RFC 2920 §3.1, RFC 5321 §4.3.2", Status: LabNone}
 	for _, m := range l.mail {
 		ehlo.Status, crlf.Status = LabPass, LabPass
+		if m.wire.watched && waits.Status != LabFail {
+			waits.Status = LabPass
+		}
+		if m.wire.held && greeting.Status != LabFail {
+			greeting.Status, greeting.Seen = LabPass, ""
+			if m.wire.early {
+				greeting.Status, greeting.Seen = LabFail, "the client sent before the 220 greeting came: a server may refuse with 421 or 554 at the greeting, and a client that does not read it sends into a closed session"
+			}
+		}
+		if len(m.wire.unwaited) > 0 && waits.Status != LabFail {
+			waits.Status, waits.Seen = LabFail, "the client sent "+strings.Join(m.wire.unwaited, "; ")+": with PIPELINING, EHLO, DATA and QUIT still end a group whose replies the client reads first, and the message waits for 354; without it, every command waits for its reply"
+		}
 		if m.helo == "" {
 			ehlo.Status, ehlo.Seen = LabFail, "MAIL came without EHLO or HELO first"
 		}
-		if m.bareLF {
+		if m.wire.bareLF {
 			crlf.Status, crlf.Seen = LabFail, "a line ended with LF alone (\\n); SMTP lines end with CR LF (\\r\\n), and a bare LF in a message is refused by many servers"
 		}
 		if m.refused != "" {
@@ -132,7 +174,25 @@ func (l *Lab) smtpChecks(sc *LabScenario) []LabCheck {
 			permanent.Status, permanent.Seen = LabFail, fmt.Sprintf("after 552 the client sent the message %d more time(s): a 5xx reply is permanent", len(l.mail)-1)
 		}
 	}
-	return []LabCheck{ehlo, crlf, headers, body, retry, permanent}
+	return []LabCheck{greeting, ehlo, crlf, waits, headers, body, retry, l.check421(sc), permanent}
+}
+
+// check421 grades smtp-421: after 421 for a greeting, a message later.
+func (l *Lab) check421(sc *LabScenario) LabCheck {
+	c := LabCheck{ID: "smtp-421", Title: "Connects again later after 421 at the greeting", RFC: "RFC 5321 §3.8, §4.2.1", Status: LabNone}
+	switch {
+	case !sc.greet421:
+		c.Seen = "only the smtp-421 scenario refuses a greeting"
+	case !l.gave421 && l.sharedBy > 1:
+		c.Seen = fmt.Sprintf("%d visitors used the lab from your network address at once, so the lab SMTP port could not tell which connection was yours: the 421 waits for an address of your own", l.sharedBy)
+	case !l.gave421:
+		c.Seen = "the 421 goes to the first connection to the lab SMTP port from the address that chose the scenario"
+	case len(l.mail) == 0:
+		c.Status, c.Seen = LabFail, "the first connection got 421 and the client has not come back with the message (yet)"
+	default:
+		c.Status = LabPass
+	}
+	return c
 }
 
 // bodyCause names the first line where a body that arrived differs from

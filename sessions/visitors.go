@@ -138,6 +138,9 @@ type Visitors struct {
 	// mail it delivers, so that the mail view knows that hop from one a
 	// sender wrote; random unless set (replicas share one).
 	HopKey []byte
+	// LabDelay is how long the client lab's ports hold their greeting
+	// back, so that a client that talks first is seen (labport.go).
+	LabDelay time.Duration
 
 	mu      sync.Mutex
 	byToken map[string]*Visitor
@@ -150,6 +153,7 @@ type Visitors struct {
 	observed    atomic.Bool // the POP3 server reports events to Observe
 	completions counters    // lesson ID → visitors who finished it
 	errors      errorRing
+	arms        labArms // who used the lab from where (labport.go)
 }
 
 // Defaults of NewVisitors.
@@ -174,6 +178,7 @@ func NewVisitors(w *World) *Visitors {
 		world:     w,
 		TTL:       DefaultVisitorTTL,
 		UnusedTTL: DefaultUnusedTTL,
+		LabDelay:  DefaultLabDelay,
 		Rate:      limit.RateLimiter{Rate: DefaultVisitorRate, Burst: DefaultVisitorBurst},
 		byToken:   make(map[string]*Visitor),
 		byID:      make(map[string]*Visitor),
