@@ -69,20 +69,36 @@ type labInfo struct {
 }
 
 func (s *Server) labInfo(v *sessions.Visitor) labInfo {
-	port, _ := strconv.Atoi(s.cfg.PublicPort)
-	info := labInfo{Host: s.cfg.PublicHost, Port: port, Login: sessions.LabAccount + "." + v.ID, Password: sessions.LabPassword,
+	info := labInfo{Host: s.cfg.PublicHost, Port: firstPort(s.cfg.LabPort, s.cfg.PublicPort), Login: sessions.LabAccount + "." + v.ID, Password: sessions.LabPassword,
 		Scenarios: sessions.LabScenarios, Card: v.Lab.Card()}
 	if s.cfg.MailDomain != "" {
 		info.Address = info.Login + "@" + s.cfg.MailDomain
-		info.SMTPPort, _ = strconv.Atoi(s.cfg.SMTPPort)
+		info.SMTPPort = firstPort(s.cfg.LabSMTPPort, s.cfg.SMTPPort)
 	}
 	return info
+}
+
+// firstPort is the first of the ports that is on.
+func firstPort(ports ...string) int {
+	for _, p := range ports {
+		if n, err := strconv.Atoi(p); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
+// arm tells the lab ports that the visitor uses the lab from the
+// request's client address (sessions.Visitors.ArmLab).
+func (s *Server) arm(r *http.Request, v *sessions.Visitor) {
+	s.cfg.Visitors.ArmLab(v, s.clientAddr(r).Addr().String())
 }
 
 // handleLab answers the card: JSON, or Markdown with ?format=md (or an
 // Accept of text/markdown), to download.
 func (s *Server) handleLab(w http.ResponseWriter, r *http.Request) {
 	v := visitorOf(r)
+	s.arm(r, v)
 	if r.URL.Query().Get("format") == "md" || strings.Contains(r.Header.Get("Accept"), "text/markdown") {
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -109,6 +125,7 @@ func (s *Server) handleLabScenario(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, err.Error()+": see GET /api/lab for the scenarios")
 		return
 	}
+	s.arm(r, v)
 	writeJSON(w, http.StatusOK, s.labInfo(v))
 }
 

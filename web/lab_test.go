@@ -158,7 +158,7 @@ func TestBrowserClientLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	pop3test.WaitFor(t, func() bool {
-		return evalString(t, ctx, `String(document.querySelectorAll("#lab-scenario option").length)`) == "10"
+		return evalString(t, ctx, `String(document.querySelectorAll("#lab-scenario option").length)`) == "11"
 	})
 	if err := chromedp.Run(ctx,
 		chromedp.SetValue(`#lab-scenario`, "split", chromedp.ByQuery),
@@ -223,7 +223,7 @@ func TestOrganiserSeesTheLabCards(t *testing.T) {
 		for _, p := range o.state()["people"].([]any) {
 			row = p.(map[string]any)
 		}
-		return strings.Contains(fmt.Sprint(row["lab"]), "pause: 5 of 11 checks passed, 0 failed")
+		return strings.Contains(fmt.Sprint(row["lab"]), "pause: 6 of 13 checks passed, 0 failed")
 	})
 	resp, err := o.client.Get(e.http.URL + "/admin/progress.csv")
 	if err != nil {
@@ -233,7 +233,7 @@ func TestOrganiserSeesTheLabCards(t *testing.T) {
 	resp.Body.Close()
 	head, rec := recs[0], recs[1]
 	n := len(head)
-	if strings.Join(head[n-4:], ",") != "lab_scenario,lab_checks_passed,lab_checks_failed,last_activity" || strings.Join(rec[n-4:n-1], ",") != "pause,5,0" {
+	if strings.Join(head[n-4:], ",") != "lab_scenario,lab_checks_passed,lab_checks_failed,last_activity" || strings.Join(rec[n-4:n-1], ",") != "pause,6,0" {
 		t.Errorf("CSV: %q / %q", head, rec)
 	}
 }

@@ -172,6 +172,13 @@ func (s *Server) connection(v *sessions.Visitor) templates.Connection {
 		SMTPDial: s.cfg.SMTPAddr,
 		Accounts: names,
 	}
+	c.LabPort, c.LabSMTPPort = s.cfg.PublicPort, s.cfg.SMTPPort
+	if s.cfg.LabPort != "" {
+		c.LabPort = s.cfg.LabPort
+	}
+	if s.cfg.LabSMTPPort != "" {
+		c.LabSMTPPort = s.cfg.LabSMTPPort
+	}
 	if v != nil {
 		c.Login, c.ID = v.PersonalLogin(account), v.ID
 	}

@@ -104,6 +104,10 @@ type Config struct {
 	// port the page shows.
 	SMTPAddr string
 	SMTPPort string
+	// LabPort and LabSMTPPort are the client lab's own POP3 and SMTP
+	// ports (they greet late, and play a scenario from the greeting on);
+	// "" where off: the lab then points clients at the public ports.
+	LabPort, LabSMTPPort string
 	// LabTargets are the POP3 servers the page's server lab may check:
 	// none unless the organiser lists them.
 	LabTargets []LabTarget

@@ -26,7 +26,7 @@ func startRunUntil(tb testing.TB, until string, args ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	args = append([]string{"--pop3-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0"}, args...)
+	args = append([]string{"--pop3-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0", "--lab-pop3-addr", "127.0.0.1:0", "--lab-smtp-addr", "127.0.0.1:0"}, args...)
 	go func() {
 		done <- run(ctx, args, noEnv, pw, io.Discard)
 		pw.Close()

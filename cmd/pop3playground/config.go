@@ -45,6 +45,8 @@ type config struct {
 	shutdownTimeout  time.Duration
 
 	httpAddr         string
+	labPOP3Addr      string
+	labSMTPAddr      string
 	labTargets       string
 	smtpAddr         string
 	smtpProxyAddr    string
@@ -205,6 +207,8 @@ func (cfg *config) define(fs *flag.FlagSet, b budget) {
 	}
 	fs.StringVar(&cfg.pop3Addr, "pop3-addr", "localhost:65000", "TCP `address` of the POP3 listener (STLS available)")
 	fs.StringVar(&cfg.httpAddr, "http-addr", "localhost:8080", "TCP `address` of the web playground; off if empty")
+	fs.StringVar(&cfg.labPOP3Addr, "lab-pop3-addr", "localhost:65110", "TCP `address` of the client lab's POP3 port: it greets after a second, to see a client that talks first, and can play a scenario from the greeting on for the visitor using the lab from the client's address; off if empty")
+	fs.StringVar(&cfg.labSMTPAddr, "lab-smtp-addr", "localhost:2526", "TCP `address` of the client lab's SMTP port (as --lab-pop3-addr, for sending clients); off if empty or without --smtp-addr")
 	fs.StringVar(&cfg.labTargets, "lab-targets", "", "the POP3 servers the page's server lab may check: `HOST:PORT` or HOST:LOW-HIGH, comma-separated (a student's server on the lab machines, say); empty: none, or localhost's ports 1024-65535 when --http-addr is on loopback (a start on your own machine)")
 	fs.StringVar(&cfg.smtpAddr, "smtp-addr", "localhost:2525", "TCP `address` of the SMTP listener that delivers mail to personal addresses (STARTTLS available); off if empty")
 	fs.StringVar(&cfg.smtpProxyAddr, "smtp-proxy-addr", "", "TCP `address` of an SMTP listener for a proxy in front (HAProxy, nginx): every connection must come from --trusted-proxies and begin with a PROXY protocol header; off if empty")

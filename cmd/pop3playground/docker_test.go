@@ -62,7 +62,7 @@ func TestDockerfileFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the binary refuses the Dockerfile's settings: %v", err)
 	}
-	for _, addr := range []string{cfg.pop3Addr, cfg.httpAddr} {
+	for _, addr := range []string{cfg.pop3Addr, cfg.httpAddr, cfg.smtpAddr, cfg.labPOP3Addr, cfg.labSMTPAddr} {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || host != "" {
 			t.Errorf("%q: inside a container the listeners must be on every interface", addr)

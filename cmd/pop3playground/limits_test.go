@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		}
 		ctx, stop := context.WithTimeout(context.Background(), 60*time.Second)
 		defer stop()
-		if err := run(ctx, os.Args[len(os.Args)-6:], noEnv, os.Stdout, os.Stderr); err != nil {
+		if err := run(ctx, os.Args[len(os.Args)-10:], noEnv, os.Stdout, os.Stderr); err != nil {
 			os.Stderr.WriteString("run: " + err.Error() + "\n")
 			os.Exit(1)
 		}
@@ -70,7 +70,7 @@ func TestLowDescriptorLimitRefusesPolitely(t *testing.T) {
 		t.Skip("starts a child process")
 	}
 	const limit = 256 // budget: 32 POP3 sessions, 96 HTTP connections (32 kept in reserve)
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "--pop3-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "--pop3-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0", "--lab-pop3-addr", "127.0.0.1:0", "--lab-smtp-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), childEnv+"=256")
 	var stderr pop3test.SyncBuffer
 	cmd.Stderr = &stderr
@@ -235,7 +235,7 @@ func TestRunServesSMTP(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--http-addr", "", "--smtp-addr", "127.0.0.1:0", "--mail-domain", "class.example", "--smtp-max-conns-per-ip", "5"}, noEnv, pw, io.Discard)
+		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--http-addr", "", "--smtp-addr", "127.0.0.1:0", "--lab-pop3-addr", "", "--mail-domain", "class.example", "--smtp-max-conns-per-ip", "5"}, noEnv, pw, io.Discard)
 		pw.Close()
 	}()
 	r := bufio.NewReader(pr)

@@ -126,7 +126,7 @@ func TestRunServesAndShutsDownOnSignal(t *testing.T) {
 	os.WriteFile(filepath.Join(bulletins, "welcome.eml"), []byte("From: org@example.org\nSubject: Welcome to the workshop\n\nHello.\n"), 0o644)
 	var logs pop3test.SyncBuffer
 	go func() {
-		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0", "--lessons", lessons, "--bulletins", bulletins}, noEnv, pw, &logs)
+		done <- run(ctx, []string{"--pop3-addr", "127.0.0.1:0", "--pop3s-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0", "--lab-pop3-addr", "127.0.0.1:0", "--lab-smtp-addr", "127.0.0.1:0", "--lessons", lessons, "--bulletins", bulletins}, noEnv, pw, &logs)
 		pw.Close()
 	}()
 	banner := bufio.NewReader(pr)
@@ -281,7 +281,7 @@ func TestCheck(t *testing.T) {
 func TestRunRejectsABrokenWorld(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "users"), []byte("guest visitor\n"), 0o644)
-	err := run(context.Background(), []string{"--pop3-addr", "127.0.0.1:0", "--mailboxes", dir, "--users", filepath.Join(dir, "users")}, noEnv, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"--pop3-addr", "127.0.0.1:0", "--lab-pop3-addr", "", "--mailboxes", dir, "--users", filepath.Join(dir, "users")}, noEnv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "users:1: expected name:password") {
 		t.Errorf("run on a broken world: %v", err)
 	}
@@ -290,7 +290,7 @@ func TestRunRejectsABrokenWorld(t *testing.T) {
 func TestRunRejectsABrokenLesson(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "10-ours.md"), []byte("---\ntitle: Ours\n---\n## Count\ncheck: ok COUNT\n"), 0o644)
-	err := run(context.Background(), []string{"--pop3-addr", "127.0.0.1:0", "--http-addr", "", "--lessons", dir}, noEnv, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"--pop3-addr", "127.0.0.1:0", "--lab-pop3-addr", "", "--http-addr", "", "--lessons", dir}, noEnv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "10-ours.md:5: \"ok COUNT\": the server has no command COUNT") {
 		t.Errorf("run with a broken lesson: %v", err)
 	}

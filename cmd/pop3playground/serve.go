@@ -48,6 +48,7 @@ type playground struct {
 type listeners struct {
 	pop3, pop3s, pop3Proxy   net.Listener
 	smtp, smtpProxy          net.Listener
+	labPOP3, labSMTP         net.Listener // the client lab's ports
 	http, bridge, bridgeSMTP net.Listener // the bridge's own, on loopback
 	all                      []net.Listener
 }
@@ -137,6 +138,8 @@ func (p *playground) listen() error {
 		{&ln.pop3Proxy, "POP3 PROXY", cfg.pop3ProxyAddr, cfg.pop3ProxyAddr != ""},
 		{&ln.smtpProxy, "SMTP PROXY", cfg.smtpProxyAddr, cfg.smtpProxyAddr != "" && smtpOn},
 		{&ln.pop3s, "POP3S", cfg.pop3sAddr, cfg.pop3sAddr != ""},
+		{&ln.labPOP3, "client lab's POP3", cfg.labPOP3Addr, cfg.labPOP3Addr != ""},
+		{&ln.labSMTP, "client lab's SMTP", cfg.labSMTPAddr, cfg.labSMTPAddr != "" && smtpOn},
 		{&ln.http, "HTTP", cfg.httpAddr, web},
 		// The bridge's own listeners: on loopback, a port the system
 		// picks, PROXY headers required (DESIGN §2).
@@ -174,6 +177,9 @@ func (p *playground) serve() <-chan error {
 	if ln.pop3s != nil {
 		go func() { errc <- srv.ServeTLS(ln.pop3s) }()
 	}
+	if ln.labPOP3 != nil {
+		go func() { errc <- srv.ServePrelude(ln.labPOP3, p.visitors.LabPrelude) }()
+	}
 	if ln.smtp != nil {
 		p.smtp = newSMTPServer(cfg, p.delivery, srv.TLSConfig, p.logger)
 		p.smtpGate = newSMTPGate(cfg.smtpMaxConns, cfg.smtpMaxConnsIP)
@@ -183,6 +189,9 @@ func (p *playground) serve() <-chan error {
 			}
 		}
 		go serveSMTP(&publicSMTP{Listener: ln.smtp, gate: p.smtpGate})
+		if ln.labSMTP != nil {
+			go serveSMTP(&publicSMTP{Listener: ln.labSMTP, gate: p.smtpGate, lab: p.visitors})
+		}
 		if ln.bridgeSMTP != nil {
 			go serveSMTP(newProxiedSMTP(ln.bridgeSMTP, p.smtpGate, loopbackNets))
 		}
@@ -226,6 +235,8 @@ func (p *playground) newWeb() *web.Server {
 		MailDomain:     smtpDomain(cfg),
 		SMTPAddr:       addrOf(ln.bridgeSMTP),
 		SMTPPort:       smtpPort(cfg, ln.smtp),
+		LabPort:        listenerPort(cfg.labPOP3Addr, ln.labPOP3),
+		LabSMTPPort:    listenerPort(cfg.labSMTPAddr, ln.labSMTP),
 		Hosts:          []string{hostOf(cfg.httpAddr)},
 		AnyHost:        anyHost(cfg),
 		MaxConns:       cfg.httpConns,
@@ -264,6 +275,13 @@ func (p *playground) banner(w io.Writer) {
 	printBanner(w, cfg, p.world, ln.pop3.Addr(), ln.pop3s, ln.http)
 	if ln.smtp != nil {
 		fmt.Fprintf(w, "SMTP on %s delivers to personal addresses NAME.ID@%s (STARTTLS available)\n", ln.smtp.Addr(), mailDomain(cfg))
+	}
+	if ln.labPOP3 != nil {
+		fmt.Fprintf(w, "Client lab: POP3 on %s", ln.labPOP3.Addr())
+		if ln.labSMTP != nil {
+			fmt.Fprintf(w, ", SMTP on %s", ln.labSMTP.Addr())
+		}
+		fmt.Fprintf(w, " (they greet after a second, and play each student's scenario)\n")
 	}
 	for _, x := range []struct {
 		what string
@@ -405,6 +423,14 @@ func portOf(configured string, a net.Addr) string {
 	}
 	_, p, _ := net.SplitHostPort(a.String())
 	return p
+}
+
+// listenerPort is the port of l, which may be off (nil): "".
+func listenerPort(configured string, l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return portOf(configured, l.Addr())
 }
 
 func splitList(s string) []string {

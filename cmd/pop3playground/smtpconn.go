@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/pires/go-proxyproto"
 	"github.com/pop3playground/pop3playground/pop3/limit"
+	"github.com/pop3playground/pop3playground/sessions"
 )
 
 // The SMTP listeners' edge, under go-smtp (which has no limits, PROXY
@@ -66,7 +67,7 @@ func (g *smtpGate) release(key string) { g.count.Release(key) }
 
 // open makes the connection go-smtp serves.
 func (g *smtpGate) open(c net.Conn, r *bufio.Reader, remote net.Addr, key string, public bool) *smtpConn {
-	sc := &smtpConn{Conn: c, r: r, remote: remote, gate: g, key: key, public: public}
+	sc := &smtpConn{Conn: c, r: r, remote: remote, gate: g, key: key, public: public, opened: time.Now(), watch: newReplyWatch()}
 	g.mu.Lock()
 	g.conns[sc] = struct{}{}
 	g.mu.Unlock()
@@ -95,9 +96,12 @@ func refuseSMTP(c net.Conn, why string) {
 }
 
 // publicSMTP is a public SMTP listener: counted by the socket's address.
+// The client lab's SMTP port is one too, with lab set: it holds the
+// greeting back and meets each connection as the lab says.
 type publicSMTP struct {
 	net.Listener
 	gate *smtpGate
+	lab  *sessions.Visitors
 }
 
 func (l *publicSMTP) Accept() (net.Conn, error) {
@@ -116,8 +120,30 @@ func (l *publicSMTP) Accept() (net.Conn, error) {
 			refuseSMTP(c, why)
 			continue
 		}
-		return l.gate.open(c, bufio.NewReaderSize(c, 4096), c.RemoteAddr(), key, true), nil
+		sc := l.gate.open(c, bufio.NewReaderSize(c, 4096), c.RemoteAddr(), key, true)
+		if l.lab == nil {
+			return sc, nil
+		}
+		sc.hold = l.lab.LabDelay
+		meet := l.lab.LabSMTP(sc.remote)
+		if meet.Refuse != "" {
+			go refuseLab(sc, meet.Refuse)
+			continue
+		}
+		if meet.Shape != nil {
+			sc.ShapeReplies(meet.Shape)
+		}
+		return sc, nil
 	}
+}
+
+// refuseLab answers a lab connection with its scenario's refusal for a
+// greeting (421), when the greeting would have come, and closes it.
+func refuseLab(sc *smtpConn, reply string) {
+	sc.holdGreeting()
+	sc.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	io.WriteString(sc.Conn, reply+"\r\n")
+	sc.Close()
 }
 
 // proxiedSMTP is a proxied SMTP listener: each connection's PROXY header is
@@ -239,6 +265,14 @@ type smtpConn struct {
 	shaped  io.Writer   // the replies' way out, once the lab shapes them
 	tls     atomic.Bool // STARTTLS done: nothing may be written beside TLS
 	once    sync.Once
+
+	// For the client lab (smtpwatch.go): on a lab port the greeting is
+	// held back hold after opened.
+	opened     time.Time
+	hold       time.Duration
+	greeted    bool
+	spokeFirst atomic.Bool
+	watch      replyWatch
 }
 
 func (c *smtpConn) RemoteAddr() net.Addr { return c.remote }
@@ -293,6 +327,7 @@ func (c *smtpConn) Read(p []byte) (int, error) {
 		}
 		if n > 0 && !c.tls.Load() {
 			c.noteBareLF(p[:n])
+			c.watch.client(p[:n])
 		}
 		if n > 0 && c.lf.active() {
 			var out []byte
@@ -312,6 +347,15 @@ func (c *smtpConn) ShapeReplies(shape func(io.Writer) io.Writer) {
 }
 
 func (c *smtpConn) Write(p []byte) (int, error) {
+	if !c.greeted {
+		c.greeted = true
+		if c.hold > 0 {
+			c.holdGreeting()
+		}
+	}
+	if !c.tls.Load() {
+		c.watch.server(p)
+	}
 	c.shapeMu.Lock()
 	w := c.shaped
 	c.shapeMu.Unlock()

@@ -22,6 +22,7 @@ import (
 // a proxied one (the bridge's) behind one gate, delivering to visitors.
 type smtpEnv struct {
 	public, proxied string
+	lab             string // the client lab's SMTP port
 	visitors        *sessions.Visitors
 	srv             *smtp.Server
 	gate            *smtpGate
@@ -36,9 +37,11 @@ func startSMTP(t *testing.T, perIP int) *smtpEnv {
 	e := &smtpEnv{visitors: sessions.NewVisitors(w), gate: newSMTPGate(50, perIP)}
 	d := sessions.NewDelivery(e.visitors, "play.example")
 	e.srv = newSMTPServer(&config{mailDomain: "play.example", smtpMaxSize: 1 << 20}, d, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	lp, lb := listenLoopback(t), listenLoopback(t)
-	e.public, e.proxied = lp.Addr().String(), lb.Addr().String()
+	lp, lb, ll := listenLoopback(t), listenLoopback(t), listenLoopback(t)
+	e.public, e.proxied, e.lab = lp.Addr().String(), lb.Addr().String(), ll.Addr().String()
+	e.visitors.LabDelay = 200 * time.Millisecond
 	go e.srv.Serve(&publicSMTP{Listener: lp, gate: e.gate})
+	go e.srv.Serve(&publicSMTP{Listener: ll, gate: e.gate, lab: e.visitors})
 	go e.srv.Serve(newProxiedSMTP(lb, e.gate, loopbackNets))
 	t.Cleanup(func() { e.srv.Close() })
 	return e
