@@ -115,7 +115,7 @@ func accessibility(t *testing.T, src, scheme string) {
 		}
 		pop3test.WaitFor(t, func() bool {
 			return evalString(t, ctx, `String(document.querySelectorAll("#insp-maildrop tbody tr").length)`) == "7" &&
-				evalString(t, ctx, `String(document.querySelectorAll("#lab-card tbody tr").length)`) == "11"
+				evalString(t, ctx, `String(document.querySelectorAll("#lab-card tbody tr").length)`) == "13"
 		})
 		runAxe(t, ctx, src, scheme+" logged in, every panel open")
 
