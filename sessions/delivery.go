@@ -122,6 +122,8 @@ type WireWatcher interface {
 	// had to wait for (RFC 2920 §3.1), each with the one it did not
 	// wait for: "MAIL before the reply to EHLO".
 	Unwaited() []string
+	// OutOfTurn are the first commands answered 503, bad sequence.
+	OutOfTurn() []string
 }
 
 // wire is what the connection saw of the client, if it watches.
@@ -130,7 +132,7 @@ func (s *smtpSession) wire() labWire {
 	if !ok {
 		return labWire{}
 	}
-	return labWire{watched: true, bareLF: w.BareLF(), held: w.GreetingHeld(), early: w.SpokeFirst(), unwaited: w.Unwaited()}
+	return labWire{watched: true, bareLF: w.BareLF(), held: w.GreetingHeld(), early: w.SpokeFirst(), unwaited: w.Unwaited(), outOfTurn: w.OutOfTurn()}
 }
 
 // An smtpSession is one SMTP connection's transaction.

@@ -46,6 +46,7 @@ type labWire struct {
 	watched             bool // the connection is a WireWatcher: the rest means something
 	bareLF, held, early bool
 	unwaited            []string
+	outOfTurn           []string
 }
 
 // smtpPrelude is how the lab's SMTP port meets a connection of this lab:
@@ -108,7 +109,7 @@ func (l *Lab) labData(raw []byte, helo, from string, wire labWire) error {
 
 // smtpChecks grade the messages the client sent.
 func (l *Lab) smtpChecks(sc *LabScenario) []LabCheck {
-	ehlo := LabCheck{ID: "smtp-ehlo", Title: "Says EHLO (or HELO) before MAIL", RFC: "RFC 5321 §4.1.1.1", Status: LabNone}
+	ehlo := LabCheck{ID: "smtp-ehlo", Title: "Says EHLO (or HELO) first, then MAIL, RCPT and DATA in order", RFC: "RFC 5321 §4.1.1.1, §4.1.4", Status: LabNone}
 	crlf := LabCheck{ID: "smtp-crlf", Title: "Ends every line with CRLF", RFC: "RFC 5321 §2.3.8", Status: LabNone}
 	headers := LabCheck{ID: "smtp-headers", Title: "Sends the header fields every message needs (Date, From)", RFC: "RFC 5322 §3.6", Status: LabNone}
 	body := LabCheck{ID: "smtp-body", Title: "Sends the test message's body as given, dot-stuffed", RFC: "RFC 5321 §4.5.2", Status: LabNone}
@@ -133,8 +134,11 @@ func (l *Lab) smtpChecks(sc *LabScenario) []LabCheck {
 		if len(m.wire.unwaited) > 0 && waits.Status != LabFail {
 			waits.Status, waits.Seen = LabFail, "the client sent "+strings.Join(m.wire.unwaited, "; ")+": with PIPELINING, EHLO, DATA and QUIT still end a group whose replies the client reads first, and the message waits for 354; without it, every command waits for its reply"
 		}
-		if m.helo == "" {
+		switch {
+		case m.helo == "":
 			ehlo.Status, ehlo.Seen = LabFail, "MAIL came without EHLO or HELO first"
+		case len(m.wire.outOfTurn) > 0:
+			ehlo.Status, ehlo.Seen = LabFail, "the server refused "+strings.Join(m.wire.outOfTurn, ", ")+" as sent out of turn (503, or go-smtp's 502 5.5.1): EHLO, then MAIL, then RCPT, then DATA"
 		}
 		if m.wire.bareLF {
 			crlf.Status, crlf.Seen = LabFail, "a line ended with LF alone (\\n); SMTP lines end with CR LF (\\r\\n), and a bare LF in a message is refused by many servers"

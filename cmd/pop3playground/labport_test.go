@@ -126,3 +126,26 @@ func TestSMTPLabPortSeesABlastingClient(t *testing.T) {
 		t.Errorf("smtp-pipelining: %+v", c)
 	}
 }
+
+// A client that sends RCPT before MAIL is refused (go-smtp: 502), and the card
+// names the command it sent out of turn, on the public port too.
+func TestSMTPLabSeesCommandsOutOfTurn(t *testing.T) {
+	e := startSMTP(t, 10)
+	v, _ := e.visitors.New("127.0.0.1")
+	v.Lab.Choose("smtp-plain")
+	c, _ := dialSMTP(t, e.public, nil)
+	c.do("EHLO me\r\n", "250 ")
+	c.do("RCPT TO:<lab."+v.ID+"@play.example>\r\n", "50")
+	c.do("MAIL FROM:<s@example.org>\r\n", "250 ")
+	c.do("RCPT TO:<lab."+v.ID+"@play.example>\r\n", "250 ")
+	c.do("DATA\r\n", "354 ")
+	c.do(labMsg+"hello\r\n.\r\n", "250 ")
+	c.do("QUIT\r\n", "221 ")
+	checks := labChecks(v)
+	if ch := checks["smtp-ehlo"]; ch.Status != sessions.LabFail || !strings.Contains(ch.Seen, "refused RCPT as sent out of turn") {
+		t.Errorf("smtp-ehlo: %+v", ch)
+	}
+	if ch := checks["smtp-pipelining"]; ch.Status != sessions.LabPass {
+		t.Errorf("smtp-pipelining for a client that waited: %+v", ch)
+	}
+}

@@ -30,7 +30,9 @@ type replyWatch struct {
 	line      []byte // the start of the client's current line
 	lineLen   int
 	unwaited  []string
-	replyLine []byte // the start of the server's current line
+	replyLine []byte   // the start of the server's current line
+	verbs     []string // the verbs of the pending commands, the first 16
+	outOfTurn []string // commands refused as out of turn (outOfTurn)
 }
 
 // client notes octets the client sent.
@@ -61,6 +63,9 @@ func (w *replyWatch) clientLine(start string, n int) {
 		if start == "." && n <= 2 {
 			w.content = false
 			w.pending++ // the message's own reply
+			if len(w.verbs) < 16 {
+				w.verbs = append(w.verbs, "the message")
+			}
 		}
 		return
 	}
@@ -76,6 +81,9 @@ func (w *replyWatch) clientLine(start string, n int) {
 		w.unwaited = append(w.unwaited, what)
 	}
 	w.pending++
+	if len(w.verbs) < 16 {
+		w.verbs = append(w.verbs, verb)
+	}
 	switch verb {
 	case "EHLO":
 		w.esmtp = true
@@ -111,6 +119,13 @@ func (w *replyWatch) server(p []byte) {
 		}
 		if r := w.replyLine; len(r) == 4 && r[3] == ' ' {
 			w.pending = max(0, w.pending-1)
+			verb := ""
+			if len(w.verbs) > 0 && w.barrier != greeting {
+				verb, w.verbs = w.verbs[0], w.verbs[1:]
+			}
+			if outOfTurn(string(r[:3]), verb) && len(w.outOfTurn) < maxUnwaited {
+				w.outOfTurn = append(w.outOfTurn, verb)
+			}
 			if string(r[:3]) == "354" {
 				w.content = true
 			}
@@ -128,11 +143,31 @@ const greeting = "greeting"
 
 func newReplyWatch() replyWatch { return replyWatch{pending: 1, barrier: greeting} }
 
+// outOfTurn reports whether a reply refuses a command as out of turn:
+// 503 (RFC 5321 §4.1.4), or 502 to a transaction command, as go-smtp
+// answers RCPT before MAIL.
+func outOfTurn(code, verb string) bool {
+	switch verb {
+	case "":
+		return false
+	case "MAIL", "RCPT", "DATA", "BDAT":
+		return code == "503" || code == "502"
+	}
+	return code == "503"
+}
+
 // lapses are the commands sent before a reply the client had to wait for.
 func (w *replyWatch) lapses() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.unwaited...)
+}
+
+// refusedOutOfTurn are the commands answered 503, bad sequence.
+func (w *replyWatch) refusedOutOfTurn() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.outOfTurn...)
 }
 
 // holdGreeting waits out the lab port's delay before the greeting,
@@ -148,6 +183,7 @@ func (c *smtpConn) holdGreeting() {
 }
 
 // The client lab's questions (sessions.WireWatcher).
-func (c *smtpConn) GreetingHeld() bool { return c.hold > 0 }
-func (c *smtpConn) SpokeFirst() bool   { return c.spokeFirst.Load() }
-func (c *smtpConn) Unwaited() []string { return c.watch.lapses() }
+func (c *smtpConn) GreetingHeld() bool  { return c.hold > 0 }
+func (c *smtpConn) SpokeFirst() bool    { return c.spokeFirst.Load() }
+func (c *smtpConn) Unwaited() []string  { return c.watch.lapses() }
+func (c *smtpConn) OutOfTurn() []string { return c.watch.refusedOutOfTurn() }
