@@ -1,0 +1,206 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/pop3playground/pop3playground/sessions/storetest"
+)
+
+// A storeUnderTest is a Store and a way to let its clock run on.
+type storeUnderTest struct {
+	Store
+	advance func(time.Duration)
+}
+
+// The stores the contract is checked on: the in-process one, Redis as
+// miniredis plays it, and a real redis-server when there is one (CI
+// installs it; POP3PG_REQUIRE_REDIS=1 makes its absence a failure).
+func storesUnderTest(t *testing.T) map[string]func(t *testing.T) storeUnderTest {
+	return map[string]func(t *testing.T) storeUnderTest{
+		"mem": func(t *testing.T) storeUnderTest {
+			s := NewMemStore()
+			now := time.Now()
+			s.now = func() time.Time { return now }
+			return storeUnderTest{s, func(d time.Duration) { now = now.Add(d) }}
+		},
+		"miniredis": func(t *testing.T) storeUnderTest {
+			m := miniredis.RunT(t)
+			s, err := NewRedisStore("redis://" + m.Addr() + "/0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return storeUnderTest{s, m.FastForward}
+		},
+		"redis-server": func(t *testing.T) storeUnderTest {
+			addr := storetest.RedisServer(t)
+			s, err := NewRedisStore("redis://" + addr + "/0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return storeUnderTest{s, time.Sleep}
+		},
+	}
+}
+
+// The contract every Store keeps.
+func TestStoreContract(t *testing.T) {
+	for name, open := range storesUnderTest(t) {
+		t.Run(name, func(t *testing.T) {
+			for _, c := range []struct {
+				name string
+				run  func(*testing.T, storeUnderTest)
+			}{
+				{"visitors", contractVisitors},
+				{"expiry", contractExpiry},
+				{"leases", contractLeases},
+				{"deletions", contractDeletions},
+			} {
+				t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
+			}
+		})
+	}
+}
+
+var ctx = context.Background()
+
+func record(n int) VisitorRecord {
+	return VisitorRecord{Token: fmt.Sprintf("tok%d", n), ID: fmt.Sprintf("id%d", n), Handle: "h", IP: "192.0.2.1",
+		Created: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
+}
+
+func contractVisitors(t *testing.T, s storeUnderTest) {
+	r := record(1)
+	if err := s.CreateVisitor(ctx, r, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, get := range []func() (VisitorRecord, error){
+		func() (VisitorRecord, error) { return s.VisitorByToken(ctx, r.Token) },
+		func() (VisitorRecord, error) { return s.VisitorByID(ctx, r.ID) },
+	} {
+		if got, err := get(); err != nil || got != r {
+			t.Errorf("got %+v, %v; want %+v", got, err, r)
+		}
+	}
+	dupToken, dupID := record(2), record(3)
+	dupToken.Token, dupID.ID = r.Token, r.ID
+	for _, d := range []VisitorRecord{dupToken, dupID} {
+		if err := s.CreateVisitor(ctx, d, time.Hour); !errors.Is(err, ErrExists) {
+			t.Errorf("a taken token or ID: %v, want ErrExists", err)
+		}
+	}
+	if _, err := s.VisitorByID(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an unknown ID: %v", err)
+	}
+	if err := s.DeleteVisitor(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.VisitorByToken(ctx, r.Token); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a deleted visitor: %v", err)
+	}
+	if err := s.TouchVisitor(ctx, r, time.Hour); !errors.Is(err, ErrNotFound) {
+		t.Errorf("touching a deleted visitor: %v", err)
+	}
+}
+
+func contractExpiry(t *testing.T, s storeUnderTest) {
+	a, b := record(1), record(2)
+	s.CreateVisitor(ctx, a, 300*time.Millisecond)
+	s.CreateVisitor(ctx, b, 300*time.Millisecond)
+	s.ResetSandbox(ctx, b.ID)
+	s.advance(200 * time.Millisecond)
+	if err := s.TouchVisitor(ctx, b, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(200 * time.Millisecond)
+	if _, err := s.VisitorByToken(ctx, a.Token); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an idle visitor after its TTL: %v", err)
+	}
+	if _, err := s.VisitorByID(ctx, b.ID); err != nil {
+		t.Errorf("a touched visitor: %v", err)
+	}
+	if st, _ := s.Sandbox(ctx, b.ID); st.Gen != 1 {
+		t.Errorf("a touched visitor's sandbox: %+v", st)
+	}
+	// The ID of an expired visitor can be given out again.
+	c := record(3)
+	c.ID = a.ID
+	if err := s.CreateVisitor(ctx, c, time.Hour); err != nil {
+		t.Errorf("reusing an expired visitor's ID: %v", err)
+	}
+}
+
+func contractLeases(t *testing.T, s storeUnderTest) {
+	lease := func(owner string) bool {
+		ok, err := s.Lease(ctx, "id1", "guest", owner, 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !lease("a") || lease("b") || !lease("a") {
+		t.Fatal("a lease: taken by a, refused to b, renewed by a")
+	}
+	if ok, _ := s.Lease(ctx, "id1", "mrose", "b", time.Second); !ok {
+		t.Error("another account's lock is another lock")
+	}
+	s.Release(ctx, "id1", "guest", "b") // not b's: nothing happens
+	if lease("b") {
+		t.Error("a release by someone else freed the lock")
+	}
+	s.advance(400 * time.Millisecond)
+	if !lease("b") {
+		t.Error("a lease not renewed did not expire")
+	}
+	s.Release(ctx, "id1", "guest", "b")
+	if !lease("c") {
+		t.Error("a released lock is not free")
+	}
+}
+
+func contractDeletions(t *testing.T, s storeUnderTest) {
+	r := record(1)
+	s.CreateVisitor(ctx, r, time.Hour)
+	if st, err := s.Sandbox(ctx, r.ID); err != nil || st.Gen != 0 || len(st.Deleted) != 0 {
+		t.Fatalf("a new sandbox: %+v, %v", st, err)
+	}
+	if err := s.Delete(ctx, r.ID, "guest", "a", 0, []string{"u1"}); !errors.Is(err, ErrConflict) {
+		t.Errorf("deleting without the lease: %v, want ErrConflict", err)
+	}
+	s.Lease(ctx, r.ID, "guest", "a", time.Hour)
+	if err := s.Delete(ctx, r.ID, "guest", "a", 0, []string{"u1", "u2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, r.ID, "guest", "a", 0, []string{"u2", "u3"}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Sandbox(ctx, r.ID)
+	if got := st.Deleted["guest"]; !slices.Equal(got, []string{"u1", "u2", "u3"}) || len(st.Deleted) != 1 {
+		t.Errorf("deleted: %v", st.Deleted)
+	}
+	// A reset since the login: the session's QUIT deletes nothing.
+	if err := s.ResetSandbox(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, r.ID, "guest", "a", 0, []string{"u4"}); !errors.Is(err, ErrConflict) {
+		t.Errorf("deleting after a reset: %v, want ErrConflict", err)
+	}
+	st, _ = s.Sandbox(ctx, r.ID)
+	if st.Gen != 1 || len(st.Deleted) != 0 {
+		t.Errorf("after a reset: %+v", st)
+	}
+	if err := s.DeleteVisitor(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Sandbox(ctx, r.ID); st.Gen != 0 || len(st.Deleted) != 0 {
+		t.Errorf("a deleted visitor's sandbox: %+v", st)
+	}
+}
