@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"io"
+	"log/slog"
 	"slices"
 	"sort"
 	"sync"
@@ -28,6 +29,13 @@ type Sandbox struct {
 	// delivered counts the messages delivered by SMTP since the sandbox
 	// was made or reset (Delivery.MaxDelivered).
 	delivered int
+
+	// store, if set, holds what the sandbox deleted and its locks, for
+	// every replica (shared.go); id names the sandbox there (its
+	// visitor's ID).
+	store Store
+	id    string
+	log   *slog.Logger
 }
 
 // A view is one account's maildrop in a sandbox: the world's messages
@@ -136,6 +144,9 @@ func (sb *Sandbox) InUse() bool {
 // maildrop keeps its lock and its view; what it deletes at QUIT no longer
 // applies.
 func (sb *Sandbox) Reset() {
+	if sb.store != nil {
+		sb.resetShared()
+	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	clear(sb.views)
@@ -181,8 +192,16 @@ func (sb *Sandbox) Messages(account string) []*Message {
 // Open takes the exclusive lock on an account's maildrop (RFC 1939 §8) and
 // returns it. It returns pop3.ErrMaildropInUse when a session holds it.
 func (sb *Sandbox) Open(account string) (*Maildrop, error) {
+	if sb.store != nil {
+		return sb.openShared(account)
+	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
+	return sb.openLocked(account)
+}
+
+// openLocked takes the lock here and opens the maildrop. sb.mu is held.
+func (sb *Sandbox) openLocked(account string) (*Maildrop, error) {
 	if sb.locked[account] {
 		return nil, pop3.ErrMaildropInUse
 	}
@@ -210,6 +229,8 @@ type Maildrop struct {
 	account string
 	view    view // as it was when the lock was taken
 	gen     uint64
+	owner   string        // of the lease in the store, if any
+	renewed chan struct{} // closed by Close: the lease's renewal stops
 	closed  bool
 	note    string
 	release func() // called once by Close, if set
@@ -275,9 +296,14 @@ func (r *messageReader) Close() error { return nil }
 // Delete implements pop3.Maildrop: the account gets a new view without
 // these messages; the world is untouched.
 func (md *Maildrop) Delete(indexes []int) error {
+	if md.owner != "" {
+		if applied, err := md.deleteShared(indexes); err != nil || !applied {
+			return err // refused, or the sandbox was reset meanwhile
+		}
+	}
 	md.sb.mu.Lock()
 	defer md.sb.mu.Unlock()
-	if md.gen != md.sb.gen {
+	if md.owner == "" && md.gen != md.sb.gen {
 		return nil // the sandbox was reset meanwhile: nothing to delete from
 	}
 	// What arrived since this session logged in (SMTP) stays: the new
@@ -294,13 +320,17 @@ func (md *Maildrop) Delete(indexes []int) error {
 // Close implements pop3.Maildrop: it releases the lock.
 func (md *Maildrop) Close() error {
 	md.sb.mu.Lock()
-	defer md.sb.mu.Unlock()
-	if !md.closed {
+	first := !md.closed
+	if first {
 		md.closed = true
 		delete(md.sb.locked, md.account)
 		if md.release != nil {
 			md.release()
 		}
+	}
+	md.sb.mu.Unlock()
+	if first && md.owner != "" {
+		md.releaseShared()
 	}
 	return nil
 }

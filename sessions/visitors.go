@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,8 @@ type Visitor struct {
 	Lab Lab
 
 	lastSeen atomic.Int64 // unix nanoseconds
+	stored   atomic.Int64 // unix nanoseconds of the last TouchVisitor in the store
+	vs       *Visitors
 	bridges  atomic.Int32
 	used     atomic.Bool  // opened a terminal or an event stream
 	mailIn   atomic.Int64 // messages delivered to the visitor by SMTP
@@ -57,8 +60,15 @@ type Visitor struct {
 	errStreak int   // -ERR replies in a row
 }
 
-// Touch records activity: the visitor's idle timer starts again.
-func (v *Visitor) Touch() { v.lastSeen.Store(time.Now().UnixNano()) }
+// Touch records activity: the visitor's idle timer starts again, here
+// and, now and then, in the store.
+func (v *Visitor) Touch() {
+	now := time.Now().UnixNano()
+	v.lastSeen.Store(now)
+	if v.vs != nil && v.vs.Store != nil {
+		v.touchStore(now)
+	}
+}
 
 // LastSeen is when the visitor was last active.
 func (v *Visitor) LastSeen() time.Time { return time.Unix(0, v.lastSeen.Load()) }
@@ -141,6 +151,12 @@ type Visitors struct {
 	// LabDelay is how long the client lab's ports hold their greeting
 	// back, so that a client that talks first is seen (labport.go).
 	LabDelay time.Duration
+	// Store, if set, is shared with the other replicas of the playground
+	// (shared.go): a visitor made on one is found on every one, and so is
+	// what its sandbox deleted; nil keeps everything in the process.
+	Store Store
+	// Logger is told when the store fails; slog's default if nil.
+	Logger *slog.Logger
 
 	mu      sync.Mutex
 	byToken map[string]*Visitor
@@ -209,40 +225,71 @@ func (vs *Visitors) New(ip string) (*Visitor, error) { return vs.Create(NewToken
 func (vs *Visitors) Create(token, ip string) (*Visitor, error) {
 	key := limit.AddrKey(ip)
 	vs.mu.Lock()
-	defer vs.mu.Unlock()
 	if v := vs.byToken[token]; v != nil {
+		vs.mu.Unlock()
 		v.Touch()
 		return v, nil
 	}
 	now := time.Now()
-	// At a cap, a visitor who never opened a terminal or event stream
-	// makes room: someone who only asked for sessions cannot lock out
-	// the people behind the same address, or everyone.
-	if vs.MaxPerIP > 0 && vs.perIP.Under(key) >= vs.MaxPerIP && !vs.evictUnusedLocked(key, now) {
-		return nil, ErrIPTooMany
-	}
-	if vs.Max > 0 && len(vs.byToken) >= vs.Max && !vs.evictUnusedLocked("", now) {
-		return nil, ErrFull
-	}
-	if !vs.Rate.Allow(key, now) {
-		return nil, ErrTooFast
+	if err := vs.admitLocked(key, now); err != nil {
+		vs.mu.Unlock()
+		return nil, err
 	}
 	var handle [5]byte
 	rand.Read(handle[:])
-	v := &Visitor{Token: token, Handle: idEncoding.EncodeToString(handle[:]), Sandbox: NewSandbox(vs.world), Created: time.Now(), IP: key, gone: make(chan struct{})}
-	v.Touch()
+	r := VisitorRecord{Token: token, Handle: idEncoding.EncodeToString(handle[:]), Created: now, IP: key, ID: vs.newIDLocked()}
+	if vs.Store == nil {
+		defer vs.mu.Unlock()
+		return vs.holdLocked(r), nil
+	}
+	vs.mu.Unlock()
+	return vs.createShared(r)
+}
+
+// admitLocked checks the limits on making a visitor from key. At a cap,
+// a visitor who never opened a terminal or event stream makes room:
+// someone who only asked for sessions cannot lock out the people behind
+// the same address, or everyone. vs.mu is held.
+func (vs *Visitors) admitLocked(key string, now time.Time) error {
+	if vs.MaxPerIP > 0 && vs.perIP.Under(key) >= vs.MaxPerIP && !vs.evictUnusedLocked(key, now) {
+		return ErrIPTooMany
+	}
+	if vs.Max > 0 && len(vs.byToken) >= vs.Max && !vs.evictUnusedLocked("", now) {
+		return ErrFull
+	}
+	if !vs.Rate.Allow(key, now) {
+		return ErrTooFast
+	}
+	return nil
+}
+
+// newIDLocked draws a visitor ID this process does not hold. vs.mu is
+// held.
+func (vs *Visitors) newIDLocked() string {
 	for {
 		var id [7]byte // 56 bits drawn, 50 used
 		rand.Read(id[:])
-		v.ID = idEncoding.EncodeToString(id[:])[:10]
-		if vs.byID[v.ID] == nil {
-			break
+		if s := idEncoding.EncodeToString(id[:])[:10]; vs.byID[s] == nil {
+			return s
 		}
 	}
+}
+
+// holdLocked makes the visitor of a record and holds it here, with a
+// pristine sandbox (or, with a Store, the sandbox the store says).
+// vs.mu is held.
+func (vs *Visitors) holdLocked(r VisitorRecord) *Visitor {
+	v := &Visitor{Token: r.Token, ID: r.ID, Handle: r.Handle, Created: r.Created, IP: r.IP,
+		Sandbox: NewSandbox(vs.world), gone: make(chan struct{}), vs: vs}
+	if vs.Store != nil {
+		v.Sandbox.store, v.Sandbox.id, v.Sandbox.log = vs.Store, r.ID, vs.storeLog()
+		v.stored.Store(time.Now().UnixNano())
+	}
+	v.Touch()
 	vs.byToken[v.Token] = v
 	vs.byID[v.ID] = v
-	vs.perIP.Claim(key, 0)
-	return v, nil
+	vs.perIP.Claim(r.IP, 0)
+	return v
 }
 
 // unusedGrace is how long a new visitor's page has to open its terminal
@@ -297,6 +344,9 @@ func (vs *Visitors) Get(token string) *Visitor {
 	vs.mu.Lock()
 	v := vs.byToken[token]
 	vs.mu.Unlock()
+	if v == nil && vs.Store != nil {
+		v = vs.fromStore(func(ctx context.Context) (VisitorRecord, error) { return vs.Store.VisitorByToken(ctx, token) })
+	}
 	if v != nil {
 		v.Touch()
 	}
@@ -306,20 +356,26 @@ func (vs *Visitors) Get(token string) *Visitor {
 // ByID returns the visitor a personal login names, or nil.
 func (vs *Visitors) ByID(id string) *Visitor {
 	vs.mu.Lock()
-	defer vs.mu.Unlock()
-	return vs.byID[id]
+	v := vs.byID[id]
+	vs.mu.Unlock()
+	if v == nil && vs.Store != nil {
+		v = vs.fromStore(func(ctx context.Context) (VisitorRecord, error) { return vs.Store.VisitorByID(ctx, id) })
+	}
+	return v
 }
 
 // End forgets a visitor: their sandbox is freed once no session holds it.
 func (vs *Visitors) End(token string) bool {
 	vs.mu.Lock()
-	defer vs.mu.Unlock()
 	v := vs.byToken[token]
-	if v == nil {
-		return false
+	if v != nil {
+		vs.removeLocked(v, "ended by the organiser")
 	}
-	vs.removeLocked(v, "ended by the organiser")
-	return true
+	vs.mu.Unlock()
+	if v != nil {
+		vs.forgetShared(v)
+	}
+	return v != nil
 }
 
 func (vs *Visitors) removeLocked(v *Visitor, why string) {

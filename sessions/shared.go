@@ -1,0 +1,254 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/pop3playground/pop3playground/pop3"
+)
+
+// Replicas (DESIGN §9): with Visitors.Store set, a visitor lives in the
+// store, and each replica holds the visitors it serves as a cache of
+// their records. A visitor made on one replica, or on this one before a
+// restart, is found on any: by its cookie's token or its personal
+// login's ID. What a sandbox deleted is in the store too (Sandbox.store);
+// the maildrop lock is a lease there.
+
+// ErrStore: the store did not answer; the client is refused with words
+// and may try again.
+var ErrStore = errors.New("sessions: the playground's store is not answering")
+
+// touchEvery is how often a visitor's activity is carried to the store,
+// at most: its TTL there is long, and a request need not wait for it.
+const touchEvery = time.Minute
+
+// storeLog is where failures of the store are told.
+func (vs *Visitors) storeLog() *slog.Logger {
+	if vs.Logger != nil {
+		return vs.Logger
+	}
+	return slog.Default()
+}
+
+// createShared stores a new visitor's record, drawing another ID if one
+// is taken on another replica, and holds the visitor here.
+func (vs *Visitors) createShared(r VisitorRecord) (*Visitor, error) {
+	for range 4 {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := vs.Store.CreateVisitor(ctx, r, vs.TTL)
+		cancel()
+		switch {
+		case err == nil:
+			vs.mu.Lock()
+			defer vs.mu.Unlock()
+			if v := vs.byToken[r.Token]; v != nil {
+				return v, nil
+			}
+			return vs.holdLocked(r), nil
+		case errors.Is(err, ErrExists):
+			// The token is another replica's visitor, or the ID is taken.
+			if v := vs.Get(r.Token); v != nil {
+				return v, nil
+			}
+			vs.mu.Lock()
+			r.ID = vs.newIDLocked()
+			vs.mu.Unlock()
+		default:
+			vs.storeLog().Warn("sessions: the store refused a new visitor", "err", err)
+			return nil, ErrStore
+		}
+	}
+	return nil, ErrStore
+}
+
+// fromStore finds a visitor in the store and holds it here, or nil.
+func (vs *Visitors) fromStore(get func(context.Context) (VisitorRecord, error)) *Visitor {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	r, err := get(ctx)
+	cancel()
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			vs.storeLog().Warn("sessions: the store did not answer a visitor lookup", "err", err)
+		}
+		return nil
+	}
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if v := vs.byToken[r.Token]; v != nil {
+		return v
+	}
+	return vs.holdLocked(r)
+}
+
+// touchStore carries the visitor's activity to the store, at most every
+// touchEvery, without making the caller wait.
+func (v *Visitor) touchStore(now int64) {
+	last := v.stored.Load()
+	if time.Duration(now-last) < touchEvery || !v.stored.CompareAndSwap(last, now) {
+		return
+	}
+	r := v.record()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := v.vs.Store.TouchVisitor(ctx, r, v.vs.TTL); err != nil && !errors.Is(err, ErrNotFound) {
+			v.vs.storeLog().Warn("sessions: the store did not keep a visitor", "err", err)
+		}
+	}()
+}
+
+// record is the visitor's record in the store.
+func (v *Visitor) record() VisitorRecord {
+	return VisitorRecord{Token: v.Token, ID: v.ID, Handle: v.Handle, IP: v.IP, Created: v.Created}
+}
+
+// forgetShared deletes an ended visitor from the store: every replica
+// forgets it.
+func (vs *Visitors) forgetShared(v *Visitor) {
+	if vs.Store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := vs.Store.DeleteVisitor(ctx, v.record()); err != nil {
+		vs.storeLog().Warn("sessions: the store did not forget a visitor", "err", err)
+	}
+}
+
+// errStoreDown refuses a login while the store does not answer.
+var errStoreDown = &pop3.LoginError{Code: "SYS/TEMP", Text: "the playground's store is not answering right now: try again in a moment"}
+
+// openShared takes the account's lease in the store, brings the sandbox
+// up to what the store says it deleted, and opens the maildrop; the
+// lease is renewed while the session lives.
+func (sb *Sandbox) openShared(account string) (*Maildrop, error) {
+	owner := NewToken()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	ok, err := sb.store.Lease(ctx, sb.id, account, owner, LeaseTTL)
+	if err != nil {
+		sb.log.Warn("sessions: the store did not answer a login", "err", err)
+		return nil, errStoreDown
+	}
+	if !ok {
+		return nil, pop3.ErrMaildropInUse
+	}
+	st, err := sb.store.Sandbox(ctx, sb.id)
+	if err != nil {
+		sb.store.Release(ctx, sb.id, account, owner)
+		sb.log.Warn("sessions: the store did not answer a login", "err", err)
+		return nil, errStoreDown
+	}
+	sb.mu.Lock()
+	sb.syncLocked(account, st)
+	md, err := sb.openLocked(account)
+	sb.mu.Unlock()
+	if err != nil {
+		sb.store.Release(ctx, sb.id, account, owner)
+		return nil, err
+	}
+	md.owner, md.renewed = owner, make(chan struct{})
+	go md.renew()
+	return md, nil
+}
+
+// syncLocked brings account's maildrop here to the store's state: after
+// a reset on any replica, a pristine sandbox; the world's messages less
+// those deleted on any replica, then what arrived here. sb.mu is held.
+func (sb *Sandbox) syncLocked(account string, st SandboxState) {
+	if st.Gen != sb.gen {
+		clear(sb.views)
+		clear(sb.seen)
+		sb.delivered, sb.gen, sb.fresh = 0, st.Gen, time.Now()
+	}
+	a := sb.world.Account(account)
+	if a == nil {
+		return
+	}
+	deleted := make(map[string]bool, len(st.Deleted[account]))
+	for _, u := range st.Deleted[account] {
+		deleted[u] = true
+	}
+	cur := sb.viewLocked(account)
+	v := view{base: a.Messages}
+	for i, m := range a.Messages {
+		if deleted[m.uid] {
+			v.gone = append(v.gone, int32(i))
+		} else {
+			v.size += m.Size()
+		}
+	}
+	if len(v.gone) == len(cur.gone) && len(cur.base) == len(v.base) {
+		return // nothing deleted elsewhere since
+	}
+	sb.setViewLocked(account, v.with(cur.extra...))
+}
+
+// renew keeps the lease while the session lives. A lease it cannot
+// renew is let go: its QUIT then deletes nothing, and says so.
+func (md *Maildrop) renew() {
+	t := time.NewTicker(LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-md.renewed:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			ok, err := md.sb.store.Lease(ctx, md.sb.id, md.account, md.owner, LeaseTTL)
+			cancel()
+			if err == nil && !ok {
+				md.sb.log.Warn("sessions: a maildrop's lease was taken by another session", "sandbox", md.sb.id)
+				return
+			}
+		}
+	}
+}
+
+// releaseShared stops renewing the lease and gives it up.
+func (md *Maildrop) releaseShared() {
+	close(md.renewed)
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := md.sb.store.Release(ctx, md.sb.id, md.account, md.owner); err != nil {
+		md.sb.log.Warn("sessions: the store did not take back a lease; it lapses by itself", "err", err, "ttl", LeaseTTL)
+	}
+}
+
+// errLeaseLost: the session's QUIT could not apply its deletions.
+var errLeaseLost = errors.New("the maildrop's lock lapsed (its lease was not renewed in time, or the store did not answer): nothing was deleted")
+
+// deleteShared applies a QUIT's deletions of the world's messages in
+// the store: a compare-and-set on the lease and the generation. It
+// reports false if the sandbox was reset since the login (nothing to
+// delete from), and an error if the lease was lost.
+func (md *Maildrop) deleteShared(indexes []int) (applied bool, err error) {
+	n := len(md.view.base) - len(md.view.gone)
+	var uids []string
+	for _, i := range indexes {
+		if i >= 0 && i < n {
+			uids = append(uids, md.view.at(i).uid)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	err = md.sb.store.Delete(ctx, md.sb.id, md.account, md.owner, md.gen, uids)
+	if errors.Is(err, ErrConflict) {
+		if st, serr := md.sb.store.Sandbox(ctx, md.sb.id); serr == nil && st.Gen != md.gen {
+			return false, nil
+		}
+		return false, errLeaseLost
+	}
+	return err == nil, err
+}
+
+// resetShared resets the sandbox for every replica.
+func (sb *Sandbox) resetShared() {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := sb.store.ResetSandbox(ctx, sb.id); err != nil {
+		sb.log.Warn("sessions: the store did not reset a sandbox", "err", err)
+	}
+}

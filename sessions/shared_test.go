@@ -1,0 +1,160 @@
+package sessions
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/pop3playground/pop3playground/pop3"
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
+)
+
+// A replica is one playground process as the tests run it: its visitors
+// on a shared store, and a POP3 server on a real listener.
+type replica struct {
+	vs   *Visitors
+	srv  *pop3.Server
+	addr string
+}
+
+func startReplica(t *testing.T, w *World, store Store) *replica {
+	t.Helper()
+	vs := NewVisitors(w)
+	vs.Store = store
+	srv := pop3.NewServer(&Backend{World: w, Visitors: vs})
+	srv.Observer = vs
+	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv.AuthFailureDelay = time.Millisecond
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return &replica{vs: vs, srv: srv, addr: l.Addr().String()}
+}
+
+// sharedStores are the stores the replica tests run on: in the process,
+// and Redis as miniredis plays it (the real redis-server runs in
+// cmd/pop3playground's replica test).
+func sharedStores(t *testing.T) map[string]func(t *testing.T) Store {
+	return map[string]func(t *testing.T) Store{
+		"mem": func(*testing.T) Store { return NewMemStore() },
+		"miniredis": func(t *testing.T) Store {
+			s, err := NewRedisStore("redis://" + miniredis.RunT(t).Addr() + "/0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	}
+}
+
+// stat logs in to addr as user and returns STAT's reply.
+func stat(t *testing.T, addr, user string) string {
+	t.Helper()
+	c := pop3test.Dial(t, addr)
+	c.Expect("USER "+user, "+OK")
+	c.Expect("PASS visitor", "+OK")
+	got := c.Expect("STAT", "+OK")
+	c.Expect("QUIT", "+OK")
+	return got
+}
+
+// Two replicas on one store are one playground: a visitor made on A logs
+// in on B with its personal login; what B deletes, A sees; the lock
+// holds across them; a reset on one is a reset on both; and a replica
+// started afresh (a restart) finds the visitor and its deletions.
+func TestReplicasShareVisitorsAndSandboxes(t *testing.T) {
+	w := loadDefault(t)
+	for name, open := range sharedStores(t) {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			a, b := startReplica(t, w, store), startReplica(t, w, store)
+			v, err := a.vs.New("192.0.2.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			login := v.PersonalLogin("guest")
+
+			c := pop3test.Dial(t, b.addr)
+			c.Expect("USER "+login, "+OK")
+			c.Expect("PASS visitor", "+OK "+login+"'s maildrop has 7 messages")
+			// While B holds the maildrop, A refuses it.
+			l := pop3test.Dial(t, a.addr)
+			l.Expect("USER "+login, "+OK")
+			l.Expect("PASS visitor", "-ERR [IN-USE]")
+			c.Expect("DELE 1", "+OK")
+			c.Expect("DELE 3", "+OK")
+			c.Expect("QUIT", "+OK")
+			if got := stat(t, a.addr, login); !strings.HasPrefix(got, "+OK 5 ") {
+				t.Errorf("STAT on A after B deleted two: %q", got)
+			}
+
+			// A replica started afresh finds the visitor by its cookie's
+			// token, and its sandbox as it was.
+			fresh := startReplica(t, w, store)
+			if got := fresh.vs.Get(v.Token); got == nil || got.ID != v.ID || got.Handle != v.Handle {
+				t.Fatalf("a fresh replica's Get: %+v", got)
+			}
+			if got := stat(t, fresh.addr, login); !strings.HasPrefix(got, "+OK 5 ") {
+				t.Errorf("STAT on a fresh replica: %q", got)
+			}
+
+			// A reset on B is a reset everywhere.
+			b.vs.Reset(b.vs.Get(v.Token))
+			if got := stat(t, a.addr, login); !strings.HasPrefix(got, "+OK 7 ") {
+				t.Errorf("STAT on A after a reset on B: %q", got)
+			}
+
+			// A session that logged in before a reset on another replica
+			// deletes nothing at its QUIT.
+			c = pop3test.Dial(t, a.addr)
+			c.Expect("USER "+login, "+OK")
+			c.Expect("PASS visitor", "+OK")
+			c.Expect("DELE 2", "+OK")
+			b.vs.Reset(b.vs.Get(v.Token))
+			c.Expect("QUIT", "+OK")
+			if got := stat(t, b.addr, login); !strings.HasPrefix(got, "+OK 7 ") {
+				t.Errorf("STAT after a QUIT that followed a reset: %q", got)
+			}
+
+			// Ended on A: forgotten by every replica (B drops its copy at
+			// its next sweep; a fresh one never finds it).
+			a.vs.End(v.Token)
+			if got := startReplica(t, w, store).vs.Get(v.Token); got != nil {
+				t.Errorf("an ended visitor is found by a fresh replica")
+			}
+		})
+	}
+}
+
+// A lease that is not renewed lapses: a replica that died holding a
+// maildrop (no Close, no renewal) blocks it for LeaseTTL at most.
+func TestLeaseOfADeadReplicaLapses(t *testing.T) {
+	m := miniredis.RunT(t)
+	store, err := NewRedisStore("redis://" + m.Addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() }) // after the replicas' servers
+	w := loadDefault(t)
+	a, b := startReplica(t, w, store), startReplica(t, w, store)
+	v, _ := a.vs.New("192.0.2.1")
+	// The dead replica's session: the lease taken, never renewed or released.
+	if ok, _ := store.Lease(ctx, v.ID, "guest", "dead", LeaseTTL); !ok {
+		t.Fatal("lease")
+	}
+	c := pop3test.Dial(t, b.addr)
+	c.Expect("USER "+v.PersonalLogin("guest"), "+OK")
+	c.Expect("PASS visitor", "-ERR [IN-USE]")
+	m.FastForward(LeaseTTL)
+	c.Expect("USER "+v.PersonalLogin("guest"), "+OK")
+	c.Expect("PASS visitor", "+OK")
+}
