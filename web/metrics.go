@@ -64,6 +64,8 @@ func (s *Server) refused(what string, err error) {
 		reason = "per-address"
 	case errors.Is(err, sessions.ErrTooFast):
 		reason = "rate"
+	case errors.Is(err, sessions.ErrStore):
+		reason = "store"
 	case errors.Is(err, errDescriptors):
 		reason = "descriptors"
 	case errors.Is(err, errIPConns):

@@ -75,6 +75,8 @@ func refusal(err error) (code int, why string) {
 		return http.StatusServiceUnavailable, "Too many playground sessions come from your network address. Sessions of people who left are freed regularly."
 	case errors.Is(err, sessions.ErrTooFast):
 		return http.StatusServiceUnavailable, "Many people from your network address arrived at once. Please wait a few seconds and reload the page."
+	case errors.Is(err, sessions.ErrStore):
+		return http.StatusServiceUnavailable, "The playground's store is not answering right now. Please reload the page in a moment."
 	default:
 		return http.StatusServiceUnavailable, "The playground holds as many visitors as its organiser allowed. Sandboxes of people who left are freed regularly."
 	}

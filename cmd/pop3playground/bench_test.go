@@ -22,6 +22,13 @@ func startRun(tb testing.TB, args ...string) string { return startRunUntil(tb, "
 
 // startRunUntil is startRun, reading the banner up to a line with until.
 func startRunUntil(tb testing.TB, until string, args ...string) string {
+	banner, _ := startStoppable(tb, until, args...)
+	return banner
+}
+
+// startStoppable is startRunUntil that also returns a function that
+// stops the playground (as SIGTERM does) and waits for it.
+func startStoppable(tb testing.TB, until string, args ...string) (banner string, stop func()) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -31,9 +38,10 @@ func startRunUntil(tb testing.TB, until string, args ...string) string {
 		done <- run(ctx, args, noEnv, pw, io.Discard)
 		pw.Close()
 	}()
-	tb.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	tb.Cleanup(stop)
 	r := bufio.NewReader(pr)
-	var banner string
 	for !strings.Contains(banner, until) {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -42,7 +50,7 @@ func startRunUntil(tb testing.TB, until string, args ...string) string {
 		banner += line
 	}
 	go io.Copy(io.Discard, r)
-	return banner
+	return banner, stop
 }
 
 func bannerAddr(tb testing.TB, banner, pattern string) string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -74,6 +75,7 @@ type config struct {
 	httpConns        int  // the web side's share of the descriptors
 	check            bool
 	probe            string
+	store            string
 }
 
 const envPrefix = "POP3PG_"
@@ -236,6 +238,7 @@ func (cfg *config) define(fs *flag.FlagSet, b budget) {
 	fs.StringVar(&cfg.lessons, "lessons", "", "`directory` of the organiser's lesson files (*.md), shown after the built-in ones; one named like a built-in lesson replaces it")
 	fs.StringVar(&cfg.bulletins, "bulletins", "", "`directory` of message files delivered once into every maildrop at its next login (UCB popper's -b); more can be posted from /admin")
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "`token` that opens /admin and /metrics; generated and printed at start if empty")
+	fs.StringVar(&cfg.store, "store", "", "`URL` of a store shared by replicas (redis://HOST:PORT/DB, Redis 7 or Valkey): visitors, what their sandboxes deleted and the maildrop locks live there, so that any replica serves anyone and a restart forgets none of it; every replica needs the same --admin-token and world; empty: everything in the process")
 	fs.StringVar(&cfg.probe, "probe", "", "GET this `URL` (e.g. http://127.0.0.1:8080/readyz), exit 0 if it answers 200 OK, 1 if not, without serving: a container HEALTHCHECK for images without curl")
 	fs.BoolVar(&cfg.check, "check", false, "check the world (--mailboxes, --users), --lessons and --bulletins, print a summary, and exit without serving")
 	fs.StringVar(&cfg.origins, "origins", "", "comma-separated extra `hosts` allowed to open the WebSocket (the page's own always is)")
@@ -276,6 +279,14 @@ func (cfg *config) validate(fs *flag.FlagSet, stderr io.Writer) error {
 		return errors.New("--pop3-proxy-addr and --smtp-proxy-addr serve only --trusted-proxies, and it names none: list the proxy's address")
 	case cfg.idleTimeout != 0 && cfg.idleTimeout < 10*time.Minute:
 		fmt.Fprintf(stderr, "pop3playground: warning: --idle-timeout %v is shorter than the 10 minutes RFC 1939 §3 requires\n", cfg.idleTimeout)
+	}
+	if cfg.store != "" && cfg.adminToken == "" {
+		return errors.New("--store needs --admin-token: replicas sign the visitors' cookies with a key made from it, so every replica must be given the same one")
+	}
+	if cfg.store != "" {
+		if _, err := url.Parse(cfg.store); err != nil || !strings.HasPrefix(cfg.store, "redis://") && !strings.HasPrefix(cfg.store, "rediss://") {
+			return fmt.Errorf("--store %q: give redis://HOST:PORT/DB (or rediss:// for TLS)", cfg.store)
+		}
 	}
 	if cfg.adminToken == "" {
 		var b [16]byte

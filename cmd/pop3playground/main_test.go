@@ -87,6 +87,8 @@ func TestConfigErrors(t *testing.T) {
 		{"--shutdown-timeout", "-5s"},
 		{"--smtp-max-size", "lots"},
 		{"--trace-max-bytes", "-1MB"},
+		{"--store", "redis://localhost:6379/0"}, // replicas need one --admin-token
+		{"--store", "localhost:6379", "--admin-token", "0123456789abcdef"},
 		{"stray"},
 	} {
 		if _, err := parseConfig(args, noEnv, io.Discard); err == nil {

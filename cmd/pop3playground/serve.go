@@ -38,7 +38,8 @@ type playground struct {
 
 	ln listeners
 
-	smtp     *smtp.Server // nil without --smtp-addr
+	store    *sessions.RedisStore // nil without --store
+	smtp     *smtp.Server         // nil without --smtp-addr
 	smtpGate *smtpGate
 	http     *http.Server // nil without --http-addr
 	web      *web.Server
@@ -56,6 +57,13 @@ type listeners struct {
 func newPlayground(cfg *config, world *sessions.World, lessons []*sessions.Lesson, logger *slog.Logger) (*playground, error) {
 	p := &playground{cfg: cfg, logger: logger, world: world}
 	p.visitors = newVisitors(cfg, world, lessons)
+	if cfg.store != "" {
+		store, err := sessions.NewRedisStore(cfg.store)
+		if err != nil {
+			return nil, err
+		}
+		p.store, p.visitors.Store, p.visitors.Logger = store, store, logger
+	}
 	p.delivery = newDelivery(cfg, p.visitors)
 	backend := &sessions.Backend{World: world, Visitors: p.visitors}
 	p.pop3 = newPOP3Server(cfg, backend, logger)
@@ -247,6 +255,13 @@ func (p *playground) newWeb() *web.Server {
 		Ready: func() error {
 			if !srv.Listening() {
 				return errors.New("the POP3 listener is not serving")
+			}
+			if p.store != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				if err := p.store.Ping(ctx); err != nil {
+					return fmt.Errorf("the store (--store) is not answering: %v", err)
+				}
 			}
 			return nil
 		},
