@@ -67,7 +67,11 @@ func (b *Backend) sandbox(c *pop3.ConnInfo, user string) (sb *Sandbox, account s
 		}
 		if b.World.Account(user) == nil {
 			if account, id, ok := splitPersonal(user); ok {
-				if v := b.Visitors.ByID(id); v != nil {
+				v, err := b.Visitors.Lookup(id)
+				if err != nil {
+					return nil, "", nil, false, errStoreDown
+				}
+				if v != nil {
 					v.Touch()
 					return v.Sandbox, account, v, false, nil
 				}

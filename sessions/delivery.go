@@ -207,7 +207,10 @@ func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "%s is the shared lab account; send to your personal address, shown on the playground page", to)
 	}
 	account, id, ok := splitPersonal(local)
-	v := d.Visitors.ByID(id)
+	v, err := d.Visitors.Lookup(id)
+	if err != nil {
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "the playground's store is not answering right now: try again later")
+	}
 	if !ok || v == nil || d.Visitors.World().Account(account) == nil {
 		d.refused.Add(1)
 		return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "%s: no such playground address (personal addresses are NAME.ID@%s, shown on the playground page)", to, d.Domain)

@@ -63,23 +63,25 @@ func (vs *Visitors) createShared(r VisitorRecord) (*Visitor, error) {
 	return nil, ErrStore
 }
 
-// fromStore finds a visitor in the store and holds it here, or nil.
-func (vs *Visitors) fromStore(get func(context.Context) (VisitorRecord, error)) *Visitor {
+// fromStore finds a visitor in the store and holds it here: nil if there
+// is none, ErrStore if the store did not answer.
+func (vs *Visitors) fromStore(get func(context.Context) (VisitorRecord, error)) (*Visitor, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	r, err := get(ctx)
 	cancel()
-	if err != nil {
-		if !errors.Is(err, ErrNotFound) {
-			vs.storeLog().Warn("sessions: the store did not answer a visitor lookup", "err", err)
-		}
-		return nil
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case err != nil:
+		vs.storeLog().Warn("sessions: the store did not answer a visitor lookup", "err", err)
+		return nil, ErrStore
 	}
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	if v := vs.byToken[r.Token]; v != nil {
-		return v
+		return v, nil
 	}
-	return vs.holdLocked(r)
+	return vs.holdLocked(r), nil
 }
 
 // touchStore carries the visitor's activity to the store, at most every

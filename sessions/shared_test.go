@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -157,4 +158,45 @@ func TestLeaseOfADeadReplicaLapses(t *testing.T) {
 	m.FastForward(LeaseTTL)
 	c.Expect("USER "+v.PersonalLogin("guest"), "+OK")
 	c.Expect("PASS visitor", "+OK")
+}
+
+// A store that does not answer: a personal login is refused with
+// -ERR [SYS/TEMP] and words, mail to a personal address with 451 4.3.0,
+// a new visitor with ErrStore, each within the store's timeout; when the
+// store is back, the same replica serves again without a restart.
+func TestStoreDownRefusesWithWords(t *testing.T) {
+	m := miniredis.RunT(t)
+	store, err := NewRedisStore("redis://" + m.Addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	w := loadDefault(t)
+	a, b := startReplica(t, w, store), startReplica(t, w, store)
+	v, _ := a.vs.New("192.0.2.1")
+	login := v.PersonalLogin("guest")
+	d := NewDelivery(b.vs, "play.example")
+
+	m.Close()
+	start := time.Now()
+	c := pop3test.Dial(t, b.addr)
+	c.Expect("USER "+login, "+OK")
+	c.Expect("PASS visitor", "-ERR [SYS/TEMP] the playground's store is not answering right now")
+	if _, err := b.vs.New("192.0.2.2"); !errors.Is(err, ErrStore) {
+		t.Errorf("a new visitor with the store down: %v", err)
+	}
+	s := &smtpSession{d: d}
+	if err := s.Rcpt(login+"@play.example", nil); err == nil || !strings.Contains(err.Error(), "451") {
+		t.Errorf("RCPT to a personal address with the store down: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the refusals took %v", took)
+	}
+
+	if err := m.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	c.Expect("USER "+login, "+OK")
+	c.Expect("PASS visitor", "+OK")
+	c.Expect("QUIT", "+OK")
 }

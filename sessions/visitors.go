@@ -345,7 +345,7 @@ func (vs *Visitors) Get(token string) *Visitor {
 	v := vs.byToken[token]
 	vs.mu.Unlock()
 	if v == nil && vs.Store != nil {
-		v = vs.fromStore(func(ctx context.Context) (VisitorRecord, error) { return vs.Store.VisitorByToken(ctx, token) })
+		v, _ = vs.fromStore(func(ctx context.Context) (VisitorRecord, error) { return vs.Store.VisitorByToken(ctx, token) })
 	}
 	if v != nil {
 		v.Touch()
@@ -355,13 +355,20 @@ func (vs *Visitors) Get(token string) *Visitor {
 
 // ByID returns the visitor a personal login names, or nil.
 func (vs *Visitors) ByID(id string) *Visitor {
+	v, _ := vs.Lookup(id)
+	return v
+}
+
+// Lookup is ByID that tells a visitor that does not exist (nil, nil)
+// from a store that did not answer (ErrStore).
+func (vs *Visitors) Lookup(id string) (*Visitor, error) {
 	vs.mu.Lock()
 	v := vs.byID[id]
 	vs.mu.Unlock()
 	if v == nil && vs.Store != nil {
-		v = vs.fromStore(func(ctx context.Context) (VisitorRecord, error) { return vs.Store.VisitorByID(ctx, id) })
+		return vs.fromStore(func(ctx context.Context) (VisitorRecord, error) { return vs.Store.VisitorByID(ctx, id) })
 	}
-	return v
+	return v, nil
 }
 
 // End forgets a visitor: their sandbox is freed once no session holds it.
