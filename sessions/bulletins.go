@@ -165,18 +165,45 @@ func (b *Board) deliver(account string, seen int) ([]*Message, int) {
 		if bul.Withdrawn {
 			continue
 		}
-		k := copyKey{bul.ID, account}
-		m := b.copies[k]
-		if m == nil {
-			m = bulletinCopy(bul, account)
-			if b.copies == nil {
-				b.copies = make(map[copyKey]*Message)
-			}
-			b.copies[k] = m
-		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, b.copyLocked(bul, account))
 	}
 	return msgs, len(b.list)
+}
+
+// copyLocked is bul's copy for account, made once. b.mu is held.
+func (b *Board) copyLocked(bul *Bulletin, account string) *Message {
+	k := copyKey{bul.ID, account}
+	m := b.copies[k]
+	if m == nil {
+		m = bulletinCopy(bul, account)
+		sum := sha256.Sum256(bul.data)
+		m.ref = fmt.Sprintf("b:%d:%x", bul.ID, sum[:4])
+		if b.copies == nil {
+			b.copies = make(map[copyKey]*Message)
+		}
+		b.copies[k] = m
+	}
+	return m
+}
+
+// byRef is the copy for account of the bulletin a ref names (a store's
+// SandboxState.Extra), or nil if this board has no such bulletin: one
+// posted on another replica.
+func (b *Board) byRef(ref, account string) *Message {
+	var id int
+	var hash string
+	if _, err := fmt.Sscanf(ref, "b:%d:%s", &id, &hash); err != nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if id < 1 || id > len(b.list) {
+		return nil
+	}
+	if m := b.copyLocked(b.list[id-1], account); m.ref == ref {
+		return m
+	}
+	return nil
 }
 
 // bulletinCopy is bul addressed to account: its To: fields replaced by one

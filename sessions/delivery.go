@@ -401,6 +401,9 @@ func (s *smtpSession) Logout() error { return nil }
 // next login sees it. At most max messages are delivered into one
 // sandbox between resets.
 func (sb *Sandbox) Deliver(account string, m *Message, max int) error {
+	if sb.store != nil {
+		return sb.deliverShared(account, m, max)
+	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if max > 0 && sb.delivered >= max {

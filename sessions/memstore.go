@@ -2,7 +2,9 @@ package sessions
 
 import (
 	"context"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,7 +16,8 @@ type MemStore struct {
 	byToken   map[string]memVisitor
 	byID      map[string]string // ID → token
 	sandboxes map[string]*SandboxState
-	leases    map[string]memLease // id + "\x00" + account
+	bodies    map[string]map[string][]byte // sandbox ID → UID → octets
+	leases    map[string]memLease          // id + "\x00" + account
 	now       func() time.Time
 }
 
@@ -31,7 +34,7 @@ type memLease struct {
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore {
 	return &MemStore{byToken: map[string]memVisitor{}, byID: map[string]string{},
-		sandboxes: map[string]*SandboxState{}, leases: map[string]memLease{}, now: time.Now}
+		sandboxes: map[string]*SandboxState{}, bodies: map[string]map[string][]byte{}, leases: map[string]memLease{}, now: time.Now}
 }
 
 var _ Store = (*MemStore)(nil)
@@ -50,6 +53,7 @@ func (s *MemStore) forgetLocked(r VisitorRecord) {
 	delete(s.byToken, r.Token)
 	delete(s.byID, r.ID)
 	delete(s.sandboxes, r.ID)
+	delete(s.bodies, r.ID)
 }
 
 func (s *MemStore) CreateVisitor(_ context.Context, r VisitorRecord, ttl time.Duration) error {
@@ -108,50 +112,104 @@ func (s *MemStore) DeleteVisitor(_ context.Context, r VisitorRecord) error {
 func (s *MemStore) Sandbox(_ context.Context, id string) (SandboxState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := SandboxState{Deleted: map[string][]string{}}
+	st := newSandboxState()
 	if sb := s.sandboxes[id]; sb != nil {
-		st.Gen = sb.Gen
+		st.Gen, st.Delivered = sb.Gen, sb.Delivered
 		for a, uids := range sb.Deleted {
 			st.Deleted[a] = slices.Clone(uids)
 		}
+		for a, refs := range sb.Extra {
+			st.Extra[a] = slices.Clone(refs)
+		}
+		maps.Copy(st.Seen, sb.Seen)
 	}
 	return st, nil
+}
+
+// sandboxLocked is sandbox id's state, made if new. s.mu is held.
+func (s *MemStore) sandboxLocked(id string) *SandboxState {
+	sb := s.sandboxes[id]
+	if sb == nil {
+		st := newSandboxState()
+		sb = &st
+		s.sandboxes[id] = sb
+	}
+	return sb
+}
+
+// leasedLocked reports whether owner holds account's lease. s.mu is held.
+func (s *MemStore) leasedLocked(id, account, owner string) bool {
+	l, ok := s.leases[id+"\x00"+account]
+	return ok && l.owner == owner && s.now().Before(l.expires)
 }
 
 func (s *MemStore) Delete(_ context.Context, id, account, owner string, gen uint64, uids []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, ok := s.leases[id+"\x00"+account]
-	sb := s.sandboxes[id]
-	cur := uint64(0)
-	if sb != nil {
-		cur = sb.Gen
-	}
-	if !ok || l.owner != owner || !s.now().Before(l.expires) || cur != gen {
+	if !s.leasedLocked(id, account, owner) || s.sandboxLocked(id).Gen != gen {
 		return ErrConflict
 	}
-	if sb == nil {
-		sb = &SandboxState{Deleted: map[string][]string{}}
-		s.sandboxes[id] = sb
-	}
+	sb := s.sandboxLocked(id)
 	for _, u := range uids {
-		if !slices.Contains(sb.Deleted[account], u) {
+		switch {
+		case slices.Contains(sb.Extra[account], u):
+			sb.Extra[account] = slices.DeleteFunc(sb.Extra[account], func(r string) bool { return r == u })
+			if uid, ok := strings.CutPrefix(u, "m:"); ok {
+				delete(s.bodies[id], uid)
+			}
+		case !slices.Contains(sb.Deleted[account], u):
 			sb.Deleted[account] = append(sb.Deleted[account], u)
 		}
 	}
 	return nil
 }
 
+func (s *MemStore) Deliver(_ context.Context, id, account string, m StoredMessage, max int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb := s.sandboxLocked(id)
+	if max > 0 && sb.Delivered >= max {
+		return ErrMailboxFull
+	}
+	sb.Delivered++
+	sb.Extra[account] = append(sb.Extra[account], "m:"+m.UID)
+	if s.bodies[id] == nil {
+		s.bodies[id] = map[string][]byte{}
+	}
+	s.bodies[id][m.UID] = slices.Clone(m.Data)
+	return nil
+}
+
+func (s *MemStore) Message(_ context.Context, id, uid string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.bodies[id][uid]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return b, nil
+}
+
+func (s *MemStore) Arrived(_ context.Context, id, account, owner string, refs []string, seen int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.leasedLocked(id, account, owner) {
+		return ErrConflict
+	}
+	sb := s.sandboxLocked(id)
+	sb.Extra[account] = append(sb.Extra[account], refs...)
+	sb.Seen[account] = max(sb.Seen[account], seen)
+	return nil
+}
+
 func (s *MemStore) ResetSandbox(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sb := s.sandboxes[id]
-	if sb == nil {
-		sb = &SandboxState{}
-		s.sandboxes[id] = sb
-	}
-	sb.Gen++
-	sb.Deleted = map[string][]string{}
+	gen := s.sandboxLocked(id).Gen + 1
+	st := newSandboxState()
+	st.Gen = gen
+	s.sandboxes[id] = &st
+	delete(s.bodies, id)
 	return nil
 }
 

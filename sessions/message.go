@@ -23,6 +23,9 @@ type Message struct {
 	Subject string // decoded (RFC 2047), for display
 	From    string // decoded, for display
 	Source  string // the file it came from, with its line in an mbox
+	// ref names a message that arrived in a sandbox, in a Store
+	// (SandboxState.Extra); empty for the world's.
+	ref string
 }
 
 // Size is the message's size in octets, as RETR sends it before dot-stuffing.

@@ -17,8 +17,12 @@ import (
 //
 //	v:t:TOKEN   the visitor's record (JSON), with the visitor's TTL
 //	v:i:ID      its token, with the same TTL
-//	sb:ID       hash: gen, and d:ACCOUNT → deleted UIDs, one per line;
-//	            it lives as long as v:i:ID
+//	sb:ID       hash: gen; n, the messages delivered; per account,
+//	            d:ACCOUNT (deleted UIDs), x:ACCOUNT (refs of what
+//	            arrived), one per line, and s:ACCOUNT (the newest
+//	            bulletin seen); it lives as long as v:i:ID
+//	sbm:ID      hash: UID → the octets of a message delivered by SMTP,
+//	            as long as v:i:ID
 //	lk:ID:ACCT  the maildrop lock's owner, with the lease's TTL
 //
 // Every change that must hold across replicas is one script, run
@@ -55,7 +59,7 @@ var createVisitor = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-redis.call('DEL', KEYS[3])
+redis.call('DEL', KEYS[3], KEYS[4])
 return 1`)
 
 func (s *RedisStore) CreateVisitor(ctx context.Context, r VisitorRecord, ttl time.Duration) error {
@@ -63,7 +67,7 @@ func (s *RedisStore) CreateVisitor(ctx context.Context, r VisitorRecord, ttl tim
 	if err != nil {
 		return err
 	}
-	ok, err := createVisitor.Run(ctx, s.rdb, []string{s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID)},
+	ok, err := createVisitor.Run(ctx, s.rdb, []string{s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID)},
 		b, r.Token, ttl.Milliseconds()).Int()
 	if err != nil {
 		return err
@@ -102,10 +106,11 @@ var touchVisitor = redis.NewScript(`
 if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[4], ARGV[1])
 return 1`)
 
 func (s *RedisStore) TouchVisitor(ctx context.Context, r VisitorRecord, ttl time.Duration) error {
-	ok, err := touchVisitor.Run(ctx, s.rdb, []string{s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID)}, ttl.Milliseconds()).Int()
+	ok, err := touchVisitor.Run(ctx, s.rdb, []string{s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID)}, ttl.Milliseconds()).Int()
 	if err == nil && ok == 0 {
 		err = ErrNotFound
 	}
@@ -113,11 +118,11 @@ func (s *RedisStore) TouchVisitor(ctx context.Context, r VisitorRecord, ttl time
 }
 
 func (s *RedisStore) DeleteVisitor(ctx context.Context, r VisitorRecord) error {
-	return s.rdb.Del(ctx, s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID)).Err()
+	return s.rdb.Del(ctx, s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID)).Err()
 }
 
 func (s *RedisStore) Sandbox(ctx context.Context, id string) (SandboxState, error) {
-	st := SandboxState{Deleted: map[string][]string{}}
+	st := newSandboxState()
 	h, err := s.rdb.HGetAll(ctx, s.key("sb", id)).Result()
 	if err != nil {
 		return st, err
@@ -126,38 +131,116 @@ func (s *RedisStore) Sandbox(ctx context.Context, id string) (SandboxState, erro
 		switch {
 		case f == "gen":
 			st.Gen, _ = strconv.ParseUint(v, 10, 64)
+		case f == "n":
+			st.Delivered, _ = strconv.Atoi(v)
 		case strings.HasPrefix(f, "d:") && v != "":
 			st.Deleted[f[2:]] = strings.Split(v, "\n")
+		case strings.HasPrefix(f, "x:") && v != "":
+			st.Extra[f[2:]] = strings.Split(v, "\n")
+		case strings.HasPrefix(f, "s:"):
+			st.Seen[f[2:]], _ = strconv.Atoi(v)
 		}
 	}
 	return st, nil
 }
 
 // deleteUIDs is the compare-and-set of Delete: the lease still the
-// owner's, the generation unchanged; then the UIDs are added, each once,
-// and the sandbox lives as long as its visitor's ID key.
+// owner's, the generation unchanged; then a ref of what arrived leaves
+// x:ACCOUNT (and a delivered message's octets go), and a world UID joins
+// d:ACCOUNT, once. The sandbox lives as long as its visitor's ID key.
 var deleteUIDs = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local gen = redis.call('HGET', KEYS[2], 'gen') or '0'
 if gen ~= ARGV[2] then return 0 end
-local field = 'd:' .. ARGV[3]
-local cur = redis.call('HGET', KEYS[2], field) or ''
-local seen = {}
-for u in string.gmatch(cur, '[^\n]+') do seen[u] = true end
+local function split(s)
+  local t = {}
+  for u in string.gmatch(s or '', '[^\n]+') do t[#t + 1] = u end
+  return t
+end
+local dfield, xfield = 'd:' .. ARGV[3], 'x:' .. ARGV[3]
+local deleted, extra = split(redis.call('HGET', KEYS[2], dfield)), split(redis.call('HGET', KEYS[2], xfield))
+local inDeleted, drop = {}, {}
+for _, u in ipairs(deleted) do inDeleted[u] = true end
+local inExtra = {}
+for _, r in ipairs(extra) do inExtra[r] = true end
 for i = 4, #ARGV do
-  if not seen[ARGV[i]] then
-    seen[ARGV[i]] = true
-    if cur == '' then cur = ARGV[i] else cur = cur .. '\n' .. ARGV[i] end
+  local u = ARGV[i]
+  if inExtra[u] then
+    drop[u] = true
+    if string.sub(u, 1, 2) == 'm:' then redis.call('HDEL', KEYS[4], string.sub(u, 3)) end
+  elseif not inDeleted[u] then
+    inDeleted[u] = true
+    deleted[#deleted + 1] = u
   end
 end
-redis.call('HSET', KEYS[2], field, cur)
+local kept = {}
+for _, r in ipairs(extra) do if not drop[r] then kept[#kept + 1] = r end end
+redis.call('HSET', KEYS[2], dfield, table.concat(deleted, '\n'), xfield, table.concat(kept, '\n'))
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1`)
 
 func (s *RedisStore) Delete(ctx context.Context, id, account, owner string, gen uint64, uids []string) error {
 	args := append([]any{owner, strconv.FormatUint(gen, 10), account}, anys(uids)...)
-	ok, err := deleteUIDs.Run(ctx, s.rdb, []string{s.key("lk", id, account), s.key("sb", id), s.key("v", "i", id)}, args...).Int()
+	ok, err := deleteUIDs.Run(ctx, s.rdb, []string{s.key("lk", id, account), s.key("sb", id), s.key("v", "i", id), s.key("sbm", id)}, args...).Int()
+	if err == nil && ok == 0 {
+		err = ErrConflict
+	}
+	return err
+}
+
+// deliver appends a delivered message, unless the sandbox is full, and
+// keeps its octets as long as the visitor.
+var deliver = redis.NewScript(`
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if tonumber(ARGV[4]) > 0 and n >= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], 'n', n + 1)
+local field = 'x:' .. ARGV[1]
+local cur = redis.call('HGET', KEYS[1], field) or ''
+if cur == '' then cur = 'm:' .. ARGV[2] else cur = cur .. '\nm:' .. ARGV[2] end
+redis.call('HSET', KEYS[1], field, cur)
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+local ttl = redis.call('PTTL', KEYS[3])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return 1`)
+
+func (s *RedisStore) Deliver(ctx context.Context, id, account string, m StoredMessage, max int) error {
+	ok, err := deliver.Run(ctx, s.rdb, []string{s.key("sb", id), s.key("sbm", id), s.key("v", "i", id)}, account, m.UID, m.Data, max).Int()
+	if err == nil && ok == 0 {
+		err = ErrMailboxFull
+	}
+	return err
+}
+
+func (s *RedisStore) Message(ctx context.Context, id, uid string) ([]byte, error) {
+	b, err := s.rdb.HGet(ctx, s.key("sbm", id), uid).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	return b, err
+}
+
+// arrived appends bulletins' refs and the newest seen, under the lease.
+var arrived = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local field = 'x:' .. ARGV[2]
+local cur = redis.call('HGET', KEYS[2], field) or ''
+for i = 4, #ARGV do
+  if cur == '' then cur = ARGV[i] else cur = cur .. '\n' .. ARGV[i] end
+end
+redis.call('HSET', KEYS[2], field, cur)
+local seen = tonumber(redis.call('HGET', KEYS[2], 's:' .. ARGV[2]) or '0')
+if tonumber(ARGV[3]) > seen then redis.call('HSET', KEYS[2], 's:' .. ARGV[2], ARGV[3]) end
+local ttl = redis.call('PTTL', KEYS[3])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1`)
+
+func (s *RedisStore) Arrived(ctx context.Context, id, account, owner string, refs []string, seen int) error {
+	args := append([]any{owner, account, seen}, anys(refs)...)
+	ok, err := arrived.Run(ctx, s.rdb, []string{s.key("lk", id, account), s.key("sb", id), s.key("v", "i", id)}, args...).Int()
 	if err == nil && ok == 0 {
 		err = ErrConflict
 	}
@@ -172,18 +255,19 @@ func anys(ss []string) []any {
 	return out
 }
 
-// resetSandbox bumps the generation and drops every deletion.
+// resetSandbox bumps the generation and drops everything else.
 var resetSandbox = redis.NewScript(`
 local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
   if f ~= 'gen' then redis.call('HDEL', KEYS[1], f) end
 end
+redis.call('DEL', KEYS[3])
 local ttl = redis.call('PTTL', KEYS[2])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PEXPIRE', KEYS[1], 86400000) end
 return gen`)
 
 func (s *RedisStore) ResetSandbox(ctx context.Context, id string) error {
-	return resetSandbox.Run(ctx, s.rdb, []string{s.key("sb", id), s.key("v", "i", id)}).Err()
+	return resetSandbox.Run(ctx, s.rdb, []string{s.key("sb", id), s.key("v", "i", id), s.key("sbm", id)}).Err()
 }
 
 // lease takes a free lock, or renews the owner's.

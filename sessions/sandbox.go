@@ -36,6 +36,7 @@ type Sandbox struct {
 	store Store
 	id    string
 	log   *slog.Logger
+	cache map[string]*Message // delivered messages by UID, resolved once
 }
 
 // A view is one account's maildrop in a sandbox: the world's messages
@@ -179,6 +180,9 @@ func (sb *Sandbox) setViewLocked(account string, v view) {
 // Messages lists an account's messages in the sandbox, as the next login
 // sees them. It builds the list: a session uses its Maildrop instead.
 func (sb *Sandbox) Messages(account string) []*Message {
+	if sb.store != nil {
+		sb.refresh(account)
+	}
 	sb.mu.Lock()
 	v := sb.viewLocked(account)
 	sb.mu.Unlock()

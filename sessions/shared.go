@@ -3,7 +3,9 @@ package sessions
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/pop3playground/pop3playground/pop3"
@@ -138,13 +140,20 @@ func (sb *Sandbox) openShared(account string) (*Maildrop, error) {
 		return nil, pop3.ErrMaildropInUse
 	}
 	st, err := sb.store.Sandbox(ctx, sb.id)
+	if err == nil {
+		err = sb.arrive(ctx, account, owner, &st)
+	}
+	var extra []*Message
+	if err == nil {
+		extra, err = sb.resolve(ctx, account, st.Extra[account])
+	}
 	if err != nil {
 		sb.store.Release(ctx, sb.id, account, owner)
 		sb.log.Warn("sessions: the store did not answer a login", "err", err)
 		return nil, errStoreDown
 	}
 	sb.mu.Lock()
-	sb.syncLocked(account, st)
+	sb.syncLocked(account, st, extra)
 	md, err := sb.openLocked(account)
 	sb.mu.Unlock()
 	if err != nil {
@@ -156,36 +165,103 @@ func (sb *Sandbox) openShared(account string) (*Maildrop, error) {
 	return md, nil
 }
 
-// syncLocked brings account's maildrop here to the store's state: after
-// a reset on any replica, a pristine sandbox; the world's messages less
-// those deleted on any replica, then what arrived here. sb.mu is held.
-func (sb *Sandbox) syncLocked(account string, st SandboxState) {
+// arrive delivers the bulletins the account has not had, in the store
+// (under the lease just taken), and adds them to st.
+func (sb *Sandbox) arrive(ctx context.Context, account, owner string, st *SandboxState) error {
+	msgs, newest := sb.world.Bulletins.deliver(account, st.Seen[account])
+	if newest <= st.Seen[account] {
+		return nil
+	}
+	refs := make([]string, len(msgs))
+	for i, m := range msgs {
+		refs[i] = m.ref
+	}
+	if err := sb.store.Arrived(ctx, sb.id, account, owner, refs, newest); err != nil {
+		return err
+	}
+	st.Extra[account] = append(st.Extra[account], refs...)
+	st.Seen[account] = newest
+	return nil
+}
+
+// resolve finds the messages that arrived, by ref: a bulletin's copy on
+// the world's board, a delivered message in the sandbox's cache or, once,
+// in the store. A ref this replica cannot resolve (a bulletin posted on
+// another replica) is left out.
+func (sb *Sandbox) resolve(ctx context.Context, account string, refs []string) ([]*Message, error) {
+	out := make([]*Message, 0, len(refs))
+	for _, ref := range refs {
+		if uid, ok := strings.CutPrefix(ref, "m:"); ok {
+			sb.mu.Lock()
+			m := sb.cache[uid]
+			sb.mu.Unlock()
+			if m == nil {
+				data, err := sb.store.Message(ctx, sb.id, uid)
+				if errors.Is(err, ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return nil, err
+				}
+				if m, err = parseMessage(data, "delivered", 1); err != nil {
+					continue
+				}
+				m.uid, m.ref = uid, ref
+				sb.mu.Lock()
+				sb.cacheLocked(m)
+				sb.mu.Unlock()
+			}
+			out = append(out, m)
+			continue
+		}
+		if m := sb.world.Bulletins.byRef(ref, account); m != nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// cacheLocked keeps a delivered message of the sandbox by UID, so that
+// a login resolves it without the store. sb.mu is held.
+func (sb *Sandbox) cacheLocked(m *Message) {
+	if sb.cache == nil {
+		sb.cache = make(map[string]*Message)
+	}
+	sb.cache[m.uid] = m
+}
+
+// syncLocked makes account's maildrop here what the store says: after a
+// reset on any replica, a pristine sandbox; the world's messages less
+// those deleted on any replica, then those that arrived (extra, in
+// order). sb.mu is held.
+func (sb *Sandbox) syncLocked(account string, st SandboxState, extra []*Message) {
 	if st.Gen != sb.gen {
 		clear(sb.views)
 		clear(sb.seen)
-		sb.delivered, sb.gen, sb.fresh = 0, st.Gen, time.Now()
+		clear(sb.cache)
+		sb.gen, sb.fresh = st.Gen, time.Now()
 	}
-	a := sb.world.Account(account)
-	if a == nil {
-		return
+	sb.delivered = st.Delivered
+	if sb.seen == nil {
+		sb.seen = make(map[string]int)
 	}
+	sb.seen[account] = max(sb.seen[account], st.Seen[account]) // openLocked delivers nothing twice
 	deleted := make(map[string]bool, len(st.Deleted[account]))
 	for _, u := range st.Deleted[account] {
 		deleted[u] = true
 	}
-	cur := sb.viewLocked(account)
-	v := view{base: a.Messages}
-	for i, m := range a.Messages {
-		if deleted[m.uid] {
-			v.gone = append(v.gone, int32(i))
-		} else {
-			v.size += m.Size()
+	var v view
+	if a := sb.world.Account(account); a != nil {
+		v.base = a.Messages
+		for i, m := range a.Messages {
+			if deleted[m.uid] {
+				v.gone = append(v.gone, int32(i))
+			} else {
+				v.size += m.Size()
+			}
 		}
 	}
-	if len(v.gone) == len(cur.gone) && len(cur.base) == len(v.base) {
-		return // nothing deleted elsewhere since
-	}
-	sb.setViewLocked(account, v.with(cur.extra...))
+	sb.setViewLocked(account, v.with(extra...))
 }
 
 // renew keeps the lease while the session lives. A lease it cannot
@@ -227,11 +303,15 @@ var errLeaseLost = errors.New("the maildrop's lock lapsed (its lease was not ren
 // reports false if the sandbox was reset since the login (nothing to
 // delete from), and an error if the lease was lost.
 func (md *Maildrop) deleteShared(indexes []int) (applied bool, err error) {
-	n := len(md.view.base) - len(md.view.gone)
 	var uids []string
 	for _, i := range indexes {
-		if i >= 0 && i < n {
-			uids = append(uids, md.view.at(i).uid)
+		if i >= 0 && i < md.view.len() {
+			m := md.view.at(i)
+			if m.ref != "" {
+				uids = append(uids, m.ref)
+			} else {
+				uids = append(uids, m.uid)
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
@@ -253,4 +333,50 @@ func (sb *Sandbox) resetShared() {
 	if err := sb.store.ResetSandbox(ctx, sb.id); err != nil {
 		sb.log.Warn("sessions: the store did not reset a sandbox", "err", err)
 	}
+}
+
+// deliverShared stores a message delivered by SMTP, for every replica,
+// and keeps it here.
+func (sb *Sandbox) deliverShared(account string, m *Message, max int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	err := sb.store.Deliver(ctx, sb.id, account, StoredMessage{UID: m.uid, Data: m.data}, max)
+	if errors.Is(err, ErrMailboxFull) {
+		return fmt.Errorf("the mailbox is full (%d delivered messages; Reset mailbox empties it)", max)
+	}
+	if err != nil {
+		sb.log.Warn("sessions: the store did not take a delivery", "err", err)
+		return errStoreDelivery
+	}
+	m.ref = "m:" + m.uid
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.cacheLocked(m)
+	sb.delivered++
+	sb.setViewLocked(account, sb.viewLocked(account).with(m))
+	return nil
+}
+
+// errStoreDelivery: a delivery the store did not take.
+var errStoreDelivery = errors.New("the playground's store is not answering right now: try again later")
+
+// refresh brings account's maildrop here up to the store, for a reader
+// that takes no lock (the page's mail view); the store not answering
+// leaves it as it was.
+func (sb *Sandbox) refresh(account string) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	st, err := sb.store.Sandbox(ctx, sb.id)
+	if err != nil {
+		return
+	}
+	extra, err := sb.resolve(ctx, account, st.Extra[account])
+	if err != nil {
+		return
+	}
+	// New bulletins are left to the next login, which delivers them
+	// under the lease.
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.syncLocked(account, st, extra)
 }

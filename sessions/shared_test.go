@@ -200,3 +200,50 @@ func TestStoreDownRefusesWithWords(t *testing.T) {
 	c.Expect("PASS visitor", "+OK")
 	c.Expect("QUIT", "+OK")
 }
+
+// Mail delivered on one replica is in the maildrop on every replica, and
+// deleted from every replica by one QUIT; a bulletin arrives once, not
+// once per replica.
+func TestReplicasShareArrivals(t *testing.T) {
+	w := loadDefault(t)
+	if _, err := w.Bulletins.Post("org@example.org", "Welcome", "Hello."); err != nil {
+		t.Fatal(err)
+	}
+	for name, open := range sharedStores(t) {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			a, b := startReplica(t, w, store), startReplica(t, w, store)
+			v, _ := a.vs.New("192.0.2.1")
+			login := v.PersonalLogin("guest")
+			// The first login, on A, gets the bulletin: 8.
+			if got := stat(t, a.addr, login); !strings.HasPrefix(got, "+OK 8 ") {
+				t.Fatalf("STAT on A with a bulletin: %q", got)
+			}
+			// Mail in on B.
+			s := &smtpSession{d: NewDelivery(b.vs, "play.example"), ip: "192.0.2.9", helo: "teacher"}
+			if err := s.Rcpt(login+"@play.example", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Data(strings.NewReader("From: t@example.org\r\nSubject: From B\r\n\r\nhello\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			// On A: 9, the bulletin once and B's delivery last.
+			c := pop3test.Dial(t, a.addr)
+			c.Expect("USER "+login, "+OK")
+			c.Expect("PASS visitor", "+OK "+login+"'s maildrop has 9 messages")
+			if top := strings.Join(c.Do("TOP 9 0", "+OK"), "\n"); !strings.Contains(top, "Subject: From B") {
+				t.Errorf("message 9 on A:\n%s", top)
+			}
+			c.Expect("DELE 9", "+OK")
+			c.Expect("DELE 8", "+OK")
+			c.Expect("QUIT", "+OK")
+			if got := stat(t, b.addr, login); !strings.HasPrefix(got, "+OK 7 ") {
+				t.Errorf("STAT on B after A deleted both: %q", got)
+			}
+			// The page's view on B sees it too.
+			if n := len(b.vs.Get(v.Token).Sandbox.Messages("guest")); n != 7 {
+				t.Errorf("B's mail view lists %d messages", n)
+			}
+		})
+	}
+}

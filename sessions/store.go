@@ -34,13 +34,25 @@ type Store interface {
 	// Sandbox is a sandbox's diff over the world: empty for one never
 	// changed.
 	Sandbox(ctx context.Context, id string) (SandboxState, error)
-	// Delete records, at QUIT, that account's messages with these UIDs
-	// are deleted in sandbox id, if owner still holds the account's
-	// lease and the sandbox is still at generation gen (a reset since
-	// the login deletes nothing): a compare-and-set, so that two
-	// replicas never both apply deletions. It fails with ErrConflict
+	// Delete records, at QUIT, that account's messages are deleted in
+	// sandbox id: the world's by UID, those that arrived by their ref
+	// (SandboxState.Extra). It applies only if owner still holds the
+	// account's lease and the sandbox is still at generation gen (a
+	// reset since the login deletes nothing): a compare-and-set, so that
+	// two replicas never both apply deletions. It fails with ErrConflict
 	// otherwise.
 	Delete(ctx context.Context, id, account, owner string, gen uint64, uids []string) error
+	// Deliver adds a message that arrived by SMTP to account's maildrop
+	// in sandbox id, unless the sandbox holds max of them already (max 0:
+	// no limit): ErrMailboxFull. No lease is needed: mail arrives while a
+	// session holds the maildrop, and that session keeps its view.
+	Deliver(ctx context.Context, id, account string, m StoredMessage, max int) error
+	// Message is the octets of a message Deliver stored, by UID.
+	Message(ctx context.Context, id, uid string) ([]byte, error)
+	// Arrived adds refs of bulletins' copies to account's maildrop and
+	// records seen as the newest bulletin delivered, if owner holds the
+	// account's lease (ErrConflict otherwise).
+	Arrived(ctx context.Context, id, account, owner string, refs []string, seen int) error
 	// ResetSandbox gives the sandbox back the world's messages and bumps
 	// its generation.
 	ResetSandbox(ctx context.Context, id string) error
@@ -69,13 +81,27 @@ type VisitorRecord struct {
 type SandboxState struct {
 	Gen     uint64              // bumped by every reset
 	Deleted map[string][]string // account → UIDs of the world's messages deleted
+	// Extra are the messages that arrived, per account, in order, by
+	// ref: "m:UID" for one delivered by SMTP (its octets by
+	// Store.Message), "b:ID:HASH" for a bulletin's copy (the world has
+	// the bulletin; HASH tells one posted on another replica).
+	Extra     map[string][]string
+	Seen      map[string]int // account → the newest bulletin delivered
+	Delivered int            // messages delivered by SMTP since made or reset
+}
+
+// A StoredMessage is a delivered message as the store keeps it.
+type StoredMessage struct {
+	UID  string
+	Data []byte
 }
 
 // Errors of a Store.
 var (
-	ErrNotFound = errors.New("sessions: not in the store")
-	ErrExists   = errors.New("sessions: already in the store")
-	ErrConflict = errors.New("sessions: the lease or the sandbox changed meanwhile")
+	ErrNotFound    = errors.New("sessions: not in the store")
+	ErrExists      = errors.New("sessions: already in the store")
+	ErrConflict    = errors.New("sessions: the lease or the sandbox changed meanwhile")
+	ErrMailboxFull = errors.New("sessions: the sandbox holds as many delivered messages as it may")
 )
 
 // storeTimeout bounds one call to the store: past it the client gets a
@@ -86,3 +112,7 @@ const storeTimeout = 3 * time.Second
 // it if its replica dies (SIGKILL): the live session renews it every
 // LeaseTTL/3.
 const LeaseTTL = 15 * time.Second
+
+func newSandboxState() SandboxState {
+	return SandboxState{Deleted: map[string][]string{}, Extra: map[string][]string{}, Seen: map[string]int{}}
+}

@@ -63,6 +63,7 @@ func TestStoreContract(t *testing.T) {
 				{"expiry", contractExpiry},
 				{"leases", contractLeases},
 				{"deletions", contractDeletions},
+				{"arrivals", contractArrivals},
 			} {
 				t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
 			}
@@ -202,5 +203,53 @@ func contractDeletions(t *testing.T, s storeUnderTest) {
 	}
 	if st, _ := s.Sandbox(ctx, r.ID); st.Gen != 0 || len(st.Deleted) != 0 {
 		t.Errorf("a deleted visitor's sandbox: %+v", st)
+	}
+}
+
+func contractArrivals(t *testing.T, s storeUnderTest) {
+	r := record(1)
+	s.CreateVisitor(ctx, r, time.Hour)
+	for i, uid := range []string{"smtp.a", "smtp.b"} {
+		if err := s.Deliver(ctx, r.ID, "guest", StoredMessage{UID: uid, Data: []byte("Subject: " + uid + "\r\n\r\nhi\r\n")}, 2); err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
+		}
+	}
+	if err := s.Deliver(ctx, r.ID, "guest", StoredMessage{UID: "smtp.c", Data: []byte("x")}, 2); !errors.Is(err, ErrMailboxFull) {
+		t.Errorf("a delivery past max: %v, want ErrMailboxFull", err)
+	}
+	if b, err := s.Message(ctx, r.ID, "smtp.b"); err != nil || string(b) != "Subject: smtp.b\r\n\r\nhi\r\n" {
+		t.Errorf("Message: %q, %v", b, err)
+	}
+	if err := s.Arrived(ctx, r.ID, "guest", "a", []string{"b:1:abcd"}, 1); !errors.Is(err, ErrConflict) {
+		t.Errorf("bulletins without the lease: %v", err)
+	}
+	s.Lease(ctx, r.ID, "guest", "a", time.Hour)
+	if err := s.Arrived(ctx, r.ID, "guest", "a", []string{"b:1:abcd", "b:2:ef01"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Sandbox(ctx, r.ID)
+	if got := st.Extra["guest"]; !slices.Equal(got, []string{"m:smtp.a", "m:smtp.b", "b:1:abcd", "b:2:ef01"}) || st.Seen["guest"] != 2 || st.Delivered != 2 {
+		t.Fatalf("after arrivals: %+v", st)
+	}
+	// QUIT deletes a delivered message (its octets go), a bulletin's
+	// copy and a world message, in one compare-and-set.
+	if err := s.Delete(ctx, r.ID, "guest", "a", 0, []string{"m:smtp.a", "b:2:ef01", "u7"}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = s.Sandbox(ctx, r.ID)
+	if !slices.Equal(st.Extra["guest"], []string{"m:smtp.b", "b:1:abcd"}) || !slices.Equal(st.Deleted["guest"], []string{"u7"}) {
+		t.Errorf("after QUIT: %+v", st)
+	}
+	if _, err := s.Message(ctx, r.ID, "smtp.a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a deleted message's octets: %v", err)
+	}
+	// A reset empties it all, the delivered count too.
+	s.ResetSandbox(ctx, r.ID)
+	st, _ = s.Sandbox(ctx, r.ID)
+	if len(st.Extra["guest"]) != 0 || st.Seen["guest"] != 0 || st.Delivered != 0 {
+		t.Errorf("after a reset: %+v", st)
+	}
+	if _, err := s.Message(ctx, r.ID, "smtp.b"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a reset sandbox's octets: %v", err)
 	}
 }
