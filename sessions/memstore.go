@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pop3playground/pop3playground/pop3/limit"
 )
 
 // MemStore is a Store in the process: the reference implementation of
@@ -18,7 +20,14 @@ type MemStore struct {
 	sandboxes map[string]*SandboxState
 	bodies    map[string]map[string][]byte // sandbox ID → UID → octets
 	leases    map[string]memLease          // id + "\x00" + account
+	counted   map[string]memCount          // token → what Admit counts, until it expires
+	rate      limit.RateLimiter
 	now       func() time.Time
+}
+
+type memCount struct {
+	ip      string
+	expires time.Time
 }
 
 type memVisitor struct {
@@ -34,7 +43,8 @@ type memLease struct {
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore {
 	return &MemStore{byToken: map[string]memVisitor{}, byID: map[string]string{},
-		sandboxes: map[string]*SandboxState{}, bodies: map[string]map[string][]byte{}, leases: map[string]memLease{}, now: time.Now}
+		sandboxes: map[string]*SandboxState{}, bodies: map[string]map[string][]byte{}, leases: map[string]memLease{},
+		counted: map[string]memCount{}, now: time.Now}
 }
 
 var _ Store = (*MemStore)(nil)
@@ -54,6 +64,7 @@ func (s *MemStore) forgetLocked(r VisitorRecord) {
 	delete(s.byID, r.ID)
 	delete(s.sandboxes, r.ID)
 	delete(s.bodies, r.ID)
+	delete(s.counted, r.Token)
 }
 
 func (s *MemStore) CreateVisitor(_ context.Context, r VisitorRecord, ttl time.Duration) error {
@@ -99,6 +110,10 @@ func (s *MemStore) TouchVisitor(_ context.Context, r VisitorRecord, ttl time.Dur
 	}
 	v.expires = s.now().Add(ttl)
 	s.byToken[r.Token] = v
+	if c, ok := s.counted[r.Token]; ok {
+		c.expires = v.expires
+		s.counted[r.Token] = c
+	}
 	return nil
 }
 
@@ -106,6 +121,38 @@ func (s *MemStore) DeleteVisitor(_ context.Context, r VisitorRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.forgetLocked(r)
+	return nil
+}
+
+func (s *MemStore) Admit(_ context.Context, r VisitorRecord, lim Limits, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	live, fromIP := 0, 0
+	for tok, c := range s.counted {
+		switch {
+		case !now.Before(c.expires):
+			delete(s.counted, tok)
+		case tok == r.Token:
+			return nil // counted already
+		default:
+			live++
+			if c.ip == r.IP {
+				fromIP++
+			}
+		}
+	}
+	switch {
+	case lim.MaxPerIP > 0 && fromIP >= lim.MaxPerIP:
+		return ErrIPTooMany
+	case lim.Max > 0 && live >= lim.Max:
+		return ErrFull
+	}
+	s.rate.Rate, s.rate.Burst = lim.Rate, lim.Burst
+	if !s.rate.Allow(r.IP, now) {
+		return ErrTooFast
+	}
+	s.counted[r.Token] = memCount{ip: r.IP, expires: now.Add(ttl)}
 	return nil
 }
 

@@ -24,6 +24,9 @@ import (
 //	sbm:ID      hash: UID → the octets of a message delivered by SMTP,
 //	            as long as v:i:ID
 //	lk:ID:ACCT  the maildrop lock's owner, with the lease's TTL
+//	n:all       sorted set: every counted visitor's token, scored by when
+//	            it expires (Admit); n:ip:KEY the same per address key
+//	r:KEY       hash: the token bucket of visitors made from KEY
 //
 // Every change that must hold across replicas is one script, run
 // atomically by the server: no read-modify-write races between replicas.
@@ -78,6 +81,49 @@ func (s *RedisStore) CreateVisitor(ctx context.Context, r VisitorRecord, ttl tim
 	return nil
 }
 
+// admit checks and counts a new visitor, on the server's clock: the
+// expired are dropped from the counts first; a token counted already
+// passes.
+var admit = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 'ok' end
+local maxip, max = tonumber(ARGV[4]), tonumber(ARGV[5])
+if maxip > 0 and redis.call('ZCARD', KEYS[2]) >= maxip then return 'ip' end
+if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then return 'full' end
+local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
+if rate > 0 then
+  local tokens = tonumber(redis.call('HGET', KEYS[3], 't') or burst)
+  local last = tonumber(redis.call('HGET', KEYS[3], 'at') or now)
+  tokens = math.min(burst, tokens + (now - last) * rate / 1000)
+  if tokens < 1 then return 'rate' end
+  redis.call('HSET', KEYS[3], 't', tokens - 1, 'at', now)
+  redis.call('PEXPIRE', KEYS[3], math.ceil(burst / rate * 1000) + 1000)
+end
+local exp = now + tonumber(ARGV[6])
+redis.call('ZADD', KEYS[1], exp, ARGV[1])
+redis.call('ZADD', KEYS[2], exp, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return 'ok'`)
+
+func (s *RedisStore) Admit(ctx context.Context, r VisitorRecord, lim Limits, ttl time.Duration) error {
+	res, err := admit.Run(ctx, s.rdb, []string{s.key("n", "all"), s.key("n", "ip", r.IP), s.key("r", r.IP)},
+		r.Token, lim.Rate, lim.Burst, lim.MaxPerIP, lim.Max, ttl.Milliseconds()).Text()
+	switch {
+	case err != nil:
+		return err
+	case res == "ip":
+		return ErrIPTooMany
+	case res == "full":
+		return ErrFull
+	case res == "rate":
+		return ErrTooFast
+	}
+	return nil
+}
+
 func (s *RedisStore) VisitorByToken(ctx context.Context, token string) (VisitorRecord, error) {
 	var r VisitorRecord
 	b, err := s.rdb.Get(ctx, s.key("v", "t", token)).Bytes()
@@ -107,10 +153,16 @@ if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[3], ARGV[1])
 redis.call('PEXPIRE', KEYS[4], ARGV[1])
+local t = redis.call('TIME')
+local exp = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+redis.call('ZADD', KEYS[5], 'XX', exp, ARGV[2])
+redis.call('ZADD', KEYS[6], 'XX', exp, ARGV[2])
+redis.call('PEXPIRE', KEYS[6], ARGV[1])
 return 1`)
 
 func (s *RedisStore) TouchVisitor(ctx context.Context, r VisitorRecord, ttl time.Duration) error {
-	ok, err := touchVisitor.Run(ctx, s.rdb, []string{s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID)}, ttl.Milliseconds()).Int()
+	ok, err := touchVisitor.Run(ctx, s.rdb, []string{s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID),
+		s.key("n", "all"), s.key("n", "ip", r.IP)}, ttl.Milliseconds(), r.Token).Int()
 	if err == nil && ok == 0 {
 		err = ErrNotFound
 	}
@@ -118,7 +170,13 @@ func (s *RedisStore) TouchVisitor(ctx context.Context, r VisitorRecord, ttl time
 }
 
 func (s *RedisStore) DeleteVisitor(ctx context.Context, r VisitorRecord) error {
-	return s.rdb.Del(ctx, s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID)).Err()
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID))
+		p.ZRem(ctx, s.key("n", "all"), r.Token)
+		p.ZRem(ctx, s.key("n", "ip", r.IP), r.Token)
+		return nil
+	})
+	return err
 }
 
 func (s *RedisStore) Sandbox(ctx context.Context, id string) (SandboxState, error) {

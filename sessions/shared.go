@@ -37,6 +37,9 @@ func (vs *Visitors) storeLog() *slog.Logger {
 // createShared stores a new visitor's record, drawing another ID if one
 // is taken on another replica, and holds the visitor here.
 func (vs *Visitors) createShared(r VisitorRecord) (*Visitor, error) {
+	if err := vs.admitShared(r); err != nil {
+		return nil, err
+	}
 	for range 4 {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		err := vs.Store.CreateVisitor(ctx, r, vs.TTL)
@@ -63,6 +66,43 @@ func (vs *Visitors) createShared(r VisitorRecord) (*Visitor, error) {
 		}
 	}
 	return nil, ErrStore
+}
+
+// admitShared counts a new visitor against the caps and the rate every
+// replica shares. At a cap, a visitor of this replica who never opened a
+// terminal or event stream makes room, as in one process.
+func (vs *Visitors) admitShared(r VisitorRecord) error {
+	lim := Limits{Rate: vs.Rate.Rate, Burst: vs.Rate.Burst, MaxPerIP: vs.MaxPerIP, Max: vs.Max}
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := vs.Store.Admit(ctx, r, lim, vs.TTL)
+		cancel()
+		capped := errors.Is(err, ErrIPTooMany) || errors.Is(err, ErrFull)
+		switch {
+		case err == nil:
+			return nil
+		case capped && try == 0:
+			key := r.IP
+			if errors.Is(err, ErrFull) {
+				key = ""
+			}
+			vs.mu.Lock()
+			victim := vs.unusedLocked(key, time.Now())
+			if victim != nil {
+				vs.removeLocked(victim, "unused, to make room for a new visitor")
+			}
+			vs.mu.Unlock()
+			if victim == nil {
+				return err
+			}
+			vs.forgetShared(victim)
+		case capped || errors.Is(err, ErrTooFast):
+			return err
+		default:
+			vs.storeLog().Warn("sessions: the store did not count a new visitor", "err", err)
+			return ErrStore
+		}
+	}
 }
 
 // fromStore finds a visitor in the store and holds it here: nil if there

@@ -247,3 +247,32 @@ func TestReplicasShareArrivals(t *testing.T) {
 		})
 	}
 }
+
+// The caps on visitors hold across replicas: two visitors per address
+// on a cap of two, whichever replica each arrives at.
+func TestReplicasShareTheCaps(t *testing.T) {
+	w := loadDefault(t)
+	for name, open := range sharedStores(t) {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			a, b := startReplica(t, w, store), startReplica(t, w, store)
+			for _, r := range []*replica{a, b} {
+				r.vs.MaxPerIP = 2
+			}
+			first, err := a.vs.New("192.0.2.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			first.Use() // opened a terminal: never evicted
+			if _, err := b.vs.New("192.0.2.1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.vs.New("192.0.2.1"); !errors.Is(err, ErrIPTooMany) {
+				t.Errorf("a third from one address, on A: %v, want ErrIPTooMany (A holds no unused visitor)", err)
+			}
+			if _, err := a.vs.New("192.0.2.2"); err != nil {
+				t.Errorf("another address: %v", err)
+			}
+		})
+	}
+}

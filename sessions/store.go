@@ -30,6 +30,13 @@ type Store interface {
 	TouchVisitor(ctx context.Context, r VisitorRecord, ttl time.Duration) error
 	// DeleteVisitor forgets a record and its sandbox.
 	DeleteVisitor(ctx context.Context, r VisitorRecord) error
+	// Admit counts a new visitor against the limits every replica
+	// shares, atomically: lim.Rate a second from r.IP (an address key)
+	// after lim.Burst, lim.MaxPerIP live from it, lim.Max live in all
+	// (zero: no limit). It fails with ErrTooFast, ErrIPTooMany or ErrFull
+	// and counts nothing then. A visitor counts until DeleteVisitor or
+	// its TTL, which TouchVisitor extends.
+	Admit(ctx context.Context, r VisitorRecord, lim Limits, ttl time.Duration) error
 
 	// Sandbox is a sandbox's diff over the world: empty for one never
 	// changed.
@@ -88,6 +95,13 @@ type SandboxState struct {
 	Extra     map[string][]string
 	Seen      map[string]int // account → the newest bulletin delivered
 	Delivered int            // messages delivered by SMTP since made or reset
+}
+
+// Limits are the caps on making visitors that hold across replicas.
+type Limits struct {
+	Rate          float64
+	Burst         int
+	MaxPerIP, Max int
 }
 
 // A StoredMessage is a delivered message as the store keeps it.

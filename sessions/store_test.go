@@ -37,7 +37,9 @@ func storesUnderTest(t *testing.T) map[string]func(t *testing.T) storeUnderTest 
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s.Close() })
-			return storeUnderTest{s, m.FastForward}
+			now := time.Now()
+			m.SetTime(now)
+			return storeUnderTest{s, func(d time.Duration) { now = now.Add(d); m.SetTime(now); m.FastForward(d) }}
 		},
 		"redis-server": func(t *testing.T) storeUnderTest {
 			addr := storetest.RedisServer(t)
@@ -64,6 +66,7 @@ func TestStoreContract(t *testing.T) {
 				{"leases", contractLeases},
 				{"deletions", contractDeletions},
 				{"arrivals", contractArrivals},
+				{"admission", contractAdmission},
 			} {
 				t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
 			}
@@ -251,5 +254,42 @@ func contractArrivals(t *testing.T, s storeUnderTest) {
 	}
 	if _, err := s.Message(ctx, r.ID, "smtp.b"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a reset sandbox's octets: %v", err)
+	}
+}
+
+func contractAdmission(t *testing.T, s storeUnderTest) {
+	v := func(tok, ip string) VisitorRecord { return VisitorRecord{Token: tok, ID: "id" + tok, IP: ip} }
+	caps := Limits{MaxPerIP: 2, Max: 3}
+	for _, tc := range []struct {
+		r    VisitorRecord
+		want error
+	}{
+		{v("t1", "a"), nil}, {v("t2", "a"), nil}, {v("t3", "a"), ErrIPTooMany}, {v("t3", "b"), nil},
+		{v("t4", "c"), ErrFull}, {v("t1", "a"), nil}, // counted already
+	} {
+		if err := s.Admit(ctx, tc.r, caps, 300*time.Millisecond); !errors.Is(err, tc.want) {
+			t.Errorf("Admit(%s from %s): %v, want %v", tc.r.Token, tc.r.IP, err, tc.want)
+		}
+	}
+	if err := s.DeleteVisitor(ctx, v("t1", "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Admit(ctx, v("t4", "c"), caps, 300*time.Millisecond); err != nil {
+		t.Errorf("a place freed by DeleteVisitor: %v", err)
+	}
+	s.advance(400 * time.Millisecond)
+	if err := s.Admit(ctx, v("t5", "a"), Limits{MaxPerIP: 1, Max: 1}, time.Hour); err != nil {
+		t.Errorf("after every count expired: %v", err)
+	}
+
+	rate := Limits{Rate: 1, Burst: 2}
+	for i, want := range []error{nil, nil, ErrTooFast} {
+		if err := s.Admit(ctx, v(fmt.Sprint("r", i), "d"), rate, time.Hour); !errors.Is(err, want) {
+			t.Errorf("visitor %d from one address at once: %v, want %v", i, err, want)
+		}
+	}
+	s.advance(1100 * time.Millisecond)
+	if err := s.Admit(ctx, v("r3", "d"), rate, time.Hour); err != nil {
+		t.Errorf("a second later: %v", err)
 	}
 }
