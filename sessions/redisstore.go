@@ -30,6 +30,8 @@ import (
 //
 // Every change that must hold across replicas is one script, run
 // atomically by the server: no read-modify-write races between replicas.
+// The keys are for one Redis (or a primary with replicas), not Redis
+// Cluster: a script reads keys of one visitor that could hash apart.
 type RedisStore struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -136,15 +138,22 @@ func (s *RedisStore) VisitorByToken(ctx context.Context, token string) (VisitorR
 	return r, json.Unmarshal(b, &r)
 }
 
+// visitorByID finds the record by its ID in one round trip.
+var visitorByID = redis.NewScript(`
+local tok = redis.call('GET', KEYS[1])
+if not tok then return false end
+return redis.call('GET', ARGV[1] .. tok)`)
+
 func (s *RedisStore) VisitorByID(ctx context.Context, id string) (VisitorRecord, error) {
-	tok, err := s.rdb.Get(ctx, s.key("v", "i", id)).Result()
+	var r VisitorRecord
+	b, err := visitorByID.Run(ctx, s.rdb, []string{s.key("v", "i", id)}, s.key("v", "t", "")).Text()
 	if errors.Is(err, redis.Nil) {
-		return VisitorRecord{}, ErrNotFound
+		return r, ErrNotFound
 	}
 	if err != nil {
-		return VisitorRecord{}, err
+		return r, err
 	}
-	return s.VisitorByToken(ctx, tok)
+	return r, json.Unmarshal([]byte(b), &r)
 }
 
 // touchVisitor extends the record, its ID and its sandbox.

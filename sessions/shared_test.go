@@ -23,7 +23,7 @@ type replica struct {
 	addr string
 }
 
-func startReplica(t *testing.T, w *World, store Store) *replica {
+func startReplica(t testing.TB, w *World, store Store) *replica {
 	t.Helper()
 	vs := NewVisitors(w)
 	vs.Store = store
