@@ -139,6 +139,13 @@ func (b *Backend) LoginAPOP(ctx context.Context, c *pop3.ConnInfo, user, timesta
 // locked ([IN-USE] is part of a lesson); a failed guess at someone's
 // login tells them nothing.
 func (b *Backend) opened(c *pop3.ConnInfo, personal *Visitor, md *Maildrop, err error, direct bool) (pop3.Maildrop, error) {
+	if errors.Is(err, errVisitorGone) {
+		// As if this process never had the visitor.
+		if personal != nil {
+			return nil, pop3.ErrAuthFailed
+		}
+		return nil, b.goneVisitor(string(c.ProxyTLVs[TLVToken]))
+	}
 	if personal != nil && errors.Is(err, pop3.ErrAuthFailed) && b.Visitors != nil {
 		// Not on the visitor's page (it may be a stranger's guess), but
 		// where the organiser looks when a student says "it says wrong

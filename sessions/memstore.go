@@ -160,6 +160,8 @@ func (s *MemStore) Sandbox(_ context.Context, id string) (SandboxState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := newSandboxState()
+	tok, ok := s.byID[id]
+	st.Gone = !ok || !s.live(tok)
 	if sb := s.sandboxes[id]; sb != nil {
 		st.Gen, st.Delivered = sb.Gen, sb.Delivered
 		for a, uids := range sb.Deleted {
@@ -282,3 +284,20 @@ func (s *MemStore) Release(_ context.Context, id, account, owner string) error {
 }
 
 func (s *MemStore) Ping(context.Context) error { return nil }
+
+// live reports whether token's visitor is held and unexpired. s.mu is
+// held.
+func (s *MemStore) live(token string) bool {
+	_, ok := s.liveLocked(token)
+	return ok
+}
+
+func (s *MemStore) Gone(_ context.Context, tokens []string) ([]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gone := make([]bool, len(tokens))
+	for i, t := range tokens {
+		gone[i] = !s.live(t)
+	}
+	return gone, nil
+}

@@ -190,10 +190,18 @@ func (s *RedisStore) DeleteVisitor(ctx context.Context, r VisitorRecord) error {
 
 func (s *RedisStore) Sandbox(ctx context.Context, id string) (SandboxState, error) {
 	st := newSandboxState()
-	h, err := s.rdb.HGetAll(ctx, s.key("sb", id)).Result()
+	var all *redis.MapStringStringCmd
+	var exists *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		all = p.HGetAll(ctx, s.key("sb", id))
+		exists = p.Exists(ctx, s.key("v", "i", id))
+		return nil
+	})
 	if err != nil {
 		return st, err
 	}
+	h := all.Val()
+	st.Gone = exists.Val() == 0
 	for f, v := range h {
 		switch {
 		case f == "gen":
@@ -359,3 +367,21 @@ func (s *RedisStore) Release(ctx context.Context, id, account, owner string) err
 }
 
 func (s *RedisStore) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+func (s *RedisStore) Gone(ctx context.Context, tokens []string) ([]bool, error) {
+	cmds := make([]*redis.IntCmd, len(tokens))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range tokens {
+			cmds[i] = p.Exists(ctx, s.key("v", "t", t))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	gone := make([]bool, len(tokens))
+	for i, c := range cmds {
+		gone[i] = c.Val() == 0
+	}
+	return gone, nil
+}

@@ -37,6 +37,8 @@ type Sandbox struct {
 	id    string
 	log   *slog.Logger
 	cache map[string]*Message // delivered messages by UID, resolved once
+	// forget drops the sandbox's visitor here when the store has none.
+	forget func()
 }
 
 // A view is one account's maildrop in a sandbox: the world's messages

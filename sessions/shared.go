@@ -161,6 +161,47 @@ func (vs *Visitors) forgetShared(v *Visitor) {
 	}
 }
 
+// errVisitorGone: the store holds the sandbox's visitor no more (ended on
+// another replica, expired, or a store that came back empty); the
+// Backend answers as for a visitor this process never had.
+var errVisitorGone = errors.New("sessions: the visitor is gone from the store")
+
+// sweepShared forgets the visitors held here that the store holds no
+// more: ended on another replica, expired there, or a store that came
+// back empty.
+func (vs *Visitors) sweepShared() {
+	vs.mu.Lock()
+	held := make([]*Visitor, 0, len(vs.byToken))
+	tokens := make([]string, 0, len(vs.byToken))
+	for tok, v := range vs.byToken {
+		held, tokens = append(held, v), append(tokens, tok)
+	}
+	vs.mu.Unlock()
+	if len(tokens) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	gone, err := vs.Store.Gone(ctx, tokens)
+	if err != nil {
+		return // the store is down: forget nothing
+	}
+	for i, v := range held {
+		if gone[i] {
+			vs.drop(v, "ended on another replica, or forgotten by the store")
+		}
+	}
+}
+
+// drop forgets v here, if it is still held.
+func (vs *Visitors) drop(v *Visitor, why string) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if vs.byToken[v.Token] == v {
+		vs.removeLocked(v, why)
+	}
+}
+
 // errStoreDown refuses a login while the store does not answer.
 var errStoreDown = &pop3.LoginError{Code: "SYS/TEMP", Text: "the playground's store is not answering right now: try again in a moment"}
 
@@ -180,6 +221,13 @@ func (sb *Sandbox) openShared(account string) (*Maildrop, error) {
 		return nil, pop3.ErrMaildropInUse
 	}
 	st, err := sb.store.Sandbox(ctx, sb.id)
+	if err == nil && st.Gone {
+		sb.store.Release(ctx, sb.id, account, owner)
+		if sb.forget != nil {
+			sb.forget()
+		}
+		return nil, errVisitorGone
+	}
 	if err == nil {
 		err = sb.arrive(ctx, account, owner, &st)
 	}

@@ -132,6 +132,29 @@ func TestReplicasShareVisitorsAndSandboxes(t *testing.T) {
 			if got := startReplica(t, w, store).vs.Get(v.Token); got != nil {
 				t.Errorf("an ended visitor is found by a fresh replica")
 			}
+			// B held it: its sweep drops it, and its login answers as a
+			// process that never had it would.
+			if b.vs.Len() != 1 {
+				t.Fatalf("B holds %d visitors", b.vs.Len())
+			}
+			b.vs.sweepShared()
+			if b.vs.Len() != 0 {
+				t.Error("B still holds a visitor ended on A after its sweep")
+			}
+			c = pop3test.Dial(t, b.addr)
+			c.Expect("USER "+login, "+OK")
+			c.Expect("PASS visitor", "-ERR [AUTH]")
+
+			// A store that forgot a visitor (it came back empty): the
+			// replica that holds it finds out at the login.
+			v2, _ := a.vs.New("192.0.2.1")
+			store.DeleteVisitor(ctx, v2.record())
+			c = pop3test.Dial(t, a.addr)
+			c.Expect("USER "+v2.PersonalLogin("guest"), "+OK")
+			c.Expect("PASS visitor", "-ERR [AUTH]")
+			if a.vs.Get(v2.Token) != nil {
+				t.Error("A still holds a visitor its store forgot")
+			}
 		})
 	}
 }

@@ -39,8 +39,13 @@ type Store interface {
 	Admit(ctx context.Context, r VisitorRecord, lim Limits, ttl time.Duration) error
 
 	// Sandbox is a sandbox's diff over the world: empty for one never
-	// changed.
+	// changed. Its Gone is set when the store holds no visitor of that
+	// ID: ended on another replica, expired, or a store that came back
+	// empty.
 	Sandbox(ctx context.Context, id string) (SandboxState, error)
+	// Gone reports which of these tokens' visitors the store no longer
+	// holds.
+	Gone(ctx context.Context, tokens []string) ([]bool, error)
 	// Delete records, at QUIT, that account's messages are deleted in
 	// sandbox id: the world's by UID, those that arrived by their ref
 	// (SandboxState.Extra). It applies only if owner still holds the
@@ -86,6 +91,7 @@ type VisitorRecord struct {
 
 // SandboxState is a sandbox's diff over the world.
 type SandboxState struct {
+	Gone    bool                // the store holds no visitor of this ID
 	Gen     uint64              // bumped by every reset
 	Deleted map[string][]string // account → UIDs of the world's messages deleted
 	// Extra are the messages that arrived, per account, in order, by

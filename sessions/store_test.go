@@ -104,11 +104,23 @@ func contractVisitors(t *testing.T, s storeUnderTest) {
 	if _, err := s.VisitorByID(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("an unknown ID: %v", err)
 	}
+	if gone, err := s.Gone(ctx, []string{r.Token, "nobody"}); err != nil || !slices.Equal(gone, []bool{false, true}) {
+		t.Errorf("Gone: %v, %v", gone, err)
+	}
+	if st, _ := s.Sandbox(ctx, r.ID); st.Gone {
+		t.Error("the sandbox of a live visitor is Gone")
+	}
 	if err := s.DeleteVisitor(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.VisitorByToken(ctx, r.Token); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a deleted visitor: %v", err)
+	}
+	if gone, _ := s.Gone(ctx, []string{r.Token}); !gone[0] {
+		t.Error("a deleted visitor is not Gone")
+	}
+	if st, _ := s.Sandbox(ctx, r.ID); !st.Gone {
+		t.Error("the sandbox of a deleted visitor is not Gone")
 	}
 	if err := s.TouchVisitor(ctx, r, time.Hour); !errors.Is(err, ErrNotFound) {
 		t.Errorf("touching a deleted visitor: %v", err)

@@ -285,6 +285,7 @@ func (vs *Visitors) holdLocked(r VisitorRecord) *Visitor {
 		Sandbox: NewSandbox(vs.world), gone: make(chan struct{}), vs: vs}
 	if vs.Store != nil {
 		v.Sandbox.store, v.Sandbox.id, v.Sandbox.log = vs.Store, r.ID, vs.storeLog()
+		v.Sandbox.forget = func() { vs.drop(v, "forgotten by the store") }
 		v.stored.Store(time.Now().UnixNano())
 	}
 	v.Touch()
@@ -486,6 +487,9 @@ func (vs *Visitors) Run(ctx context.Context) {
 			return
 		case now := <-t.C:
 			vs.Sweep(now)
+			if vs.Store != nil {
+				vs.sweepShared()
+			}
 		}
 	}
 }
