@@ -193,6 +193,21 @@ func (vs *Visitors) sweepShared() {
 	}
 }
 
+// goneShared reports whether the store forgot v (and then drops it
+// here): Create asks, so that the page's session call, after a store
+// came back empty or the visitor was ended elsewhere, makes a new
+// visitor as after a restart. The store not answering keeps v.
+func (vs *Visitors) goneShared(v *Visitor) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	gone, err := vs.Store.Gone(ctx, []string{v.Token})
+	if err != nil || !gone[0] {
+		return false
+	}
+	vs.drop(v, "forgotten by the store")
+	return true
+}
+
 // drop forgets v here, if it is still held.
 func (vs *Visitors) drop(v *Visitor, why string) {
 	vs.mu.Lock()

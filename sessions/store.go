@@ -130,8 +130,9 @@ const storeTimeout = 3 * time.Second
 
 // LeaseTTL is how long a maildrop lock outlives the session that holds
 // it if its replica dies (SIGKILL): the live session renews it every
-// LeaseTTL/3.
-const LeaseTTL = 15 * time.Second
+// LeaseTTL/3, so a replica that dies just after a renewal holds it
+// LeaseTTL at most, inside the 15 s the issue allows.
+const LeaseTTL = 12 * time.Second
 
 func newSandboxState() SandboxState {
 	return SandboxState{Deleted: map[string][]string{}, Extra: map[string][]string{}, Seen: map[string]int{}}

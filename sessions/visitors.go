@@ -227,8 +227,11 @@ func (vs *Visitors) Create(token, ip string) (*Visitor, error) {
 	vs.mu.Lock()
 	if v := vs.byToken[token]; v != nil {
 		vs.mu.Unlock()
-		v.Touch()
-		return v, nil
+		if vs.Store == nil || !vs.goneShared(v) {
+			v.Touch()
+			return v, nil
+		}
+		vs.mu.Lock()
 	}
 	now := time.Now()
 	if vs.Store == nil {

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,7 +25,22 @@ import (
 // can lower without lowering its own.
 const childEnv = "POP3PG_TEST_CHILD_NOFILE"
 
+// replicaEnv, when set, makes the test binary the playground itself,
+// with the arguments after "--", stopped by SIGTERM as the binary is: a
+// replica the test can kill (replicas_e2e_test.go).
+const replicaEnv = "POP3PG_TEST_REPLICA"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(replicaEnv) != "" {
+		args := os.Args[slices.Index(os.Args, "--")+1:]
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		if err := run(ctx, args, noEnv, os.Stdout, os.Stderr); err != nil {
+			os.Stderr.WriteString("run: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if n := os.Getenv(childEnv); n != "" {
 		var lim uint64
 		for _, d := range n {
