@@ -6,7 +6,11 @@ package sessions
 type openConns struct {
 	m      map[uint64]*connInfo
 	newest uint64 // the connection whose state changed last
-	last   uint64 // the newest connection seen
+	// last is the order of the newest connection seen: connections are
+	// numbered 1, 2, … as they are first seen, so that "a connection
+	// opened since" holds for connections of several replicas, whose
+	// numbers are not in the order they were made.
+	last uint64
 }
 
 // connInfo is one connection of a visitor's.
@@ -15,6 +19,7 @@ type connInfo struct {
 	tab         string // the page (browser tab) of a bridged connection
 	line        string // its last command line, secrets masked
 	closed      bool   // its closed event is being handled
+	order       uint64 // when it was first seen (openConns.last)
 }
 
 // observe updates the table with e; tab names the page of a bridged
@@ -23,13 +28,13 @@ func (oc *openConns) observe(e Event, tab string) (answered string) {
 	if e.Conn == 0 {
 		return "" // not a connection's (a reset)
 	}
-	oc.last = max(oc.last, e.Conn)
 	if oc.m == nil {
 		oc.m = make(map[uint64]*connInfo)
 	}
 	c := oc.m[e.Conn]
 	if c == nil {
-		c = &connInfo{}
+		oc.last++
+		c = &connInfo{order: oc.last}
 		oc.m[e.Conn] = c
 	}
 	switch e.Kind {
@@ -52,6 +57,15 @@ func (oc *openConns) observe(e Event, tab string) (answered string) {
 // forget drops a closed connection once everything that reads the table
 // has seen its end.
 func (oc *openConns) forget(conn uint64) { delete(oc.m, conn) }
+
+// order is when a connection was first seen (openConns.last), or
+// past every one so far for a connection not seen yet.
+func (oc *openConns) order(conn uint64) uint64 {
+	if c := oc.m[conn]; c != nil {
+		return c.order
+	}
+	return oc.last + 1
+}
 
 // open reports whether a connection is open and known.
 func (oc *openConns) open(conn uint64) bool {

@@ -187,7 +187,7 @@ func whereOK(st *Step, run *lessonRun, done int, e Event, oc *openConns) bool {
 	// connection (0): any will do for the steps that refer to it.
 	switch st.Conn {
 	case "new":
-		return e.Conn > run.mark
+		return oc.order(e.Conn) > run.mark
 	case "same":
 		p := prev(done - 1)
 		return p == 0 || e.Conn == p
