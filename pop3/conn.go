@@ -109,7 +109,7 @@ type conn struct {
 func newConn(s *Server, rw net.Conn, proxy *proxyPolicy) *conn {
 	c := &conn{srv: s, raw: rw, start: time.Now(), ctx: context.Background(), proxy: proxy}
 	c.lb = c.lbuf[:0]
-	c.info = ConnInfo{ID: s.nextID.Add(1), RemoteAddr: rw.RemoteAddr(), LocalAddr: rw.LocalAddr()}
+	c.info = ConnInfo{ID: s.IDBase + s.nextID.Add(1), RemoteAddr: rw.RemoteAddr(), LocalAddr: rw.LocalAddr()}
 	c.ip = addrIP(rw.RemoteAddr())
 	c.in.r = rw
 	c.out = outWriter{w: rw, total: &s.bytesSent}

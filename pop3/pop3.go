@@ -112,7 +112,7 @@ type MessageInfo struct {
 
 // ConnInfo describes the connection a login comes from.
 type ConnInfo struct {
-	ID         uint64 // unique for the life of the Server
+	ID         uint64 // unique for the life of the Server (Server.IDBase and up)
 	RemoteAddr net.Addr
 	LocalAddr  net.Addr
 	// TLS is the connection's TLS state after STLS or on an implicit-TLS

@@ -75,6 +75,10 @@ type Server struct {
 	// LoginTimeout closes a session that has not logged in this long
 	// after it connected, whatever it sends meanwhile. Zero means none.
 	LoginTimeout time.Duration
+	// IDBase is added to every connection's number (ConnInfo.ID), so
+	// that replicas sharing a store number connections apart: each is
+	// given a base of its own. Zero numbers them from 1.
+	IDBase uint64
 	// Observer, if set, is told every session's events.
 	Observer Observer
 

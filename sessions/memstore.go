@@ -22,6 +22,7 @@ type MemStore struct {
 	leases    map[string]memLease          // id + "\x00" + account
 	counted   map[string]memCount          // token → what Admit counts, until it expires
 	rate      limit.RateLimiter
+	replicas  uint64
 	now       func() time.Time
 }
 
@@ -300,4 +301,11 @@ func (s *MemStore) Gone(_ context.Context, tokens []string) ([]bool, error) {
 		gone[i] = !s.live(t)
 	}
 	return gone, nil
+}
+
+func (s *MemStore) Replica(context.Context) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replicas++
+	return s.replicas, nil
 }

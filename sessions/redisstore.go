@@ -385,3 +385,8 @@ func (s *RedisStore) Gone(ctx context.Context, tokens []string) ([]bool, error) 
 	}
 	return gone, nil
 }
+
+func (s *RedisStore) Replica(ctx context.Context) (uint64, error) {
+	n, err := s.rdb.Incr(ctx, s.key("replicas")).Uint64()
+	return n, err
+}

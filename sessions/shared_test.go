@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -28,6 +29,13 @@ func startReplica(t testing.TB, w *World, store Store) *replica {
 	vs := NewVisitors(w)
 	vs.Store = store
 	srv := pop3.NewServer(&Backend{World: w, Visitors: vs})
+	if store != nil {
+		n, err := store.Replica(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.IDBase = n << 40
+	}
 	srv.Observer = vs
 	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv.AuthFailureDelay = time.Millisecond

@@ -78,6 +78,10 @@ type Store interface {
 
 	// Ping reports whether the store answers (/readyz).
 	Ping(ctx context.Context) error
+	// Replica gives a starting replica a number no other replica of
+	// the store had: its connections are numbered from it
+	// (pop3.Server.IDBase).
+	Replica(ctx context.Context) (uint64, error)
 }
 
 // A VisitorRecord is what every replica knows of a visitor.

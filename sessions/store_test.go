@@ -67,6 +67,13 @@ func TestStoreContract(t *testing.T) {
 				{"deletions", contractDeletions},
 				{"arrivals", contractArrivals},
 				{"admission", contractAdmission},
+				{"replicas", func(t *testing.T, s storeUnderTest) {
+					a, err1 := s.Replica(ctx)
+					b, err2 := s.Replica(ctx)
+					if err1 != nil || err2 != nil || a == 0 || a == b {
+						t.Errorf("Replica: %d %v, %d %v", a, err1, b, err2)
+					}
+				}},
 			} {
 				t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -67,6 +68,9 @@ func newPlayground(cfg *config, world *sessions.World, lessons []*sessions.Lesso
 	p.delivery = newDelivery(cfg, p.visitors)
 	backend := &sessions.Backend{World: world, Visitors: p.visitors}
 	p.pop3 = newPOP3Server(cfg, backend, logger)
+	if p.store != nil {
+		p.pop3.IDBase = replicaBase(p.store, logger)
+	}
 	var pop3m *pop3Metrics
 	p.registry, pop3m = newMetrics(p.pop3, backend, p.visitors, p.delivery)
 	p.pop3.Observer = observers{p.visitors, pop3m}
@@ -130,6 +134,22 @@ func newPOP3Server(cfg *config, be pop3.Backend, logger *slog.Logger) *pop3.Serv
 	srv.AuthFailureDelay = cfg.authFailureDelay
 	srv.LoginTimeout = cfg.loginTimeout
 	return srv
+}
+
+// replicaBase numbers this replica's connections apart from the other
+// replicas' (pop3.Server.IDBase): a number the store gives, or, if it
+// does not answer at start, a random one.
+func replicaBase(store *sessions.RedisStore, logger *slog.Logger) uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	n, err := store.Replica(ctx)
+	if err != nil {
+		var b [3]byte
+		rand.Read(b[:])
+		n = 1<<23 | uint64(b[0])<<16 | uint64(b[1])<<8 | uint64(b[2])
+		logger.Warn("the store did not answer at start: this replica numbers its connections from a random base", "err", err)
+	}
+	return n << 40
 }
 
 // listen opens every listener the config asks for, or none.
