@@ -23,6 +23,8 @@ type MemStore struct {
 	counted   map[string]memCount          // token → what Admit counts, until it expires
 	rate      limit.RateLimiter
 	replicas  uint64
+	streams   map[string][]Fact
+	followers map[*memFollower]struct{}
 	now       func() time.Time
 }
 
@@ -45,7 +47,7 @@ type memLease struct {
 func NewMemStore() *MemStore {
 	return &MemStore{byToken: map[string]memVisitor{}, byID: map[string]string{},
 		sandboxes: map[string]*SandboxState{}, bodies: map[string]map[string][]byte{}, leases: map[string]memLease{},
-		counted: map[string]memCount{}, now: time.Now}
+		counted: map[string]memCount{}, streams: map[string][]Fact{}, followers: map[*memFollower]struct{}{}, now: time.Now}
 }
 
 var _ Store = (*MemStore)(nil)
@@ -66,6 +68,7 @@ func (s *MemStore) forgetLocked(r VisitorRecord) {
 	delete(s.sandboxes, r.ID)
 	delete(s.bodies, r.ID)
 	delete(s.counted, r.Token)
+	delete(s.streams, r.ID)
 }
 
 func (s *MemStore) CreateVisitor(_ context.Context, r VisitorRecord, ttl time.Duration) error {
@@ -308,4 +311,90 @@ func (s *MemStore) Replica(context.Context) (uint64, error) {
 	defer s.mu.Unlock()
 	s.replicas++
 	return s.replicas, nil
+}
+
+func (s *MemStore) Publish(_ context.Context, id string, facts [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[id]
+	for _, d := range facts {
+		var seq uint64 = 1
+		if n := len(st); n > 0 {
+			seq = st[n-1].Seq + 1
+		}
+		f := Fact{Visitor: id, Seq: seq, Data: slices.Clone(d)}
+		if len(st) == EventLogSize {
+			st = st[1:]
+		}
+		st = append(st, f)
+		for fl := range s.followers {
+			fl.deliver(f)
+		}
+	}
+	s.streams[id] = st
+	return nil
+}
+
+func (s *MemStore) Facts(_ context.Context, id string, after uint64) ([]Fact, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Fact
+	for _, f := range s.streams[id] {
+		if f.Seq > after {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func (s *MemStore) Follow(context.Context) Follower {
+	f := &memFollower{s: s, ids: map[string]bool{}, c: make(chan Fact, 4096)}
+	s.mu.Lock()
+	s.followers[f] = struct{}{}
+	s.mu.Unlock()
+	return f
+}
+
+// memFollower is a Follower of a MemStore.
+type memFollower struct {
+	s   *MemStore
+	ids map[string]bool // guarded by s.mu
+	c   chan Fact
+}
+
+// deliver sends f if followed. s.mu is held.
+func (f *memFollower) deliver(fact Fact) {
+	if f.ids[fact.Visitor] {
+		select {
+		case f.c <- fact:
+		default: // a follower that does not read loses facts, as Redis's pub/sub does
+		}
+	}
+}
+
+func (f *memFollower) Add(_ context.Context, ids ...string) error {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	for _, id := range ids {
+		f.ids[id] = true
+	}
+	return nil
+}
+
+func (f *memFollower) Remove(_ context.Context, ids ...string) error {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	for _, id := range ids {
+		delete(f.ids, id)
+	}
+	return nil
+}
+
+func (f *memFollower) Facts() <-chan Fact { return f.c }
+
+func (f *memFollower) Close() error {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	delete(f.s.followers, f)
+	return nil
 }

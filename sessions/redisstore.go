@@ -27,6 +27,10 @@ import (
 //	n:all       sorted set: every counted visitor's token, scored by when
 //	            it expires (Admit); n:ip:KEY the same per address key
 //	r:KEY       hash: the token bucket of visitors made from KEY
+//	ev:ID       stream: the visitor's facts (field s, its number; d, the
+//	            fact), the last EventLogSize, as long as v:i:ID; each is
+//	            published on channel ev:ID as "NUMBER DATA" too
+//	evn:ID      the number of the visitor's last fact
 //
 // Every change that must hold across replicas is one script, run
 // atomically by the server: no read-modify-write races between replicas.
@@ -64,7 +68,7 @@ var createVisitor = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 return 1`)
 
 func (s *RedisStore) CreateVisitor(ctx context.Context, r VisitorRecord, ttl time.Duration) error {
@@ -72,7 +76,8 @@ func (s *RedisStore) CreateVisitor(ctx context.Context, r VisitorRecord, ttl tim
 	if err != nil {
 		return err
 	}
-	ok, err := createVisitor.Run(ctx, s.rdb, []string{s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID)},
+	ok, err := createVisitor.Run(ctx, s.rdb, []string{s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID),
+		s.key("ev", r.ID), s.key("evn", r.ID)},
 		b, r.Token, ttl.Milliseconds()).Int()
 	if err != nil {
 		return err
@@ -167,11 +172,13 @@ local exp = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber
 redis.call('ZADD', KEYS[5], 'XX', exp, ARGV[2])
 redis.call('ZADD', KEYS[6], 'XX', exp, ARGV[2])
 redis.call('PEXPIRE', KEYS[6], ARGV[1])
+redis.call('PEXPIRE', KEYS[7], ARGV[1])
+redis.call('PEXPIRE', KEYS[8], ARGV[1])
 return 1`)
 
 func (s *RedisStore) TouchVisitor(ctx context.Context, r VisitorRecord, ttl time.Duration) error {
 	ok, err := touchVisitor.Run(ctx, s.rdb, []string{s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID),
-		s.key("n", "all"), s.key("n", "ip", r.IP)}, ttl.Milliseconds(), r.Token).Int()
+		s.key("n", "all"), s.key("n", "ip", r.IP), s.key("ev", r.ID), s.key("evn", r.ID)}, ttl.Milliseconds(), r.Token).Int()
 	if err == nil && ok == 0 {
 		err = ErrNotFound
 	}
@@ -180,7 +187,7 @@ func (s *RedisStore) TouchVisitor(ctx context.Context, r VisitorRecord, ttl time
 
 func (s *RedisStore) DeleteVisitor(ctx context.Context, r VisitorRecord) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID))
+		p.Del(ctx, s.key("v", "t", r.Token), s.key("v", "i", r.ID), s.key("sb", r.ID), s.key("sbm", r.ID), s.key("ev", r.ID), s.key("evn", r.ID))
 		p.ZRem(ctx, s.key("n", "all"), r.Token)
 		p.ZRem(ctx, s.key("n", "ip", r.IP), r.Token)
 		return nil
@@ -390,3 +397,87 @@ func (s *RedisStore) Replica(ctx context.Context) (uint64, error) {
 	n, err := s.rdb.Incr(ctx, s.key("replicas")).Uint64()
 	return n, err
 }
+
+// publish appends one fact, numbered, and tells the followers.
+var publish = redis.NewScript(`
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', seq, 'd', ARGV[2])
+redis.call('PUBLISH', KEYS[1], seq .. ' ' .. ARGV[2])
+local ttl = redis.call('PTTL', KEYS[3])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return seq`)
+
+func (s *RedisStore) Publish(ctx context.Context, id string, facts [][]byte) error {
+	keys := []string{s.key("ev", id), s.key("evn", id), s.key("v", "i", id)}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, d := range facts {
+			publish.Eval(ctx, p, keys, EventLogSize, d) // EVALSHA cannot fall back inside a pipeline
+		}
+		return nil
+	})
+	return err
+}
+
+func (s *RedisStore) Facts(ctx context.Context, id string, after uint64) ([]Fact, error) {
+	msgs, err := s.rdb.XRange(ctx, s.key("ev", id), "-", "+").Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []Fact
+	for _, m := range msgs {
+		seq, _ := strconv.ParseUint(fmt.Sprint(m.Values["s"]), 10, 64)
+		if seq > after {
+			out = append(out, Fact{Visitor: id, Seq: seq, Data: []byte(fmt.Sprint(m.Values["d"]))})
+		}
+	}
+	return out, nil
+}
+
+func (s *RedisStore) Follow(ctx context.Context) Follower {
+	ps := s.rdb.Subscribe(ctx)
+	f := &redisFollower{s: s, ps: ps, c: make(chan Fact, 1024)}
+	go f.run()
+	return f
+}
+
+// redisFollower is a Follower on Redis pub/sub: one connection a replica.
+type redisFollower struct {
+	s  *RedisStore
+	ps *redis.PubSub
+	c  chan Fact
+}
+
+func (f *redisFollower) run() {
+	defer close(f.c)
+	prefix := f.s.key("ev", "")
+	for m := range f.ps.Channel(redis.WithChannelSize(1024)) {
+		seq, data, ok := strings.Cut(m.Payload, " ")
+		n, err := strconv.ParseUint(seq, 10, 64)
+		if !ok || err != nil {
+			continue
+		}
+		f.c <- Fact{Visitor: strings.TrimPrefix(m.Channel, prefix), Seq: n, Data: []byte(data)}
+	}
+}
+
+func (f *redisFollower) channels(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = f.s.key("ev", id)
+	}
+	return out
+}
+
+func (f *redisFollower) Add(ctx context.Context, ids ...string) error {
+	return f.ps.Subscribe(ctx, f.channels(ids)...)
+}
+
+func (f *redisFollower) Remove(ctx context.Context, ids ...string) error {
+	return f.ps.Unsubscribe(ctx, f.channels(ids)...)
+}
+
+func (f *redisFollower) Facts() <-chan Fact { return f.c }
+func (f *redisFollower) Close() error       { return f.ps.Close() }

@@ -78,6 +78,17 @@ type Store interface {
 
 	// Ping reports whether the store answers (/readyz).
 	Ping(ctx context.Context) error
+	// Publish appends facts to visitor id's stream (the last
+	// EventLogSize kept, as long as the visitor), numbering them 1, 2, …
+	// in the order the store takes them, and tells every replica that
+	// follows id.
+	Publish(ctx context.Context, id string, facts [][]byte) error
+	// Facts are the facts of id's stream numbered after seq, in order.
+	Facts(ctx context.Context, id string, after uint64) ([]Fact, error)
+	// Follow returns a Follower: the facts published from now on, for
+	// the visitors it is told to follow.
+	Follow(ctx context.Context) Follower
+
 	// Replica gives a starting replica a number no other replica of
 	// the store had: its connections are numbered from it
 	// (pop3.Server.IDBase).
@@ -105,6 +116,22 @@ type SandboxState struct {
 	Extra     map[string][]string
 	Seen      map[string]int // account → the newest bulletin delivered
 	Delivered int            // messages delivered by SMTP since made or reset
+}
+
+// A Fact is one entry of a visitor's stream.
+type Fact struct {
+	Visitor string // its ID
+	Seq     uint64
+	Data    []byte
+}
+
+// A Follower receives the facts published for the visitors it follows,
+// in the order of each visitor's stream.
+type Follower interface {
+	Add(ctx context.Context, ids ...string) error
+	Remove(ctx context.Context, ids ...string) error
+	Facts() <-chan Fact
+	Close() error
 }
 
 // Limits are the caps on making visitors that hold across replicas.

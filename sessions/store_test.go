@@ -67,6 +67,7 @@ func TestStoreContract(t *testing.T) {
 				{"deletions", contractDeletions},
 				{"arrivals", contractArrivals},
 				{"admission", contractAdmission},
+				{"streams", contractStreams},
 				{"replicas", func(t *testing.T, s storeUnderTest) {
 					a, err1 := s.Replica(ctx)
 					b, err2 := s.Replica(ctx)
@@ -310,5 +311,58 @@ func contractAdmission(t *testing.T, s storeUnderTest) {
 	s.advance(1100 * time.Millisecond)
 	if err := s.Admit(ctx, v("r3", "d"), rate, time.Hour); err != nil {
 		t.Errorf("a second later: %v", err)
+	}
+}
+
+func contractStreams(t *testing.T, s storeUnderTest) {
+	r := record(1)
+	s.CreateVisitor(ctx, r, time.Hour)
+	f := s.Follow(ctx)
+	defer f.Close()
+	if err := f.Add(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the subscription reaches the server
+	if err := s.Publish(ctx, r.ID, [][]byte{[]byte("one"), []byte("two words")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(ctx, "someone else", [][]byte{[]byte("not followed")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Publish(ctx, r.ID, [][]byte{[]byte("three")})
+	for i, want := range []string{"one", "two words", "three"} {
+		select {
+		case got := <-f.Facts():
+			if got.Visitor != r.ID || got.Seq != uint64(i+1) || string(got.Data) != want {
+				t.Errorf("fact %d: %+v", i+1, got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("fact %d not received", i+1)
+		}
+	}
+	facts, err := s.Facts(ctx, r.ID, 1)
+	if err != nil || len(facts) != 2 || facts[0].Seq != 2 || string(facts[1].Data) != "three" {
+		t.Errorf("Facts after 1: %+v, %v", facts, err)
+	}
+	f.Remove(ctx, r.ID)
+	time.Sleep(50 * time.Millisecond)
+	s.Publish(ctx, r.ID, [][]byte{[]byte("four")})
+	select {
+	case got := <-f.Facts():
+		t.Errorf("a fact after Remove: %+v", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The stream is bounded.
+	many := make([][]byte, EventLogSize+200)
+	for i := range many {
+		many[i] = []byte(fmt.Sprint(i))
+	}
+	s.Publish(ctx, r.ID, many)
+	if facts, _ := s.Facts(ctx, r.ID, 0); len(facts) > EventLogSize+100 || facts[len(facts)-1].Seq != uint64(4+len(many)) {
+		t.Errorf("after %d more: %d kept, last %d", len(many), len(facts), facts[len(facts)-1].Seq)
+	}
+	s.DeleteVisitor(ctx, r)
+	if facts, _ := s.Facts(ctx, r.ID, 0); len(facts) != 0 {
+		t.Errorf("a deleted visitor's stream: %d facts", len(facts))
 	}
 }
