@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"sort"
 	"sync"
 	"time"
 )
@@ -61,16 +62,23 @@ func (e Entry) Data() any {
 	}{e.Event, e.Tab, e.Via}
 }
 
-// An EventLog is a visitor's POP3 events, numbered from 1, the last
-// EventLogSize of them kept. It grows as events come (a visitor who does
-// nothing costs nothing) and then wraps around. Readers poll it: a slow
-// reader costs the server nothing but falls behind, and learns that it
-// missed some.
+// An EventLog is a visitor's POP3 events, numbered, the last EventLogSize
+// of them kept. It grows as events come (a visitor who does nothing
+// costs nothing) and then wraps around. Readers poll it: a slow reader
+// costs the server nothing but falls behind, and learns that it missed
+// some. In one process entries are numbered 1, 2, …; on a replica (a
+// Store), from their place in the visitor's stream (skipTo), the same on
+// every replica, with gaps between.
 type EventLog struct {
 	mu      sync.Mutex
-	ring    []Entry       // entry ID n at (n-1) % EventLogSize
+	ring    []Entry       // oldest at head once full
+	head    int           // where the oldest entry is, once the ring is full
 	last    uint64        // ID of the newest entry; 0 when empty
+	wrapped bool          // entries were dropped
 	changed chan struct{} // closed by the next Append
+	// shared: the numbers come from a stream every replica shares, so a
+	// reader's number past the newest is ahead, not from another life.
+	shared bool
 }
 
 // Append adds an entry and gives it the next ID.
@@ -82,7 +90,9 @@ func (l *EventLog) Append(e Entry) {
 	if len(l.ring) < EventLogSize {
 		l.ring = append(l.ring, e)
 	} else {
-		l.ring[(l.last-1)%EventLogSize] = e
+		l.ring[l.head] = e
+		l.head = (l.head + 1) % EventLogSize
+		l.wrapped = true
 	}
 	// A command is always followed by its reply (or the end of the
 	// connection): readers wake for the reply and read both, one wake-up
@@ -92,6 +102,16 @@ func (l *EventLog) Append(e Entry) {
 		l.changed = nil
 	}
 }
+
+// skipTo makes the next entry's ID at least id.
+func (l *EventLog) skipTo(id uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.last = max(l.last, id-1)
+}
+
+// at is the i-th entry kept, oldest first. l.mu is held.
+func (l *EventLog) at(i int) *Entry { return &l.ring[(l.head+i)%len(l.ring)] }
 
 // Since returns the entries after ID after, oldest first; missed is true
 // when some of them are no longer kept. wait is closed when another event
@@ -108,15 +128,14 @@ func (l *EventLog) AppendSince(entries []Entry, after uint64) (_ []Entry, missed
 	if l.changed == nil {
 		l.changed = make(chan struct{})
 	}
-	if after > l.last {
+	if after > l.last && !l.shared {
 		after = l.last // from another life of the server: start afresh
 	}
-	first := after + 1
-	if l.last >= EventLogSize && first <= l.last-EventLogSize {
-		first, missed = l.last-EventLogSize+1, true
-	}
-	for id := first; id <= l.last; id++ {
-		entries = append(entries, l.ring[(id-1)%EventLogSize])
+	n := len(l.ring)
+	first := sort.Search(n, func(i int) bool { return l.at(i).ID > after })
+	missed = first == 0 && n > 0 && l.wrapped && after+1 < l.at(0).ID
+	for i := first; i < n; i++ {
+		entries = append(entries, *l.at(i))
 	}
 	return entries, missed, l.changed
 }

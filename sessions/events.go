@@ -36,8 +36,7 @@ func (vs *Visitors) Observe(e pop3.Event) {
 		if via == "pop3" && v.Lab.recording(e.Conn) {
 			v.Lab.observe(ev, e.Info)
 		}
-		v.Events.Append(Entry{Type: EntryPOP3, Event: ev, Tab: tab, Via: via})
-		vs.advance(v, ev, tab)
+		vs.record(v, fact{Type: EntryPOP3, Event: &ev, Tab: tab, Via: via})
 	}
 }
 
@@ -46,9 +45,7 @@ func (vs *Visitors) Observe(e pop3.Event) {
 func (vs *Visitors) Reset(v *Visitor) {
 	v.Sandbox.Reset()
 	v.Lab.Reset()
-	e := Event{Kind: EventReset, Time: time.Now()}
-	v.Events.Append(Entry{Type: EntryReset, Event: e})
-	vs.advance(v, e, "")
+	vs.record(v, fact{Type: EntryReset, Event: &Event{Kind: EventReset, Time: time.Now()}})
 }
 
 // bindConn files a connection's later events under v (a personal login).
@@ -102,6 +99,5 @@ func (c *counters) Get(name string) uint64 {
 // ticks a lesson step waiting for it.
 func (vs *Visitors) mailArrived(v *Visitor, account string) {
 	v.mailIn.Add(1)
-	v.Events.Append(Entry{Type: EntryMail, Account: account})
-	vs.advance(v, Event{Kind: EventMail, Time: time.Now()}, "")
+	vs.record(v, fact{Type: EntryMail, Account: account, Event: &Event{Kind: EventMail, Time: time.Now()}})
 }

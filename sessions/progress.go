@@ -280,30 +280,25 @@ func (vs *Visitors) advance(v *Visitor, e Event, tab string) {
 // steps tick, and its first step's "conn: new" means a connection opened
 // from now on.
 func (vs *Visitors) StartLesson(v *Visitor, l *Lesson) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.lessons.start(l, v.open.last, false, time.Now())
+	vs.record(v, fact{Type: factControl, Op: "start", Lesson: l.ID, Event: &Event{Time: time.Now()}})
 }
 
 // RestartLesson starts lesson l over: no step done, and it is the lesson
 // the visitor is doing.
 func (vs *Visitors) RestartLesson(v *Visitor, l *Lesson) {
-	v.mu.Lock()
-	v.lessons.start(l, v.open.last, true, time.Now())
-	v.mu.Unlock()
-	v.Events.Append(Entry{Type: EntryLesson, Lesson: &Progress{Lesson: l.ID, Steps: len(l.Steps)}})
+	vs.record(v, fact{Type: factControl, Op: "restart", Lesson: l.ID, Event: &Event{Time: time.Now()}})
 }
 
 // RewindLesson takes the visitor back to before step (from 1) of lesson l,
 // so that a step whose session has closed can be done again.
 func (vs *Visitors) RewindLesson(v *Visitor, l *Lesson, step int) error {
 	v.mu.Lock()
-	err := v.lessons.rewind(l, step, v.open.last, time.Now())
+	done := v.lessons.progress[l.ID]
 	v.mu.Unlock()
-	if err != nil {
-		return err
+	if step < 1 || step > done {
+		return fmt.Errorf("step %d is not one you have done (%d done)", step, done)
 	}
-	v.Events.Append(Entry{Type: EntryLesson, Lesson: &Progress{Lesson: l.ID, Done: step - 1, Steps: len(l.Steps)}})
+	vs.record(v, fact{Type: factControl, Op: "rewind", Lesson: l.ID, Step: step, Event: &Event{Time: time.Now()}})
 	return nil
 }
 
@@ -311,9 +306,7 @@ func (vs *Visitors) RewindLesson(v *Visitor, l *Lesson, step int) error {
 // remembers. It is the student's own progress: a browser can only claim
 // what it could have done.
 func (vs *Visitors) RestoreProgress(v *Visitor, saved map[string]int) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.lessons.restore(vs.Lessons, saved, v.open.last)
+	vs.record(v, fact{Type: factControl, Op: "restore", Saved: saved})
 }
 
 // CurrentLesson is the ID of the lesson the visitor is doing, or "".

@@ -307,3 +307,68 @@ func TestReplicasShareTheCaps(t *testing.T) {
 		})
 	}
 }
+
+// A visitor's events and lessons across replicas: the lesson started on
+// A (the page's replica) ticks from a personal login's session on B, and
+// both replicas fold the same log, entry for entry and number for
+// number, so that a page that reconnects elsewhere resumes where it was.
+func TestReplicasShareEventsAndLessons(t *testing.T) {
+	w := loadDefault(t)
+	lessons, err := BuiltinLessons()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, open := range sharedStores(t) {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			a, b := startReplica(t, w, store), startReplica(t, w, store)
+			a.vs.Lessons, b.vs.Lessons = lessons, lessons
+			v, _ := a.vs.New("192.0.2.1")
+			a.vs.StartLesson(v, lessons[0])
+			login := v.PersonalLogin("guest")
+			c := pop3test.Dial(t, b.addr)
+			c.Expect("USER "+login, "+OK")
+			c.Expect("PASS visitor", "+OK")
+			c.Do("LIST", "+OK")
+			c.Do("RETR 3", "+OK")
+			c.Expect("QUIT", "+OK")
+
+			done := func(v *Visitor) bool { // the lesson done, and the session's end folded
+				entries, _, _ := v.Events.Since(0)
+				ticked := false
+				for _, e := range entries {
+					ticked = ticked || e.Type == EntryLesson && e.Lesson.Lesson == lessons[0].ID && e.Lesson.Done == len(lessons[0].Steps)
+				}
+				return ticked && entries[len(entries)-1].Event.Kind == EventClosed
+			}
+			pop3test.WaitFor(t, func() bool { return done(v) })
+			vb := b.vs.Get(v.Token)
+			pop3test.WaitFor(t, func() bool { return done(vb) })
+			ea, _, _ := v.Events.Since(0)
+			eb, _, _ := vb.Events.Since(0)
+			if len(ea) != len(eb) {
+				for _, e := range ea {
+					t.Logf("A %d %s %s %+v", e.ID, e.Type, e.Event.Kind, e.Lesson)
+				}
+				for _, e := range eb {
+					t.Logf("B %d %s %s %+v", e.ID, e.Type, e.Event.Kind, e.Lesson)
+				}
+				t.Fatalf("A's log has %d entries, B's %d", len(ea), len(eb))
+			}
+			for i := range ea {
+				if ea[i].ID != eb[i].ID || ea[i].Type != eb[i].Type || ea[i].Event.Kind != eb[i].Event.Kind {
+					t.Errorf("entry %d: A %d %s %s, B %d %s %s", i, ea[i].ID, ea[i].Type, ea[i].Event.Kind, eb[i].ID, eb[i].Type, eb[i].Event.Kind)
+				}
+			}
+			// A page on A that read up to some entry resumes on B after it.
+			mid := ea[len(ea)/2].ID
+			rest, missed, _ := vb.Events.Since(mid)
+			if missed || len(rest) != len(ea)-len(ea)/2-1 {
+				t.Errorf("resuming on B after %d: %d entries (missed %v), want %d", mid, len(rest), missed, len(ea)-len(ea)/2-1)
+			}
+			if p := v.Progress()[lessons[0].ID]; p != len(lessons[0].Steps) {
+				t.Errorf("A's progress: %d", p)
+			}
+		})
+	}
+}

@@ -43,6 +43,7 @@ type Visitor struct {
 	stored   atomic.Int64 // unix nanoseconds of the last TouchVisitor in the store
 	vs       *Visitors
 	bridges  atomic.Int32
+	applied  uint64       // the last fact of its stream applied here (fold.go's follower only)
 	used     atomic.Bool  // opened a terminal or an event stream
 	mailIn   atomic.Int64 // messages delivered to the visitor by SMTP
 
@@ -170,6 +171,9 @@ type Visitors struct {
 	completions counters    // lesson ID → visitors who finished it
 	errors      errorRing
 	arms        labArms // who used the lab from where (labport.go)
+
+	replicaOnce sync.Once
+	replica     *replicaLink // with a Store: the facts published and followed (fold.go)
 }
 
 // Defaults of NewVisitors.
@@ -295,6 +299,10 @@ func (vs *Visitors) holdLocked(r VisitorRecord) *Visitor {
 	vs.byToken[v.Token] = v
 	vs.byID[v.ID] = v
 	vs.perIP.Claim(r.IP, 0)
+	if vs.Store != nil {
+		v.Events.shared = true
+		go vs.replicaState().hold(v)
+	}
 	return v
 }
 
@@ -397,6 +405,9 @@ func (vs *Visitors) removeLocked(v *Visitor, why string) {
 	delete(vs.byToken, v.Token)
 	delete(vs.byID, v.ID)
 	vs.perIP.Unclaim(v.IP)
+	if vs.Store != nil {
+		go vs.replicaState().unhold(v)
+	}
 }
 
 // Forgotten says why the visitor of token was forgotten, if it was one of

@@ -1,0 +1,252 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// A visitor's state beyond its sandbox (its event log, its table of
+// connections, its lessons) is a function of the facts of its sandbox,
+// in order: what its POP3 sessions did, resets, mail in, and the lesson
+// controls (start, restart, rewind, restore). In one process the facts
+// are applied as they happen. With a Store they are published to the
+// visitor's stream, and every replica that holds the visitor applies
+// the stream, in the store's order: all of them fold the same facts into
+// the same state, and derive the same lesson progress, so that a page on
+// one replica sees what a session on another did, and a step done on
+// one ticks the lesson started on another.
+
+// A fact is one entry of a visitor's stream.
+type fact struct {
+	Type    string         `json:"t"`
+	Event   *Event         `json:"e,omitempty"`
+	Tab     string         `json:"tab,omitempty"`
+	Via     string         `json:"via,omitempty"`
+	Account string         `json:"a,omitempty"`
+	Op      string         `json:"op,omitempty"` // a lesson control: start, restart, rewind, restore
+	Lesson  string         `json:"l,omitempty"`
+	Step    int            `json:"s,omitempty"`
+	Saved   map[string]int `json:"saved,omitempty"`
+}
+
+// factControl is the Type of a lesson control.
+const factControl = "control"
+
+// record applies a fact now, in one process, or publishes it for every
+// replica to apply (this one too, when it comes back from the store).
+func (vs *Visitors) record(v *Visitor, f fact) {
+	if vs.Store == nil {
+		vs.apply(v, f)
+		return
+	}
+	vs.replicaState().publish(v.ID, f)
+}
+
+// apply folds one fact into v's state.
+func (vs *Visitors) apply(v *Visitor, f fact) {
+	switch f.Type {
+	case EntryPOP3:
+		v.Events.Append(Entry{Type: EntryPOP3, Event: *f.Event, Tab: f.Tab, Via: f.Via})
+		vs.advance(v, *f.Event, f.Tab)
+	case EntryReset:
+		v.Events.Append(Entry{Type: EntryReset, Event: *f.Event})
+		vs.advance(v, *f.Event, "")
+	case EntryMail:
+		v.Events.Append(Entry{Type: EntryMail, Account: f.Account})
+		vs.advance(v, *f.Event, "")
+	case factControl:
+		vs.control(v, f)
+	}
+}
+
+// control applies a lesson control.
+func (vs *Visitors) control(v *Visitor, f fact) {
+	l := vs.lesson(f.Lesson)
+	if l == nil && f.Op != "restore" {
+		return
+	}
+	now := time.Now()
+	if f.Event != nil {
+		now = f.Event.Time
+	}
+	v.mu.Lock()
+	var p *Progress
+	switch f.Op {
+	case "start":
+		v.lessons.start(l, v.open.last, false, now)
+	case "restart":
+		v.lessons.start(l, v.open.last, true, now)
+		p = &Progress{Lesson: l.ID, Steps: len(l.Steps)}
+	case "rewind":
+		if v.lessons.rewind(l, f.Step, v.open.last, now) == nil {
+			p = &Progress{Lesson: l.ID, Done: f.Step - 1, Steps: len(l.Steps)}
+		}
+	case "restore":
+		v.lessons.restore(vs.Lessons, f.Saved, v.open.last)
+	}
+	v.mu.Unlock()
+	if p != nil {
+		v.Events.Append(Entry{Type: EntryLesson, Lesson: p})
+	}
+}
+
+// lesson is the lesson with this ID, or nil.
+func (vs *Visitors) lesson(id string) *Lesson {
+	for _, l := range vs.Lessons {
+		if l.ID == id {
+			return l
+		}
+	}
+	return nil
+}
+
+// replicaLink is what a Visitors with a Store runs: a publisher that sends
+// the facts this replica records, in order, batched, without making a
+// session wait; and a follower that applies the facts of every visitor
+// held here as the store publishes them.
+type replicaLink struct {
+	vs     *Visitors
+	out    chan published
+	follow Follower
+	catch  chan *Visitor // visitors to catch up, newly held
+}
+
+type published struct {
+	id   string
+	data []byte
+}
+
+// replicaState starts the replica's publisher and follower once.
+func (vs *Visitors) replicaState() *replicaLink {
+	vs.replicaOnce.Do(func() {
+		r := &replicaLink{vs: vs, out: make(chan published, 4096), catch: make(chan *Visitor, 1024)}
+		r.follow = vs.Store.Follow(context.Background())
+		go r.publishLoop()
+		go r.followLoop()
+		vs.replica = r
+	})
+	return vs.replica
+}
+
+// publish queues a fact; a full queue (the store far behind) drops it
+// rather than hold a session up.
+func (r *replicaLink) publish(id string, f fact) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return
+	}
+	select {
+	case r.out <- published{id, b}:
+	default:
+		r.vs.storeLog().Warn("sessions: the store is behind: a visitor's event was dropped", "visitor", id)
+	}
+}
+
+// publishLoop sends the queued facts, each visitor's in order, as many
+// at a time as are waiting.
+func (r *replicaLink) publishLoop() {
+	for p := range r.out {
+		batch := map[string][][]byte{p.id: {p.data}}
+		order := []string{p.id}
+	more:
+		for len(order) < 64 {
+			select {
+			case q := <-r.out:
+				if batch[q.id] == nil {
+					order = append(order, q.id)
+				}
+				batch[q.id] = append(batch[q.id], q.data)
+			default:
+				break more
+			}
+		}
+		for _, id := range order {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			if err := r.vs.Store.Publish(ctx, id, batch[id]); err != nil {
+				r.vs.storeLog().Warn("sessions: the store did not take a visitor's events", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// hold follows a visitor newly held here, and catches up on its stream.
+func (r *replicaLink) hold(v *Visitor) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := r.follow.Add(ctx, v.ID); err != nil {
+		r.vs.storeLog().Warn("sessions: cannot follow a visitor's events", "err", err)
+	}
+	select {
+	case r.catch <- v:
+	default:
+	}
+}
+
+// unhold stops following a visitor no longer held.
+func (r *replicaLink) unhold(v *Visitor) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	r.follow.Remove(ctx, v.ID)
+}
+
+// followLoop applies facts in each visitor's order: one published after
+// a gap (this replica just began to follow, or missed some) is preceded
+// by the missing ones, read from the stream.
+func (r *replicaLink) followLoop() {
+	facts := r.follow.Facts()
+	for {
+		select {
+		case v := <-r.catch:
+			r.catchUp(v)
+		case f, ok := <-facts:
+			if !ok {
+				return
+			}
+			v := r.vs.held(f.Visitor)
+			switch {
+			case v == nil || f.Seq <= v.applied:
+			case f.Seq == v.applied+1:
+				r.applyFact(v, f)
+			default:
+				r.catchUp(v)
+			}
+		}
+	}
+}
+
+// catchUp applies what v's stream holds after what was applied.
+func (r *replicaLink) catchUp(v *Visitor) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	facts, err := r.vs.Store.Facts(ctx, v.ID, v.applied)
+	cancel()
+	if err != nil {
+		return
+	}
+	for _, f := range facts {
+		if f.Seq > v.applied {
+			r.applyFact(v, f)
+		}
+	}
+}
+
+// applyFact applies one fact, its log entries numbered from its place in
+// the stream: the same numbers on every replica, so that a page that
+// reconnects to another replica resumes where it was (Last-Event-ID).
+func (r *replicaLink) applyFact(v *Visitor, f Fact) {
+	v.applied = f.Seq
+	var ft fact
+	if json.Unmarshal(f.Data, &ft) != nil {
+		return
+	}
+	v.Events.skipTo(f.Seq << 4)
+	r.vs.apply(v, ft)
+}
+
+// held is the visitor with this ID held here, or nil.
+func (vs *Visitors) held(id string) *Visitor {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	return vs.byID[id]
+}
