@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/sessions/storetest"
@@ -249,6 +252,12 @@ backend web
 		t.Fatalf("SMTP through HAProxy: %v", err)
 	}
 
+	// The page's own work, each request to the next replica: its event
+	// stream on one, the lesson started on the next, its terminal's
+	// WebSocket on the third; the lab sheet typed in the terminal ticks
+	// the lesson in the stream.
+	labSheetThroughTheBalancer(t, hc, web, frontWeb)
+
 	// The lock across replicas, then the holder's replica killed.
 	holder := dialFront(t, frontPOP3)
 	holder.do("USER "+login, "+OK")
@@ -332,5 +341,75 @@ backend web
 	c.do("PASS visitor", "-ERR [AUTH]")
 	if got, _ := front.session(t, hc); got == login || got == "" {
 		t.Errorf("the browser after the store came back empty: %q (was %q)", got, login)
+	}
+}
+
+// labSheetThroughTheBalancer does the lab sheet as the page does it, with
+// no two of its requests on the same replica.
+func labSheetThroughTheBalancer(t *testing.T, hc *http.Client, web, host string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	streaming := &http.Client{Jar: hc.Jar}
+	req, _ := http.NewRequestWithContext(ctx, "GET", web+"/events", nil)
+	resp, err := streaming.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/events through HAProxy: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	ticks := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		event := ""
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: ") && event == "lesson":
+				ticks <- strings.TrimPrefix(line, "data: ")
+			}
+		}
+		close(ticks)
+	}()
+
+	post, _ := http.NewRequest("POST", web+"/api/lessons/01-lab-sheet/start", nil)
+	post.Header.Set("Origin", web)
+	if resp, err := hc.Do(post); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("starting the lesson through HAProxy: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	ws, _, err := websocket.Dial(ctx, "ws://"+host+"/ws", &websocket.DialOptions{HTTPClient: hc, HTTPHeader: http.Header{"Origin": {web}}})
+	if err != nil {
+		t.Fatalf("the terminal through HAProxy: %v", err)
+	}
+	defer ws.CloseNow()
+	go func() { // the terminal's output: read, and let go
+		for {
+			if _, _, err := ws.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	for _, line := range []string{"USER guest", "PASS visitor", "LIST", "RETR 3", "QUIT"} {
+		if err := ws.Write(ctx, websocket.MessageBinary, []byte(line+"\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		select {
+		case tick, ok := <-ticks:
+			if !ok {
+				t.Fatal("the event stream ended")
+			}
+			if strings.Contains(tick, `"lesson":"01-lab-sheet","done":4,`) {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("the lab sheet done through three replicas never ticked its last step on the page's stream")
+		}
 	}
 }
