@@ -171,7 +171,8 @@ func (r *replicaLink) publishLoop() {
 	}
 }
 
-// hold follows a visitor newly held here, and catches up on its stream.
+// hold follows a visitor newly held here, and catches up on its stream;
+// v.caughtUp is closed once it has.
 func (r *replicaLink) hold(v *Visitor) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
@@ -181,6 +182,7 @@ func (r *replicaLink) hold(v *Visitor) {
 	select {
 	case r.catch <- v:
 	default:
+		close(v.caughtUp)
 	}
 }
 
@@ -200,6 +202,7 @@ func (r *replicaLink) followLoop() {
 		select {
 		case v := <-r.catch:
 			r.catchUp(v)
+			close(v.caughtUp)
 		case f, ok := <-facts:
 			if !ok {
 				return

@@ -119,11 +119,18 @@ func (vs *Visitors) fromStore(get func(context.Context) (VisitorRecord, error)) 
 		return nil, ErrStore
 	}
 	vs.mu.Lock()
-	defer vs.mu.Unlock()
-	if v := vs.byToken[r.Token]; v != nil {
-		return v, nil
+	v := vs.byToken[r.Token]
+	if v == nil {
+		v = vs.holdLocked(r)
 	}
-	return vs.holdLocked(r), nil
+	vs.mu.Unlock()
+	// What the visitor did on other replicas first: its lessons, its
+	// lab, before this request reads them.
+	select {
+	case <-v.caughtUp:
+	case <-time.After(storeTimeout):
+	}
+	return v, nil
 }
 
 // touchStore carries the visitor's activity to the store, at most every

@@ -43,9 +43,10 @@ type Visitor struct {
 	stored   atomic.Int64 // unix nanoseconds of the last TouchVisitor in the store
 	vs       *Visitors
 	bridges  atomic.Int32
-	applied  uint64       // the last fact of its stream applied here (fold.go's follower only)
-	used     atomic.Bool  // opened a terminal or an event stream
-	mailIn   atomic.Int64 // messages delivered to the visitor by SMTP
+	applied  uint64        // the last fact of its stream applied here (fold.go's follower only)
+	caughtUp chan struct{} // closed once this replica has applied its stream so far (fold.go)
+	used     atomic.Bool   // opened a terminal or an event stream
+	mailIn   atomic.Int64  // messages delivered to the visitor by SMTP
 
 	// Handle names the visitor to the organiser (with Name, a pseudonym):
 	// 40 random bits, unrelated to Token and ID.
@@ -300,7 +301,7 @@ func (vs *Visitors) holdLocked(r VisitorRecord) *Visitor {
 	vs.byID[v.ID] = v
 	vs.perIP.Claim(r.IP, 0)
 	if vs.Store != nil {
-		v.Events.shared = true
+		v.Events.shared, v.caughtUp = true, make(chan struct{})
 		go vs.replicaState().hold(v)
 	}
 	return v
