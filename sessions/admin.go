@@ -35,11 +35,17 @@ const MaxDisplayName = 40
 // characters. It returns the name kept ("" clears it).
 func (v *Visitor) SetDisplayName(name string) string {
 	name = cleanLine(name, MaxDisplayName)
+	if v.vs != nil && v.vs.Store != nil {
+		v.vs.record(v, fact{Type: factName, Text: name})
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.display = name
 	return v.display
 }
+
+// factName is the Type of a display name's fact.
+const factName = "name"
 
 // cleanLine is s trimmed, spaces collapsed, controls and characters that
 // reorder text dropped, at most max characters.
@@ -114,8 +120,13 @@ func (v *Visitor) Status() Status {
 // Watch records that an organiser started (+1) or stopped (-1) watching the
 // visitor's terminal, and tells the visitor's pages.
 func (v *Visitor) Watch(delta int) {
+	v.vs.record(v, fact{Type: EntryWatch, Step: delta})
+}
+
+// applyWatch folds an organiser's watching starting or stopping.
+func (v *Visitor) applyWatch(delta int) {
 	v.mu.Lock()
-	v.status.Watchers += delta
+	v.status.Watchers = max(0, v.status.Watchers+delta)
 	n := v.status.Watchers
 	v.mu.Unlock()
 	v.Events.Append(Entry{Type: EntryWatch, Watchers: n})

@@ -37,15 +37,24 @@ func (vs *Visitors) Announce(text string) (Announcement, error) {
 	case strings.ContainsFunc(text, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }):
 		return Announcement{}, errors.New("an announcement is one line of text, without line breaks or control characters")
 	}
+	if vs.Store != nil {
+		return vs.announceShared(text)
+	}
 	a := &vs.announce
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.current = Announcement{ID: a.current.ID + 1, Text: text, Posted: time.Now()}
+	a.setLocked(Announcement{ID: a.current.ID + 1, Text: text, Posted: time.Now()})
+	return a.current, nil
+}
+
+// setLocked makes an the current announcement and wakes the readers.
+// a.mu is held.
+func (a *announcer) setLocked(an Announcement) {
+	a.current = an
 	if a.changed != nil {
 		close(a.changed)
 		a.changed = nil
 	}
-	return a.current, nil
 }
 
 // Announcement is the current announcement (ID 0: there has been none),

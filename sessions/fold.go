@@ -26,8 +26,10 @@ type fact struct {
 	Account string         `json:"a,omitempty"`
 	Op      string         `json:"op,omitempty"` // a lesson control: start, restart, rewind, restore
 	Lesson  string         `json:"l,omitempty"`
-	Step    int            `json:"s,omitempty"`
+	Step    int            `json:"s,omitempty"` // a rewind's step; a watch's +1 or -1
 	Saved   map[string]int `json:"saved,omitempty"`
+	Help    *Hand          `json:"h,omitempty"`
+	Text    string         `json:"x,omitempty"` // an announcement
 }
 
 // factControl is the Type of a lesson control.
@@ -55,8 +57,16 @@ func (vs *Visitors) apply(v *Visitor, f fact) {
 	case EntryMail:
 		v.Events.Append(Entry{Type: EntryMail, Account: f.Account})
 		vs.advance(v, *f.Event, "")
+	case EntryHelp:
+		v.applyHelp(f.Help, f.Account)
+	case EntryWatch:
+		v.applyWatch(f.Step)
 	case factControl:
 		vs.control(v, f)
+	case factName:
+		v.mu.Lock()
+		v.display = f.Text
+		v.mu.Unlock()
 	}
 }
 
@@ -122,11 +132,58 @@ func (vs *Visitors) replicaState() *replicaLink {
 	vs.replicaOnce.Do(func() {
 		r := &replicaLink{vs: vs, out: make(chan published, 4096), catch: make(chan *Visitor, 1024)}
 		r.follow = vs.Store.Follow(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		r.follow.Add(ctx, announcements)
+		if facts, err := vs.Store.Facts(ctx, announcements, 0); err == nil && len(facts) > 0 {
+			r.announced(facts[len(facts)-1])
+		}
+		cancel()
 		go r.publishLoop()
 		go r.followLoop()
 		vs.replica = r
 	})
 	return vs.replica
+}
+
+// announcements is the stream of the organiser's announcements, one
+// for every replica.
+const announcements = "_announcements"
+
+// announced makes an announcement from the stream the current one.
+func (r *replicaLink) announced(f Fact) {
+	var ft fact
+	if json.Unmarshal(f.Data, &ft) != nil {
+		return
+	}
+	posted := time.Now()
+	if ft.Event != nil {
+		posted = ft.Event.Time
+	}
+	a := &r.vs.announce
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if f.Seq > a.current.ID {
+		a.setLocked(Announcement{ID: f.Seq, Text: ft.Text, Posted: posted})
+	}
+}
+
+// announceShared publishes an announcement for every replica, and
+// returns it once this one has it.
+func (vs *Visitors) announceShared(text string) (Announcement, error) {
+	vs.replicaState() // following the announcements
+	_, changed := vs.Announcement()
+	b, _ := json.Marshal(fact{Type: "announce", Text: text, Event: &Event{Time: time.Now()}})
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := vs.Store.Publish(ctx, announcements, [][]byte{b}); err != nil {
+		return Announcement{}, ErrStore
+	}
+	select {
+	case <-changed:
+	case <-ctx.Done():
+	}
+	a, _ := vs.Announcement()
+	return a, nil
 }
 
 // publish queues a fact; a full queue (the store far behind) drops it
@@ -206,6 +263,10 @@ func (r *replicaLink) followLoop() {
 		case f, ok := <-facts:
 			if !ok {
 				return
+			}
+			if f.Visitor == announcements {
+				r.announced(f)
+				continue
 			}
 			v := r.vs.held(f.Visitor)
 			switch {

@@ -31,29 +31,38 @@ type Hand struct {
 // as a display name is, at most MaxHelpNote characters). Raised again, it
 // keeps its first time and takes the new line.
 func (v *Visitor) RaiseHand(note string) Hand {
-	note = cleanLine(note, MaxHelpNote)
+	h := Hand{Note: cleanLine(note, MaxHelpNote), Since: time.Now()}
 	v.mu.Lock()
-	h := Hand{Note: note, Since: time.Now()}
 	if v.hand != nil {
 		h.Since = v.hand.Since
 	}
-	v.hand = &h
 	v.mu.Unlock()
-	v.Events.Append(Entry{Type: EntryHelp, Help: &h})
+	v.vs.record(v, fact{Type: EntryHelp, Help: &h})
 	return h
 }
 
 // LowerHand withdraws the request (the student's, or the organiser's who
 // helped); by names who, for the page.
 func (v *Visitor) LowerHand(by string) bool {
-	v.mu.Lock()
-	raised := v.hand != nil
-	v.hand = nil
-	v.mu.Unlock()
+	_, raised := v.Hand()
 	if raised {
-		v.Events.Append(Entry{Type: EntryHelp, Account: by})
+		v.vs.record(v, fact{Type: EntryHelp, Account: by})
 	}
 	return raised
+}
+
+// applyHelp folds a hand raised (h) or lowered (nil, by).
+func (v *Visitor) applyHelp(h *Hand, by string) {
+	v.mu.Lock()
+	raised := v.hand != nil
+	if h != nil && raised {
+		h.Since = v.hand.Since
+	}
+	v.hand = h
+	v.mu.Unlock()
+	if h != nil || raised {
+		v.Events.Append(Entry{Type: EntryHelp, Help: h, Account: by})
+	}
 }
 
 // Hand is the visitor's raised hand, if any.

@@ -398,3 +398,15 @@ func (f *memFollower) Close() error {
 	delete(f.s.followers, f)
 	return nil
 }
+
+func (s *MemStore) Visitors(context.Context) ([]VisitorRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []VisitorRecord
+	for tok := range s.byToken {
+		if v, ok := s.liveLocked(tok); ok {
+			out = append(out, v.r)
+		}
+	}
+	return out, nil
+}

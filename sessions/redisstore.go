@@ -481,3 +481,32 @@ func (f *redisFollower) Remove(ctx context.Context, ids ...string) error {
 
 func (f *redisFollower) Facts() <-chan Fact { return f.c }
 func (f *redisFollower) Close() error       { return f.ps.Close() }
+
+func (s *RedisStore) Visitors(ctx context.Context) ([]VisitorRecord, error) {
+	var out []VisitorRecord
+	iter := s.rdb.Scan(ctx, 0, s.key("v", "t", "*"), 500).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return nil, err
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		vals, err := s.rdb.MGet(ctx, keys[:n]...).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vals {
+			if str, ok := v.(string); ok {
+				var r VisitorRecord
+				if json.Unmarshal([]byte(str), &r) == nil {
+					out = append(out, r)
+				}
+			}
+		}
+		keys = keys[n:]
+	}
+	return out, nil
+}

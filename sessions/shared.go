@@ -490,3 +490,31 @@ func (sb *Sandbox) refresh(account string) {
 	defer sb.mu.Unlock()
 	sb.syncLocked(account, st, extra)
 }
+
+// holdEveryoneEvery bounds how often All asks the store for every visitor.
+const holdEveryoneEvery = 5 * time.Second
+
+// holdEveryone holds here every visitor the store has, at most every
+// holdEveryoneEvery: the organiser's page lists each, with what its
+// stream says it did, whichever replica it uses.
+func (vs *Visitors) holdEveryone() {
+	now := time.Now().UnixNano()
+	last := vs.heldAll.Load()
+	if time.Duration(now-last) < holdEveryoneEvery || !vs.heldAll.CompareAndSwap(last, now) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	recs, err := vs.Store.Visitors(ctx)
+	if err != nil {
+		return
+	}
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	for _, r := range recs {
+		if vs.byToken[r.Token] == nil {
+			v := vs.holdLocked(r)
+			v.lastSeen.Store(r.Created.UnixNano()) // not seen here: its activity is its stream's
+		}
+	}
+}

@@ -372,3 +372,44 @@ func TestReplicasShareEventsAndLessons(t *testing.T) {
 		})
 	}
 }
+
+// What a class does beside its sessions holds across replicas too: a
+// hand raised on one replica is up on the other, the organiser watching
+// from one is seen on the other, the name given on one is shown on the
+// other, an announcement made on one is on every page, and the
+// organiser's page on any replica lists every visitor.
+func TestReplicasShareTheClass(t *testing.T) {
+	w := loadDefault(t)
+	for name, open := range sharedStores(t) {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			a, b := startReplica(t, w, store), startReplica(t, w, store)
+			v, _ := a.vs.New("192.0.2.1")
+			vb := b.vs.Get(v.Token)
+			v.RaiseHand("stuck on RETR")
+			v.SetDisplayName("Ada")
+			vb.Watch(+1)
+			pop3test.WaitFor(t, func() bool {
+				h, up := vb.Hand()
+				return up && h.Note == "stuck on RETR" && vb.DisplayName() == "Ada" && v.Status().Watchers == 1
+			})
+			vb.LowerHand("the organiser")
+			pop3test.WaitFor(t, func() bool { _, up := v.Hand(); return !up })
+
+			if _, err := a.vs.Announce("Stop and look up"); err != nil {
+				t.Fatal(err)
+			}
+			pop3test.WaitFor(t, func() bool { an, _ := b.vs.Announcement(); return an.Text == "Stop and look up" })
+
+			// A visitor made on B, listed by A's organiser page.
+			other, _ := b.vs.New("192.0.2.2")
+			found := false
+			for _, x := range a.vs.All() {
+				found = found || x.ID == other.ID
+			}
+			if !found {
+				t.Error("A's organiser page does not list a visitor made on B")
+			}
+		})
+	}
+}

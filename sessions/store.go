@@ -30,6 +30,9 @@ type Store interface {
 	TouchVisitor(ctx context.Context, r VisitorRecord, ttl time.Duration) error
 	// DeleteVisitor forgets a record and its sandbox.
 	DeleteVisitor(ctx context.Context, r VisitorRecord) error
+	// Visitors lists the records of every visitor held, for the
+	// organiser's page (any replica shows every visitor).
+	Visitors(ctx context.Context) ([]VisitorRecord, error)
 	// Admit counts a new visitor against the limits every replica
 	// shares, atomically: lim.Rate a second from r.IP (an address key)
 	// after lim.Burst, lim.MaxPerIP live from it, lim.Max live in all

@@ -112,6 +112,9 @@ func contractVisitors(t *testing.T, s storeUnderTest) {
 	if _, err := s.VisitorByID(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("an unknown ID: %v", err)
 	}
+	if all, err := s.Visitors(ctx); err != nil || len(all) != 1 || all[0] != r {
+		t.Errorf("Visitors: %+v, %v", all, err)
+	}
 	if gone, err := s.Gone(ctx, []string{r.Token, "nobody"}); err != nil || !slices.Equal(gone, []bool{false, true}) {
 		t.Errorf("Gone: %v, %v", gone, err)
 	}

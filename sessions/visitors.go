@@ -175,6 +175,7 @@ type Visitors struct {
 
 	replicaOnce sync.Once
 	replica     *replicaLink // with a Store: the facts published and followed (fold.go)
+	heldAll     atomic.Int64 // when All last held every visitor of the store
 }
 
 // Defaults of NewVisitors.
@@ -456,8 +457,12 @@ func (vs *Visitors) Len() int {
 	return len(vs.byToken)
 }
 
-// All returns every visitor held, in no particular order.
+// All returns every visitor held, in no particular order: with a Store,
+// every replica's (the organiser's page on any replica shows everyone).
 func (vs *Visitors) All() []*Visitor {
+	if vs.Store != nil {
+		vs.holdEveryone()
+	}
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	all := make([]*Visitor, 0, len(vs.byToken))
