@@ -132,7 +132,7 @@ func (s *smtpSession) wire() labWire {
 	if !ok {
 		return labWire{}
 	}
-	return labWire{watched: true, bareLF: w.BareLF(), held: w.GreetingHeld(), early: w.SpokeFirst(), unwaited: w.Unwaited(), outOfTurn: w.OutOfTurn()}
+	return labWire{Watched: true, BareLF: w.BareLF(), Held: w.GreetingHeld(), Early: w.SpokeFirst(), Unwaited: w.Unwaited(), OutOfTurn: w.OutOfTurn()}
 }
 
 // An smtpSession is one SMTP connection's transaction.

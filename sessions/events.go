@@ -33,10 +33,11 @@ func (vs *Visitors) Observe(e pop3.Event) {
 	}
 	if v != nil {
 		ev := eventOf(e)
-		if via == "pop3" && v.Lab.recording(e.Conn) {
-			v.Lab.observe(ev, e.Info)
+		f := fact{Type: EntryPOP3, Event: &ev, Tab: tab, Via: via}
+		if via == "pop3" {
+			f.Wire = wireOf(e.Info) // for the client lab, if it is the lab's connection
 		}
-		vs.record(v, fact{Type: EntryPOP3, Event: &ev, Tab: tab, Via: via})
+		vs.record(v, f)
 	}
 }
 

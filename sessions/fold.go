@@ -29,28 +29,64 @@ type fact struct {
 	Step    int            `json:"s,omitempty"` // a rewind's step; a watch's +1 or -1
 	Saved   map[string]int `json:"saved,omitempty"`
 	Help    *Hand          `json:"h,omitempty"`
-	Text    string         `json:"x,omitempty"` // an announcement
+	Text    string         `json:"x,omitempty"` // an announcement; a display name
+	Wire    *wireFacts     `json:"w,omitempty"` // a direct connection's client, for the lab
+	Lab     *labFact       `json:"lab,omitempty"`
 }
+
+// fromRequest reports whether a fact comes from a request a page or a
+// script made (published before it is answered), not from a session
+// (published in the background: no command waits on the store).
+func (f fact) fromRequest() bool {
+	switch f.Type {
+	case EntryPOP3, EntryMail:
+		return false
+	case factLab:
+		return f.Lab.Op == "choose" || f.Lab.Op == "reset" || f.Lab.Op == "proof"
+	}
+	return true
+}
+
+// factLab is the Type of a change of the client lab.
+const factLab = "lab"
 
 // factControl is the Type of a lesson control.
 const factControl = "control"
 
 // record applies a fact now, in one process, or publishes it for every
 // replica to apply (this one too, when it comes back from the store).
+// A POP3 session's facts are published in the background; a request's
+// (a lesson control, a scenario chosen) before it is answered, so that
+// the next request, on whichever replica, finds it in the store.
 func (vs *Visitors) record(v *Visitor, f fact) {
 	if vs.Store == nil {
 		vs.apply(v, f)
 		return
 	}
-	vs.replicaState().publish(v.ID, f)
+	var done chan struct{}
+	if f.fromRequest() {
+		done = make(chan struct{})
+	}
+	vs.replicaState().publish(v.ID, f, done)
+	if done != nil {
+		select {
+		case <-done:
+		case <-time.After(storeTimeout):
+		}
+	}
 }
 
 // apply folds one fact into v's state.
 func (vs *Visitors) apply(v *Visitor, f fact) {
 	switch f.Type {
 	case EntryPOP3:
+		if f.Via == "pop3" && v.Lab.recording(f.Event.Conn) {
+			v.Lab.observe(*f.Event, f.Wire)
+		}
 		v.Events.Append(Entry{Type: EntryPOP3, Event: *f.Event, Tab: f.Tab, Via: f.Via})
 		vs.advance(v, *f.Event, f.Tab)
+	case factLab:
+		v.Lab.apply(*f.Lab)
 	case EntryReset:
 		v.Events.Append(Entry{Type: EntryReset, Event: *f.Event})
 		vs.advance(v, *f.Event, "")
@@ -125,6 +161,7 @@ type replicaLink struct {
 type published struct {
 	id   string
 	data []byte
+	done chan struct{} // closed once the store has it, if not nil
 }
 
 // replicaState starts the replica's publisher and follower once.
@@ -188,13 +225,13 @@ func (vs *Visitors) announceShared(text string) (Announcement, error) {
 
 // publish queues a fact; a full queue (the store far behind) drops it
 // rather than hold a session up.
-func (r *replicaLink) publish(id string, f fact) {
+func (r *replicaLink) publish(id string, f fact, done chan struct{}) {
 	b, err := json.Marshal(f)
 	if err != nil {
 		return
 	}
 	select {
-	case r.out <- published{id, b}:
+	case r.out <- published{id, b, done}:
 	default:
 		r.vs.storeLog().Warn("sessions: the store is behind: a visitor's event was dropped", "visitor", id)
 	}
@@ -206,6 +243,10 @@ func (r *replicaLink) publishLoop() {
 	for p := range r.out {
 		batch := map[string][][]byte{p.id: {p.data}}
 		order := []string{p.id}
+		var done []chan struct{}
+		if p.done != nil {
+			done = append(done, p.done)
+		}
 	more:
 		for len(order) < 64 {
 			select {
@@ -214,6 +255,9 @@ func (r *replicaLink) publishLoop() {
 					order = append(order, q.id)
 				}
 				batch[q.id] = append(batch[q.id], q.data)
+				if q.done != nil {
+					done = append(done, q.done)
+				}
 			default:
 				break more
 			}
@@ -224,6 +268,9 @@ func (r *replicaLink) publishLoop() {
 				r.vs.storeLog().Warn("sessions: the store did not take a visitor's events", "err", err)
 			}
 			cancel()
+		}
+		for _, d := range done {
+			close(d)
 		}
 	}
 }

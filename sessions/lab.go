@@ -147,6 +147,101 @@ type Lab struct {
 	// seen using the lab from this visitor's address at once (labport.go).
 	gave421  bool
 	sharedBy int
+
+	// rec records a change of the lab as a fact of its visitor's stream
+	// (fold.go): applied at once in one process, on every replica with a
+	// store. nil (a Lab alone, in tests): applied at once.
+	rec func(labFact)
+}
+
+// A labFact is a change of a lab, as its visitor's stream carries it.
+type labFact struct {
+	Op       string       `json:"op"` // choose, reset, login, port, shared, proof, rcpt, mail, 421
+	Scenario string       `json:"sc,omitempty"`
+	Conn     uint64       `json:"c,omitempty"`
+	Before   []string     `json:"b,omitempty"`
+	Wire     *wireFacts   `json:"w,omitempty"`
+	Counted  bool         `json:"n,omitempty"`  // a login that counts (the password was right)
+	Refused  bool         `json:"r,omitempty"`  // a login refused; a recipient refused (smtp-451)
+	Shared   int          `json:"sh,omitempty"` // visitors using the lab from one address
+	Proofs   []Proof      `json:"p,omitempty"`
+	Mail     *labMailFact `json:"m,omitempty"`
+}
+
+// wireFacts are what a POP3 connection's ConnInfo says of its client.
+type wireFacts struct {
+	BareLF     bool     `json:"lf,omitempty"`
+	Held       bool     `json:"held,omitempty"`
+	SpokeFirst bool     `json:"early,omitempty"`
+	Unwaited   []string `json:"unwaited,omitempty"`
+}
+
+func wireOf(c *pop3.ConnInfo) *wireFacts {
+	if c == nil {
+		return nil
+	}
+	return &wireFacts{BareLF: c.BareLF, Held: c.GreetingHeld > 0, SpokeFirst: c.SpokeFirst, Unwaited: c.Unwaited}
+}
+
+// record applies f, through the visitor's stream if there is one.
+func (l *Lab) record(f labFact) {
+	if l.rec != nil {
+		l.rec(f)
+		return
+	}
+	l.apply(f)
+}
+
+// apply folds a fact into the lab.
+func (l *Lab) apply(f labFact) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch f.Op {
+	case "choose":
+		l.scenario = LabScenarioByID(f.Scenario)
+		l.resetLocked()
+	case "reset":
+		l.resetLocked()
+	case "login":
+		s := l.sessionLocked(f.Conn)
+		s.noteWire(f.Wire)
+		if s.before == nil {
+			s.before = slices.Clone(f.Before)
+		}
+		if f.Counted {
+			l.logins++
+		}
+		if f.Refused {
+			s.refuse()
+		} else {
+			s.loggedIn = true
+		}
+	case "port":
+		s := l.sessionLocked(f.Conn)
+		s.port, s.met = true, true
+	case "shared":
+		l.sharedBy = max(l.sharedBy, f.Shared)
+	case "proof":
+		l.proofs = append(l.proofs, f.Proofs...)
+		if len(l.proofs) > maxProofs {
+			l.proofs = l.proofs[len(l.proofs)-maxProofs:]
+		}
+	case "rcpt":
+		l.rcpts++
+		if f.Refused {
+			l.rcptRefused = true
+		} else {
+			l.rcptLater = l.rcptLater || l.rcptRefused
+		}
+	case "mail":
+		m := f.Mail.mail()
+		if len(l.mail) == maxLabMail {
+			l.mail = l.mail[1:]
+		}
+		l.mail = append(l.mail, m)
+	case "421":
+		l.gave421 = true
+	}
 }
 
 // A labSession is what the server saw of one connection of the client.
@@ -186,24 +281,16 @@ func (l *Lab) Scenario() *LabScenario {
 
 // Choose starts a scenario afresh: a new maildrop, nothing seen yet.
 func (l *Lab) Choose(id string) error {
-	sc := LabScenarioByID(id)
-	if sc == nil {
+	if LabScenarioByID(id) == nil {
 		return fmt.Errorf("no scenario %q", id)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.scenario = sc
-	l.resetLocked()
+	l.record(labFact{Op: "choose", Scenario: id})
 	return nil
 }
 
 // Reset forgets what the lab saw and gives it a new maildrop, keeping
 // the scenario (the sandbox's Reset).
-func (l *Lab) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.resetLocked()
-}
+func (l *Lab) Reset() { l.record(labFact{Op: "reset"}) }
 
 func (l *Lab) resetLocked() {
 	l.sandbox, l.logins, l.sessions, l.proofs = nil, 0, nil, nil
@@ -212,21 +299,24 @@ func (l *Lab) resetLocked() {
 }
 
 // login is a login to the lab on connection c: the scenario may refuse
-// it, else the lab's maildrop opens, shaped by the scenario.
+// it, else the lab's maildrop opens, shaped by the scenario. What it
+// decides is recorded as a fact (a replica that serves the lab's next
+// login may be another).
 func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.Maildrop, error) {
+	f := labFact{Op: "login", Conn: c.ID, Before: c.Before, Wire: wireOf(c), Refused: true}
+	md, err := l.decideLogin(c, password, timestamp, digest, &f)
+	l.record(f)
+	return md, err
+}
+
+func (l *Lab) decideLogin(c *pop3.ConnInfo, password, timestamp, digest string, f *labFact) (pop3.Maildrop, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.sessionLocked(c.ID)
-	s.noteInfo(c)
-	if s.before == nil {
-		s.before = slices.Clone(c.Before)
-	}
 	ok := limit.Equal(password, LabPassword)
 	if digest != "" {
 		ok = pop3.CheckAPOP(timestamp, LabPassword, digest)
 	}
 	if !ok {
-		s.refuse()
 		return nil, pop3.ErrAuthFailed
 	}
 	sc := l.scenario
@@ -234,12 +324,10 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 		sc = &LabScenarios[0]
 	}
 	if sc.apopOnly && digest == "" {
-		s.refuse()
 		return nil, &pop3.LoginError{Code: "AUTH", Text: "this maildrop takes APOP only (the client lab's apop-only scenario): send APOP, the login and the MD5 of the greeting's timestamp and the password"}
 	}
-	l.logins++
-	if l.logins == 1 && sc.login != nil {
-		s.refuse()
+	f.Counted = true
+	if l.logins == 0 && sc.login != nil {
 		return nil, sc.login
 	}
 	if l.sandbox == nil {
@@ -247,10 +335,9 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 	}
 	md, err := l.sandbox.Open(LabAccount)
 	if err != nil {
-		s.refuse()
 		return nil, err
 	}
-	s.loggedIn = true
+	f.Refused = false
 	if sc.offers != nil {
 		return &offeringMaildrop{Maildrop: md, offers: sc.offers}, nil
 	}
@@ -259,7 +346,7 @@ func (l *Lab) login(c *pop3.ConnInfo, password, timestamp, digest string) (pop3.
 	}
 	first := true
 	for _, o := range l.sessions {
-		first = first && (o == s || !o.loggedIn)
+		first = first && (o.conn == c.ID || !o.loggedIn)
 	}
 	return &shapedMaildrop{Maildrop: md, shape: func(w io.Writer) io.Writer { return sc.shape(w, first) }}, nil
 }
@@ -272,31 +359,32 @@ func (s *labSession) refuse() {
 	}
 }
 
-// noteInfo keeps what the connection's ConnInfo says of the client.
-func (s *labSession) noteInfo(c *pop3.ConnInfo) {
-	s.bareLF = s.bareLF || c.BareLF
-	s.port = s.port || c.GreetingHeld > 0
-	s.early = s.early || c.SpokeFirst
-	if len(c.Unwaited) > len(s.unwaited) {
-		s.unwaited = slices.Clone(c.Unwaited)
+// noteWire keeps what the connection's ConnInfo said of the client.
+func (s *labSession) noteWire(w *wireFacts) {
+	if w == nil {
+		return
+	}
+	s.bareLF = s.bareLF || w.BareLF
+	s.port = s.port || w.Held
+	s.early = s.early || w.SpokeFirst
+	if len(w.Unwaited) > len(s.unwaited) {
+		s.unwaited = slices.Clone(w.Unwaited)
 	}
 }
 
 // portConn notes a connection to the lab port given to this lab before
 // its login.
-func (l *Lab) portConn(conn uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.sessionLocked(conn)
-	s.port, s.met = true, true
-}
+func (l *Lab) portConn(conn uint64) { l.record(labFact{Op: "port", Conn: conn}) }
 
 // shared notes that n visitors used the lab from this one's address at
 // once, so that the lab port could not tell whose a connection was.
 func (l *Lab) shared(n int) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sharedBy = max(l.sharedBy, n)
+	known := l.sharedBy >= n
+	l.mu.Unlock()
+	if !known {
+		l.record(labFact{Op: "shared", Shared: n})
+	}
 }
 
 // sessionLocked is the record of connection conn, made if new.
@@ -327,13 +415,11 @@ func (l *Lab) recording(conn uint64) bool {
 }
 
 // observe records an event of one of the lab's connections.
-func (l *Lab) observe(e Event, info *pop3.ConnInfo) {
+func (l *Lab) observe(e Event, w *wireFacts) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.sessionLocked(e.Conn)
-	if info != nil {
-		s.noteInfo(info)
-	}
+	s.noteWire(w)
 	switch e.Kind {
 	case EventCommand:
 		if len(s.lines) < maxLabLines {

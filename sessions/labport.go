@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"context"
 	"io"
 	"net"
 	"sync"
@@ -51,6 +52,14 @@ type labArm struct {
 // address are v's.
 func (vs *Visitors) ArmLab(v *Visitor, ip string) {
 	key, now := limit.AddrKey(ip), time.Now()
+	if vs.Store != nil { // the lab port may be another replica's
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := vs.Store.Arm(ctx, key, v.ID, labArmTTL); err != nil {
+			vs.storeLog().Warn("sessions: the store did not note a use of the lab", "err", err)
+		}
+		return
+	}
 	a := &vs.arms
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -87,6 +96,9 @@ func (a *labArms) pruneLocked(now time.Time) {
 // labArmTTL, and how many did.
 func (vs *Visitors) armed(addr net.Addr) (v *Visitor, n int) {
 	key, now := limit.AddrKey(limit.Host(addr.String())), time.Now()
+	if vs.Store != nil {
+		return vs.armedShared(key)
+	}
 	vs.arms.mu.Lock()
 	arms := vs.arms.by[key]
 	vs.arms.mu.Unlock()
@@ -144,4 +156,30 @@ func (vs *Visitors) LabSMTP(addr net.Addr) LabSMTPPrelude {
 		return LabSMTPPrelude{}
 	}
 	return v.Lab.smtpPrelude()
+}
+
+// armedShared is armed with a store: the visitors who used the lab from
+// key on any replica.
+func (vs *Visitors) armedShared(key string) (v *Visitor, n int) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ids, err := vs.Store.Armed(ctx, key)
+	cancel()
+	if err != nil {
+		return nil, 0
+	}
+	var live []*Visitor
+	for _, id := range ids {
+		if x := vs.ByID(id); x != nil {
+			live = append(live, x)
+		}
+	}
+	if len(live) > 1 {
+		for _, x := range live {
+			x.Lab.shared(len(live))
+		}
+	}
+	if len(live) == 1 {
+		return live[0], 1
+	}
+	return nil, len(live)
 }

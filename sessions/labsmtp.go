@@ -43,10 +43,10 @@ type labMail struct {
 // labWire is what the connection that brought a message saw of the
 // client (WireWatcher).
 type labWire struct {
-	watched             bool // the connection is a WireWatcher: the rest means something
-	bareLF, held, early bool
-	unwaited            []string
-	outOfTurn           []string
+	Watched             bool `json:"watched,omitempty"` // the connection is a WireWatcher: the rest means something
+	BareLF, Held, Early bool
+	Unwaited            []string `json:"unwaited,omitempty"`
+	OutOfTurn           []string `json:"out_of_turn,omitempty"`
 }
 
 // smtpPrelude is how the lab's SMTP port meets a connection of this lab:
@@ -60,7 +60,8 @@ func (l *Lab) smtpPrelude() LabSMTPPrelude {
 	case sc == nil || sc.Protocol != "smtp":
 		return LabSMTPPrelude{}
 	case sc.greet421 && !l.gave421:
-		l.gave421 = true
+		l.gave421 = true // at once, here too: the next connection is greeted
+		go l.record(labFact{Op: "421"})
 		return LabSMTPPrelude{Refuse: "421 4.3.2 the service is not available right now (the client lab's smtp-421 scenario): try again in a moment"}
 	case sc.ID == "smtp-split":
 		return LabSMTPPrelude{Shape: sc.replies}
@@ -73,37 +74,47 @@ func (l *Lab) smtpPrelude() LabSMTPPrelude {
 // the way the session's later replies go out.
 func (l *Lab) labRcpt() (shape func(io.Writer) io.Writer, err error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.rcpts++
 	sc := l.scenario
-	if sc == nil {
+	refuse := sc != nil && sc.ID == "smtp-451" && l.rcpts == 0
+	l.mu.Unlock()
+	l.record(labFact{Op: "rcpt", Refused: refuse})
+	switch {
+	case sc == nil:
 		return nil, nil
-	}
-	if sc.ID == "smtp-451" && l.rcpts == 1 {
-		l.rcptRefused = true
+	case refuse:
 		return nil, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 			Message: "the recipient cannot take mail right now (the client lab's smtp-451 scenario): try again later"}
 	}
-	l.rcptLater = l.rcptLater || l.rcptRefused
 	return sc.replies, nil
+}
+
+// A labMailFact is a message the lab took, as a fact.
+type labMailFact struct {
+	Helo    string  `json:"helo,omitempty"`
+	From    string  `json:"from,omitempty"`
+	Wire    labWire `json:"wire"`
+	Refused string  `json:"refused,omitempty"`
+	Raw     []byte  `json:"raw"`
+}
+
+func (f *labMailFact) mail() *labMail {
+	return &labMail{helo: f.Helo, from: f.From, wire: f.Wire, refused: f.Refused, raw: f.Raw}
 }
 
 // labData takes a message for the lab: the smtp-552 scenario refuses the
 // first as too large.
 func (l *Lab) labData(raw []byte, helo, from string, wire labWire) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	m := &labMail{helo: helo, from: from, wire: wire, raw: raw[:min(len(raw), maxLabMailSz)]}
+	refuse := l.scenario != nil && l.scenario.ID == "smtp-552" && len(l.mail) == 0
+	l.mu.Unlock()
+	m := &labMailFact{Helo: helo, From: from, Wire: wire, Raw: raw[:min(len(raw), maxLabMailSz)]}
 	var err error
-	if l.scenario != nil && l.scenario.ID == "smtp-552" && len(l.mail) == 0 {
-		m.refused = "552 5.3.4"
+	if refuse {
+		m.Refused = "552 5.3.4"
 		err = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
 			Message: "the message is larger than this mailbox accepts (the client lab's smtp-552 scenario): a permanent refusal, not to be retried as it is"}
 	}
-	if len(l.mail) == maxLabMail {
-		l.mail = l.mail[1:]
-	}
-	l.mail = append(l.mail, m)
+	l.record(labFact{Op: "mail", Mail: m})
 	return err
 }
 
@@ -122,25 +133,25 @@ func (l *Lab) smtpChecks(sc *LabScenario) []LabCheck {
 	waits := LabCheck{ID: "smtp-pipelining", Title: "Waits for the replies it must wait for", RFC: "RFC 2920 §3.1, RFC 5321 §4.3.2", Status: LabNone}
 	for _, m := range l.mail {
 		ehlo.Status, crlf.Status = LabPass, LabPass
-		if m.wire.watched && waits.Status != LabFail {
+		if m.wire.Watched && waits.Status != LabFail {
 			waits.Status = LabPass
 		}
-		if m.wire.held && greeting.Status != LabFail {
+		if m.wire.Held && greeting.Status != LabFail {
 			greeting.Status, greeting.Seen = LabPass, ""
-			if m.wire.early {
+			if m.wire.Early {
 				greeting.Status, greeting.Seen = LabFail, "the client sent before the 220 greeting came: a server may refuse with 421 or 554 at the greeting, and a client that does not read it sends into a closed session"
 			}
 		}
-		if len(m.wire.unwaited) > 0 && waits.Status != LabFail {
-			waits.Status, waits.Seen = LabFail, "the client sent "+strings.Join(m.wire.unwaited, "; ")+": with PIPELINING, EHLO, DATA and QUIT still end a group whose replies the client reads first, and the message waits for 354; without it, every command waits for its reply"
+		if len(m.wire.Unwaited) > 0 && waits.Status != LabFail {
+			waits.Status, waits.Seen = LabFail, "the client sent "+strings.Join(m.wire.Unwaited, "; ")+": with PIPELINING, EHLO, DATA and QUIT still end a group whose replies the client reads first, and the message waits for 354; without it, every command waits for its reply"
 		}
 		switch {
 		case m.helo == "":
 			ehlo.Status, ehlo.Seen = LabFail, "MAIL came without EHLO or HELO first"
-		case len(m.wire.outOfTurn) > 0:
-			ehlo.Status, ehlo.Seen = LabFail, "the server refused "+strings.Join(m.wire.outOfTurn, ", ")+" as sent out of turn (503, or go-smtp's 502 5.5.1): EHLO, then MAIL, then RCPT, then DATA"
+		case len(m.wire.OutOfTurn) > 0:
+			ehlo.Status, ehlo.Seen = LabFail, "the server refused "+strings.Join(m.wire.OutOfTurn, ", ")+" as sent out of turn (503, or go-smtp's 502 5.5.1): EHLO, then MAIL, then RCPT, then DATA"
 		}
-		if m.wire.bareLF {
+		if m.wire.BareLF {
 			crlf.Status, crlf.Seen = LabFail, "a line ended with LF alone (\\n); SMTP lines end with CR LF (\\r\\n), and a bare LF in a message is refused by many servers"
 		}
 		if m.refused != "" {

@@ -24,6 +24,7 @@ type MemStore struct {
 	rate      limit.RateLimiter
 	replicas  uint64
 	streams   map[string][]Fact
+	arms      map[string]map[string]time.Time // address key → visitor ID → until
 	followers map[*memFollower]struct{}
 	now       func() time.Time
 }
@@ -47,7 +48,7 @@ type memLease struct {
 func NewMemStore() *MemStore {
 	return &MemStore{byToken: map[string]memVisitor{}, byID: map[string]string{},
 		sandboxes: map[string]*SandboxState{}, bodies: map[string]map[string][]byte{}, leases: map[string]memLease{},
-		counted: map[string]memCount{}, streams: map[string][]Fact{}, followers: map[*memFollower]struct{}{}, now: time.Now}
+		counted: map[string]memCount{}, streams: map[string][]Fact{}, arms: map[string]map[string]time.Time{}, followers: map[*memFollower]struct{}{}, now: time.Now}
 }
 
 var _ Store = (*MemStore)(nil)
@@ -409,4 +410,29 @@ func (s *MemStore) Visitors(context.Context) ([]VisitorRecord, error) {
 		}
 	}
 	return out, nil
+}
+
+func (s *MemStore) Arm(_ context.Context, key, id string, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.arms[key] == nil {
+		s.arms[key] = map[string]time.Time{}
+	}
+	s.arms[key][id] = s.now().Add(ttl)
+	return nil
+}
+
+func (s *MemStore) Armed(_ context.Context, key string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, until := range s.arms[key] {
+		if s.now().Before(until) {
+			ids = append(ids, id)
+		} else {
+			delete(s.arms[key], id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,8 @@ import (
 //	            fact), the last EventLogSize, as long as v:i:ID; each is
 //	            published on channel ev:ID as "NUMBER DATA" too
 //	evn:ID      the number of the visitor's last fact
+//	arm:KEY     sorted set: the visitors who used the client lab from
+//	            address KEY, scored by when that lapses
 //
 // Every change that must hold across replicas is one script, run
 // atomically by the server: no read-modify-write races between replicas.
@@ -509,4 +512,30 @@ func (s *RedisStore) Visitors(ctx context.Context) ([]VisitorRecord, error) {
 		keys = keys[n:]
 	}
 	return out, nil
+}
+
+// arm notes a visitor's use of the lab from an address, on the server's clock.
+var arm = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`)
+
+func (s *RedisStore) Arm(ctx context.Context, key, id string, ttl time.Duration) error {
+	return arm.Run(ctx, s.rdb, []string{s.key("arm", key)}, id, ttl.Milliseconds()).Err()
+}
+
+// armed lists the visitors whose use of the lab from an address holds.
+var armed = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)`)
+
+func (s *RedisStore) Armed(ctx context.Context, key string) ([]string, error) {
+	ids, err := armed.Run(ctx, s.rdb, []string{s.key("arm", key)}).StringSlice()
+	slices.Sort(ids)
+	return ids, err
 }

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -410,6 +411,61 @@ func TestReplicasShareTheClass(t *testing.T) {
 			if !found {
 				t.Error("A's organiser page does not list a visitor made on B")
 			}
+		})
+	}
+}
+
+// The client lab across replicas: a scenario chosen on A (the page's
+// replica) is played by B's lab port to the client that connects there
+// from the address A saw; B's observations reach A's card; a proof
+// submitted on B is on A's card.
+func TestReplicasShareTheLab(t *testing.T) {
+	w := loadDefault(t)
+	for name, open := range sharedStores(t) {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			a, b := startReplica(t, w, store), startReplica(t, w, store)
+			b.vs.LabDelay = 50 * time.Millisecond
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go b.srv.ServePrelude(l, b.vs.LabPrelude)
+			v, _ := a.vs.New("127.0.0.1")
+			if err := v.Lab.Choose("rfc1939"); err != nil {
+				t.Fatal(err)
+			}
+			a.vs.ArmLab(v, "127.0.0.1")
+
+			c := pop3test.Dial(t, l.Addr().String())
+			c.Expect("CAPA", "-ERR unknown command")
+			c.Expect("USER "+labLogin(v), "+OK")
+			c.Expect("PASS lab", "+OK")
+			for i := 1; i <= len(labMessages); i++ {
+				c.Do(fmt.Sprint("RETR ", i), "+OK")
+			}
+			c.Expect("QUIT", "+OK")
+
+			pop3test.WaitFor(t, func() bool { // the session's end folded on A
+				n := 0
+				for _, ch := range v.Lab.Card().Checks {
+					if (ch.ID == "fallback" || ch.ID == "quit") && ch.Status == LabPass {
+						n++
+					}
+				}
+				return n == 2
+			})
+			checks := map[string]string{}
+			for _, ch := range v.Lab.Card().Checks {
+				checks[ch.ID] = ch.Status
+			}
+			for id, want := range map[string]string{"greeting": LabPass, "login": LabPass, "retrieved": LabPass, "quit": LabPass, "commands": LabPass} {
+				if checks[id] != want {
+					t.Errorf("A's card: %s %s, want %s", id, checks[id], want)
+				}
+			}
+			b.vs.Get(v.Token).Lab.Submit(nil, []string{LabMaildrop()[0].SHA256 + "  1.eml"})
+			pop3test.WaitFor(t, func() bool { return len(v.Lab.Card().Proofs) == 1 })
 		})
 	}
 }

@@ -92,6 +92,12 @@ type Store interface {
 	// the visitors it is told to follow.
 	Follow(ctx context.Context) Follower
 
+	// Arm notes that visitor id used the client lab from address key,
+	// for ttl; Armed lists the visitors who did within their ttl
+	// (labport.go: a lab port's connection from key is theirs).
+	Arm(ctx context.Context, key, id string, ttl time.Duration) error
+	Armed(ctx context.Context, key string) ([]string, error)
+
 	// Replica gives a starting replica a number no other replica of
 	// the store had: its connections are numbered from it
 	// (pop3.Server.IDBase).

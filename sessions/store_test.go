@@ -68,6 +68,18 @@ func TestStoreContract(t *testing.T) {
 				{"arrivals", contractArrivals},
 				{"admission", contractAdmission},
 				{"streams", contractStreams},
+				{"arms", func(t *testing.T, s storeUnderTest) {
+					s.Arm(ctx, "192.0.2.1", "a", 300*time.Millisecond)
+					s.Arm(ctx, "192.0.2.1", "b", time.Hour)
+					s.Arm(ctx, "192.0.2.9", "c", time.Hour)
+					if ids, err := s.Armed(ctx, "192.0.2.1"); err != nil || !slices.Equal(ids, []string{"a", "b"}) {
+						t.Errorf("Armed: %v, %v", ids, err)
+					}
+					s.advance(400 * time.Millisecond)
+					if ids, _ := s.Armed(ctx, "192.0.2.1"); !slices.Equal(ids, []string{"b"}) {
+						t.Errorf("Armed after a's lapsed: %v", ids)
+					}
+				}},
 				{"replicas", func(t *testing.T, s storeUnderTest) {
 					a, err1 := s.Replica(ctx)
 					b, err2 := s.Replica(ctx)

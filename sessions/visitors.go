@@ -297,6 +297,7 @@ func (vs *Visitors) holdLocked(r VisitorRecord) *Visitor {
 		v.Sandbox.forget = func() { vs.drop(v, "forgotten by the store") }
 		v.stored.Store(time.Now().UnixNano())
 	}
+	v.Lab.rec = func(f labFact) { vs.record(v, fact{Type: factLab, Lab: &f}) }
 	v.Touch()
 	vs.byToken[v.Token] = v
 	vs.byID[v.ID] = v
