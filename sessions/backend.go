@@ -91,7 +91,11 @@ func (vs *Visitors) labVisitor(name string) *Visitor {
 	if !ok || account != LabAccount {
 		return nil
 	}
-	return vs.ByID(id)
+	v := vs.ByID(id)
+	if v != nil {
+		v.waitCaughtUp() // the lab's scenario, chosen on any replica
+	}
+	return v
 }
 
 // labVisitor is the visitor whose lab login user is, on a direct

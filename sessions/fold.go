@@ -19,8 +19,8 @@ import (
 
 // A fact is one entry of a visitor's stream.
 type fact struct {
-	Type    string         `json:"t"`
-	Event   *Event         `json:"e,omitempty"`
+	Type    string         `json:"t,omitempty"`
+	Event   *Event         `json:"-"` // carried as factWire.E
 	Tab     string         `json:"tab,omitempty"`
 	Via     string         `json:"via,omitempty"`
 	Account string         `json:"a,omitempty"`
@@ -160,7 +160,7 @@ type replicaLink struct {
 
 type published struct {
 	id   string
-	data []byte
+	f    fact          // encoded by the publisher, not the session
 	done chan struct{} // closed once the store has it, if not nil
 }
 
@@ -226,12 +226,8 @@ func (vs *Visitors) announceShared(text string) (Announcement, error) {
 // publish queues a fact; a full queue (the store far behind) drops it
 // rather than hold a session up.
 func (r *replicaLink) publish(id string, f fact, done chan struct{}) {
-	b, err := json.Marshal(f)
-	if err != nil {
-		return
-	}
 	select {
-	case r.out <- published{id, b, done}:
+	case r.out <- published{id, f, done}:
 	default:
 		r.vs.storeLog().Warn("sessions: the store is behind: a visitor's event was dropped", "visitor", id)
 	}
@@ -240,8 +236,9 @@ func (r *replicaLink) publish(id string, f fact, done chan struct{}) {
 // publishLoop sends the queued facts, each visitor's in order, as many
 // at a time as are waiting.
 func (r *replicaLink) publishLoop() {
+	encode := func(f fact) []byte { b, _ := json.Marshal(f); return b }
 	for p := range r.out {
-		batch := map[string][][]byte{p.id: {p.data}}
+		batch := map[string][][]byte{p.id: {encode(p.f)}}
 		order := []string{p.id}
 		var done []chan struct{}
 		if p.done != nil {
@@ -254,7 +251,7 @@ func (r *replicaLink) publishLoop() {
 				if batch[q.id] == nil {
 					order = append(order, q.id)
 				}
-				batch[q.id] = append(batch[q.id], q.data)
+				batch[q.id] = append(batch[q.id], encode(q.f))
 				if q.done != nil {
 					done = append(done, q.done)
 				}
@@ -360,4 +357,93 @@ func (vs *Visitors) held(id string) *Visitor {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	return vs.byID[id]
+}
+
+// A fact's event is carried compactly: short names, the time in
+// milliseconds. A visitor's stream is most of what it costs the store.
+type wireEvent struct {
+	Kind     EventKind `json:"k"`
+	Conn     uint64    `json:"c,omitempty"`
+	Time     int64     `json:"t,omitempty"` // Unix milliseconds
+	Remote   string    `json:"rm,omitempty"`
+	Verb     string    `json:"v,omitempty"`
+	Line     string    `json:"l,omitempty"`
+	OK       bool      `json:"ok,omitempty"`
+	Code     string    `json:"cd,omitempty"`
+	Reply    string    `json:"r,omitempty"`
+	State    string    `json:"st,omitempty"`
+	User     string    `json:"u,omitempty"`
+	Msg      int       `json:"m,omitempty"`
+	Deleted  []int     `json:"d,omitempty"`
+	Count    int       `json:"n,omitempty"`
+	Octets   int64     `json:"o,omitempty"`
+	Reason   string    `json:"rs,omitempty"`
+	Messages []wireMsg `json:"ms,omitempty"`
+	Explain  string    `json:"x,omitempty"`
+}
+
+type wireMsg struct {
+	Size    int64  `json:"s"`
+	UID     string `json:"u"`
+	Subject string `json:"j,omitempty"`
+}
+
+// factWire is a fact as the stream carries it.
+type factWire struct {
+	factNoEvent
+	E *wireEvent `json:"e,omitempty"`
+}
+
+// factNoEvent is fact without its methods, so that factWire's encoding
+// does not recurse; its Event is left out (json:"-" below).
+type factNoEvent fact
+
+func (f fact) MarshalJSON() ([]byte, error) {
+	w := factWire{factNoEvent: factNoEvent(f)}
+	if f.Type == EntryPOP3 { // most facts: carried as the defaults
+		w.Type = ""
+		if f.Via == "pop3" {
+			w.Via = ""
+		}
+	}
+	if e := f.Event; e != nil {
+		we := &wireEvent{Kind: e.Kind, Conn: e.Conn, Remote: e.Remote, Verb: e.Verb, Line: e.Line, OK: e.OK, Code: e.Code,
+			Reply: e.Reply, State: e.State, User: e.User, Msg: e.Msg, Deleted: e.Deleted, Count: e.Count, Octets: e.Octets,
+			Reason: e.Reason, Explain: e.Explain}
+		if !e.Time.IsZero() {
+			we.Time = e.Time.UnixMilli()
+		}
+		for _, m := range e.Messages {
+			we.Messages = append(we.Messages, wireMsg{m.Size, m.UID, m.Subject})
+		}
+		w.E = we
+	}
+	return json.Marshal(w)
+}
+
+func (f *fact) UnmarshalJSON(b []byte) error {
+	var w factWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*f = fact(w.factNoEvent)
+	if f.Type == "" {
+		f.Type = EntryPOP3
+		if f.Via == "" {
+			f.Via = "pop3"
+		}
+	}
+	if we := w.E; we != nil {
+		e := &Event{Kind: we.Kind, Conn: we.Conn, Remote: we.Remote, Verb: we.Verb, Line: we.Line, OK: we.OK, Code: we.Code,
+			Reply: we.Reply, State: we.State, User: we.User, Msg: we.Msg, Deleted: we.Deleted, Count: we.Count, Octets: we.Octets,
+			Reason: we.Reason, Explain: we.Explain}
+		if we.Time != 0 {
+			e.Time = time.UnixMilli(we.Time).UTC()
+		}
+		for _, m := range we.Messages {
+			e.Messages = append(e.Messages, MessageSummary{m.Size, m.UID, m.Subject})
+		}
+		f.Event = e
+	}
+	return nil
 }

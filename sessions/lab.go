@@ -177,8 +177,8 @@ type wireFacts struct {
 }
 
 func wireOf(c *pop3.ConnInfo) *wireFacts {
-	if c == nil {
-		return nil
+	if c == nil || !c.BareLF && c.GreetingHeld == 0 && !c.SpokeFirst && len(c.Unwaited) == 0 {
+		return nil // nothing to say: nothing carried
 	}
 	return &wireFacts{BareLF: c.BareLF, Held: c.GreetingHeld > 0, SpokeFirst: c.SpokeFirst, Unwaited: c.Unwaited}
 }

@@ -170,6 +170,7 @@ func (vs *Visitors) armedShared(key string) (v *Visitor, n int) {
 	var live []*Visitor
 	for _, id := range ids {
 		if x := vs.ByID(id); x != nil {
+			x.waitCaughtUp()
 			live = append(live, x)
 		}
 	}

@@ -28,9 +28,10 @@ import (
 //	n:all       sorted set: every counted visitor's token, scored by when
 //	            it expires (Admit); n:ip:KEY the same per address key
 //	r:KEY       hash: the token bucket of visitors made from KEY
-//	ev:ID       stream: the visitor's facts (field s, its number; d, the
-//	            fact), the last EventLogSize, as long as v:i:ID; each is
-//	            published on channel ev:ID as "NUMBER DATA" too
+//	ev:ID       list: the visitor's facts as "NUMBER DATA", the last
+//	            EventLogSize, as long as v:i:ID (a list: a third of a
+//	            stream's memory for the same facts); each is published
+//	            on channel ev:ID too
 //	evn:ID      the number of the visitor's last fact
 //	arm:KEY     sorted set: the visitors who used the client lab from
 //	            address KEY, scored by when that lapses
@@ -401,11 +402,16 @@ func (s *RedisStore) Replica(ctx context.Context) (uint64, error) {
 	return n, err
 }
 
-// publish appends one fact, numbered, and tells the followers.
+// publish appends facts, numbered, and tells the followers.
 var publish = redis.NewScript(`
-local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', seq, 'd', ARGV[2])
-redis.call('PUBLISH', KEYS[1], seq .. ' ' .. ARGV[2])
+local seq = redis.call('INCRBY', KEYS[2], #ARGV - 1) - (#ARGV - 1)
+for i = 2, #ARGV do
+  seq = seq + 1
+  local entry = seq .. ' ' .. ARGV[i]
+  redis.call('RPUSH', KEYS[1], entry)
+  redis.call('PUBLISH', KEYS[1], entry)
+end
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
@@ -414,29 +420,36 @@ end
 return seq`)
 
 func (s *RedisStore) Publish(ctx context.Context, id string, facts [][]byte) error {
-	keys := []string{s.key("ev", id), s.key("evn", id), s.key("v", "i", id)}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, d := range facts {
-			publish.Eval(ctx, p, keys, EventLogSize, d) // EVALSHA cannot fall back inside a pipeline
-		}
+	if len(facts) == 0 {
 		return nil
-	})
-	return err
+	}
+	args := make([]any, 0, len(facts)+1)
+	args = append(args, EventLogSize)
+	for _, d := range facts {
+		args = append(args, d)
+	}
+	return publish.Run(ctx, s.rdb, []string{s.key("ev", id), s.key("evn", id), s.key("v", "i", id)}, args...).Err()
 }
 
 func (s *RedisStore) Facts(ctx context.Context, id string, after uint64) ([]Fact, error) {
-	msgs, err := s.rdb.XRange(ctx, s.key("ev", id), "-", "+").Result()
+	entries, err := s.rdb.LRange(ctx, s.key("ev", id), 0, -1).Result()
 	if err != nil {
 		return nil, err
 	}
 	var out []Fact
-	for _, m := range msgs {
-		seq, _ := strconv.ParseUint(fmt.Sprint(m.Values["s"]), 10, 64)
-		if seq > after {
-			out = append(out, Fact{Visitor: id, Seq: seq, Data: []byte(fmt.Sprint(m.Values["d"]))})
+	for _, e := range entries {
+		if f, ok := parseFact(id, e); ok && f.Seq > after {
+			out = append(out, f)
 		}
 	}
 	return out, nil
+}
+
+// parseFact reads "NUMBER DATA".
+func parseFact(id, entry string) (Fact, bool) {
+	seq, data, ok := strings.Cut(entry, " ")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	return Fact{Visitor: id, Seq: n, Data: []byte(data)}, ok && err == nil
 }
 
 func (s *RedisStore) Follow(ctx context.Context) Follower {
@@ -457,12 +470,9 @@ func (f *redisFollower) run() {
 	defer close(f.c)
 	prefix := f.s.key("ev", "")
 	for m := range f.ps.Channel(redis.WithChannelSize(1024)) {
-		seq, data, ok := strings.Cut(m.Payload, " ")
-		n, err := strconv.ParseUint(seq, 10, 64)
-		if !ok || err != nil {
-			continue
+		if fact, ok := parseFact(strings.TrimPrefix(m.Channel, prefix), m.Payload); ok {
+			f.c <- fact
 		}
-		f.c <- Fact{Visitor: strings.TrimPrefix(m.Channel, prefix), Seq: n, Data: []byte(data)}
 	}
 }
 

@@ -106,8 +106,11 @@ func (vs *Visitors) admitShared(r VisitorRecord) error {
 }
 
 // fromStore finds a visitor in the store and holds it here: nil if there
-// is none, ErrStore if the store did not answer.
-func (vs *Visitors) fromStore(get func(context.Context) (VisitorRecord, error)) (*Visitor, error) {
+// is none, ErrStore if the store did not answer. With wait, what the
+// visitor did on other replicas (its lessons, its lab) is applied
+// before it returns; without, in the background (a POP3 login needs
+// only the sandbox).
+func (vs *Visitors) fromStore(wait bool, get func(context.Context) (VisitorRecord, error)) (*Visitor, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	r, err := get(ctx)
 	cancel()
@@ -124,13 +127,22 @@ func (vs *Visitors) fromStore(get func(context.Context) (VisitorRecord, error)) 
 		v = vs.holdLocked(r)
 	}
 	vs.mu.Unlock()
-	// What the visitor did on other replicas first: its lessons, its
-	// lab, before this request reads them.
+	if wait {
+		v.waitCaughtUp()
+	}
+	return v, nil
+}
+
+// waitCaughtUp waits, within the store's timeout, until this replica has
+// applied what the visitor's stream held when it began to hold it.
+func (v *Visitor) waitCaughtUp() {
+	if v.caughtUp == nil {
+		return
+	}
 	select {
 	case <-v.caughtUp:
 	case <-time.After(storeTimeout):
 	}
-	return v, nil
 }
 
 // touchStore carries the visitor's activity to the store, at most every

@@ -29,6 +29,7 @@ func startReplica(t testing.TB, w *World, store Store) *replica {
 	t.Helper()
 	vs := NewVisitors(w)
 	vs.Store = store
+	vs.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := pop3.NewServer(&Backend{World: w, Visitors: vs})
 	if store != nil {
 		n, err := store.Replica(context.Background())

@@ -362,7 +362,7 @@ func (vs *Visitors) Get(token string) *Visitor {
 	v := vs.byToken[token]
 	vs.mu.Unlock()
 	if v == nil && vs.Store != nil {
-		v, _ = vs.fromStore(func(ctx context.Context) (VisitorRecord, error) { return vs.Store.VisitorByToken(ctx, token) })
+		v, _ = vs.fromStore(true, func(ctx context.Context) (VisitorRecord, error) { return vs.Store.VisitorByToken(ctx, token) })
 	}
 	if v != nil {
 		v.Touch()
@@ -383,7 +383,7 @@ func (vs *Visitors) Lookup(id string) (*Visitor, error) {
 	v := vs.byID[id]
 	vs.mu.Unlock()
 	if v == nil && vs.Store != nil {
-		return vs.fromStore(func(ctx context.Context) (VisitorRecord, error) { return vs.Store.VisitorByID(ctx, id) })
+		return vs.fromStore(false, func(ctx context.Context) (VisitorRecord, error) { return vs.Store.VisitorByID(ctx, id) })
 	}
 	return v, nil
 }
