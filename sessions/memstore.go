@@ -24,7 +24,9 @@ type MemStore struct {
 	rate      limit.RateLimiter
 	replicas  uint64
 	streams   map[string][]Fact
-	arms      map[string]map[string]time.Time // address key → visitor ID → until
+	arms      map[string]map[string]time.Time   // address key → visitor ID → until
+	admins    map[string]time.Time              // organisers' sign-ins → until
+	limiters  map[[2]float64]*limit.RateLimiter // Bucket's, by rate and burst
 	followers map[*memFollower]struct{}
 	now       func() time.Time
 }
@@ -48,7 +50,7 @@ type memLease struct {
 func NewMemStore() *MemStore {
 	return &MemStore{byToken: map[string]memVisitor{}, byID: map[string]string{},
 		sandboxes: map[string]*SandboxState{}, bodies: map[string]map[string][]byte{}, leases: map[string]memLease{},
-		counted: map[string]memCount{}, streams: map[string][]Fact{}, arms: map[string]map[string]time.Time{}, followers: map[*memFollower]struct{}{}, now: time.Now}
+		counted: map[string]memCount{}, streams: map[string][]Fact{}, arms: map[string]map[string]time.Time{}, admins: map[string]time.Time{}, limiters: map[[2]float64]*limit.RateLimiter{}, followers: map[*memFollower]struct{}{}, now: time.Now}
 }
 
 var _ Store = (*MemStore)(nil)
@@ -435,4 +437,34 @@ func (s *MemStore) Armed(_ context.Context, key string) ([]string, error) {
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+func (s *MemStore) AdminSession(_ context.Context, id string, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case ttl > 0:
+		s.admins[id] = s.now().Add(ttl)
+		return true, nil
+	case ttl == 0:
+		delete(s.admins, id)
+		return false, nil
+	}
+	until, ok := s.admins[id]
+	return ok && s.now().Before(until), nil
+}
+
+func (s *MemStore) Bucket(_ context.Context, key string, rate float64, burst int, take bool) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := [2]float64{rate, float64(burst)}
+	rl := s.limiters[k]
+	if rl == nil {
+		rl = &limit.RateLimiter{Rate: rate, Burst: burst}
+		s.limiters[k] = rl
+	}
+	if !take {
+		return rl.Peek(key, s.now()), nil
+	}
+	return rl.Allow(key, s.now()), nil
 }

@@ -33,6 +33,8 @@ import (
 //	            stream's memory for the same facts); each is published
 //	            on channel ev:ID too
 //	evn:ID      the number of the visitor's last fact
+//	adm:ID      an organiser's sign-in, with its TTL
+//	b:KEY       hash: a token bucket every replica shares (Bucket)
 //	arm:KEY     sorted set: the visitors who used the client lab from
 //	            address KEY, scored by when that lapses
 //
@@ -548,4 +550,41 @@ func (s *RedisStore) Armed(ctx context.Context, key string) ([]string, error) {
 	ids, err := armed.Run(ctx, s.rdb, []string{s.key("arm", key)}).StringSlice()
 	slices.Sort(ids)
 	return ids, err
+}
+
+func (s *RedisStore) AdminSession(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	key := s.key("adm", id)
+	switch {
+	case ttl > 0:
+		return true, s.rdb.Set(ctx, key, 1, ttl).Err()
+	case ttl == 0:
+		return false, s.rdb.Del(ctx, key).Err()
+	}
+	n, err := s.rdb.Exists(ctx, key).Result()
+	return n == 1, err
+}
+
+// bucket is a token bucket on the server's clock: ARGV rate, burst,
+// take (1 or 0).
+var bucket = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tokens = tonumber(redis.call('HGET', KEYS[1], 't') or burst)
+local last = tonumber(redis.call('HGET', KEYS[1], 'at') or now)
+tokens = math.min(burst, tokens + (now - last) * rate / 1000)
+if tokens < 1 then return 0 end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 't', tokens - 1, 'at', now)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+end
+return 1`)
+
+func (s *RedisStore) Bucket(ctx context.Context, key string, rate float64, burst int, take bool) (bool, error) {
+	t := "0"
+	if take {
+		t = "1"
+	}
+	ok, err := bucket.Run(ctx, s.rdb, []string{s.key("b", key)}, rate, burst, t).Int()
+	return ok == 1, err
 }

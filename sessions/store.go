@@ -98,6 +98,14 @@ type Store interface {
 	Arm(ctx context.Context, key, id string, ttl time.Duration) error
 	Armed(ctx context.Context, key string) ([]string, error)
 
+	// AdminSession stores an organiser's sign-in for ttl (ttl > 0),
+	// forgets it (ttl 0), or, with ttl < 0, reports whether it holds.
+	AdminSession(ctx context.Context, id string, ttl time.Duration) (bool, error)
+	// Bucket is a token bucket every replica shares: it reports whether
+	// key has a token left (rate a second after burst) and, with take,
+	// takes it.
+	Bucket(ctx context.Context, key string, rate float64, burst int, take bool) (bool, error)
+
 	// Replica gives a starting replica a number no other replica of
 	// the store had: its connections are numbered from it
 	// (pop3.Server.IDBase).

@@ -68,6 +68,39 @@ func TestStoreContract(t *testing.T) {
 				{"arrivals", contractArrivals},
 				{"admission", contractAdmission},
 				{"streams", contractStreams},
+				{"admin", func(t *testing.T, s storeUnderTest) {
+					s.AdminSession(ctx, "org", 300*time.Millisecond)
+					if ok, err := s.AdminSession(ctx, "org", -1); !ok || err != nil {
+						t.Errorf("a sign-in: %v %v", ok, err)
+					}
+					if ok, _ := s.AdminSession(ctx, "other", -1); ok {
+						t.Error("a sign-in never made holds")
+					}
+					s.advance(400 * time.Millisecond)
+					if ok, _ := s.AdminSession(ctx, "org", -1); ok {
+						t.Error("a sign-in past its TTL holds")
+					}
+					s.AdminSession(ctx, "org2", time.Hour)
+					s.AdminSession(ctx, "org2", 0)
+					if ok, _ := s.AdminSession(ctx, "org2", -1); ok {
+						t.Error("a sign-out did not forget the sign-in")
+					}
+					for i, want := range []bool{true, true, false} {
+						if ok, err := s.Bucket(ctx, "guess:a", 1, 2, true); ok != want || err != nil {
+							t.Errorf("take %d: %v %v", i, ok, err)
+						}
+					}
+					if ok, _ := s.Bucket(ctx, "guess:a", 1, 2, false); ok {
+						t.Error("an empty bucket peeks full")
+					}
+					if ok, _ := s.Bucket(ctx, "guess:b", 1, 2, false); !ok {
+						t.Error("another key's bucket is empty")
+					}
+					s.advance(1100 * time.Millisecond)
+					if ok, _ := s.Bucket(ctx, "guess:a", 1, 2, true); !ok {
+						t.Error("the bucket did not refill")
+					}
+				}},
 				{"arms", func(t *testing.T, s storeUnderTest) {
 					s.Arm(ctx, "192.0.2.1", "a", 300*time.Millisecond)
 					s.Arm(ctx, "192.0.2.1", "b", time.Hour)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pop3playground/pop3playground/pop3/limit"
+	"github.com/pop3playground/pop3playground/sessions"
 )
 
 // Limits of the HTTP side that a stranger could otherwise push: open
@@ -302,20 +304,39 @@ func (s *Server) hostOK(hostport string) bool {
 // costs nothing, so an organiser with a session is never locked out.
 type authLimiter struct {
 	perAddr, overall limit.RateLimiter
+	// store, with replicas, keeps the counts for all of them; the
+	// limiters above stand in while it does not answer.
+	store sessions.Store
 }
+
+// The admin token's guess limits: ten tries, then one a minute from one
+// address; a hundred, then five a second overall.
+const (
+	guessRate, guessBurst       = 1.0 / 60, 10
+	allGuessRate, allGuessBurst = 5, 100
+)
 
 func newAuthLimiter() *authLimiter {
 	return &authLimiter{
 		// Ten tries, then one a minute from one address; a hundred, then
 		// five a second overall: guessing a 128-bit token stays hopeless
 		// and the log stays readable.
-		perAddr: limit.RateLimiter{Rate: 1.0 / 60, Burst: 10},
-		overall: limit.RateLimiter{Rate: 5, Burst: 100},
+		perAddr: limit.RateLimiter{Rate: guessRate, Burst: guessBurst},
+		overall: limit.RateLimiter{Rate: allGuessRate, Burst: allGuessBurst},
 	}
 }
 
 // limited reports whether an attempt from key must be refused unchecked.
 func (a *authLimiter) limited(key string, now time.Time) bool {
+	if a.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		one, err1 := a.store.Bucket(ctx, "admin-guess:"+key, guessRate, guessBurst, false)
+		all, err2 := a.store.Bucket(ctx, "admin-guess", allGuessRate, allGuessBurst, false)
+		if err1 == nil && err2 == nil {
+			return !one || !all
+		}
+	}
 	return !a.perAddr.Peek(key, now) || !a.overall.Peek("", now)
 }
 
@@ -323,6 +344,12 @@ func (a *authLimiter) limited(key string, now time.Time) bool {
 func (a *authLimiter) failed(key string, now time.Time) {
 	a.perAddr.Allow(key, now)
 	a.overall.Allow("", now)
+	if a.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a.store.Bucket(ctx, "admin-guess:"+key, guessRate, guessBurst, true)
+		a.store.Bucket(ctx, "admin-guess", allGuessRate, allGuessBurst, true)
+	}
 }
 
 // adminSessions are the organisers signed in: random IDs held by the
@@ -330,6 +357,9 @@ func (a *authLimiter) failed(key string, now time.Time) {
 type adminSessions struct {
 	mu  sync.Mutex
 	ids map[string]time.Time // ID → expiry
+	// store, with replicas, holds the sign-ins of all of them; ids is
+	// then what this replica has seen.
+	store sessions.Store
 }
 
 // adminSessionTTL is how long a sign-in lasts.
@@ -362,18 +392,39 @@ func (a *adminSessions) create(now time.Time) string {
 		delete(a.ids, oldest)
 	}
 	a.ids[id] = now.Add(adminSessionTTL)
+	if a.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a.store.AdminSession(ctx, id, adminSessionTTL)
+	}
 	return id
 }
 
 func (a *adminSessions) valid(id string, now time.Time) bool {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	exp, ok := a.ids[id]
-	return ok && now.Before(exp)
+	a.mu.Unlock()
+	if a.store == nil || len(id) != 32 {
+		return ok && now.Before(exp)
+	}
+	// With replicas, every request asks the store: a sign-out on one
+	// replica ends the session on all of them.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	held, err := a.store.AdminSession(ctx, id, -1)
+	if err != nil {
+		return ok && now.Before(exp) // the store down: what this replica saw
+	}
+	return held
 }
 
 func (a *adminSessions) remove(id string) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	delete(a.ids, id)
+	a.mu.Unlock()
+	if a.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a.store.AdminSession(ctx, id, 0)
+	}
 }

@@ -178,6 +178,11 @@ func New(cfg Config) *Server {
 		cookieKey:   cfg.CookieKey,
 		authLimit:   newAuthLimiter(),
 	}
+	if cfg.Visitors != nil && cfg.Visitors.Store != nil {
+		// Replicas: an organiser signed in on one is signed in on every
+		// one, and guesses at the token count on all of them together.
+		s.adminSessions.store, s.authLimit.store = cfg.Visitors.Store, cfg.Visitors.Store
+	}
 	s.budget.max, s.budget.reserve = int64(cfg.MaxConns), int64(min(cfg.Reserve, cfg.MaxConns/2))
 	if len(s.cookieKey) == 0 {
 		s.cookieKey = make([]byte, 32)

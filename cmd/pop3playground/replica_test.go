@@ -89,6 +89,40 @@ func TestReplicasOnRedis(t *testing.T) {
 		}
 	}
 
+	// The organiser signs in on A and is signed in on B, whose page
+	// lists the visitor A made; a sign-out on B ends it on A too.
+	org, _ := cookiejar.New(nil)
+	oc := &http.Client{Jar: org, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	form := strings.NewReader("token=replicas-share-this-token")
+	req, _ := http.NewRequest("POST", a.web+"/admin/login", form)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", a.web)
+	if resp, err := oc.Do(req); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signing in on A: %v %v", resp, err)
+	}
+	// Cookies are per host, not per port: the browser sends A's to B.
+	resp, err = oc.Get(b.web + "/admin/api/state")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the organiser's state on B: %v %v", resp, err)
+	}
+	state, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var me struct{ Handle string }
+	if resp, err := hc.Get(a.web + "/api/session"); err == nil {
+		json.NewDecoder(resp.Body).Decode(&me)
+		resp.Body.Close()
+	}
+	if me.Handle == "" || !strings.Contains(string(state), `"handle":"`+me.Handle+`"`) {
+		t.Errorf("B's organiser page does not list A's visitor %q:\n%.600s", me.Handle, state)
+	}
+	req, _ = http.NewRequest("POST", b.web+"/admin/logout", nil)
+	req.Header.Set("Origin", b.web)
+	oc.Do(req)
+	resp, err = oc.Get(a.web + "/admin/api/state")
+	if err == nil && resp.StatusCode == http.StatusOK {
+		t.Error("signed out on B, still signed in on A")
+	}
+
 	// A restart of A: the same cookie, the same login, the deletion kept.
 	a.stop()
 	a = startReplicaRun(t, store)
