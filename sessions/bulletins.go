@@ -108,6 +108,15 @@ func (b *Board) add(raw []byte, source string) (*Bulletin, error) {
 // Post adds a bulletin written on the admin page: a plain-text message
 // from from, with this subject and body.
 func (b *Board) Post(from, subject, body string) (*Bulletin, error) {
+	raw, err := composeBulletin(from, subject, body)
+	if err != nil {
+		return nil, err
+	}
+	return b.add(raw, "posted")
+}
+
+// composeBulletin is the message of a bulletin written on the admin page.
+func composeBulletin(from, subject, body string) ([]byte, error) {
 	subject = strings.TrimSpace(subject)
 	switch {
 	case subject == "":
@@ -125,7 +134,55 @@ func (b *Board) Post(from, subject, body string) (*Bulletin, error) {
 	fmt.Fprintf(&msg, "Message-ID: <bulletin.%d@pop3playground>\r\n", now.UnixNano())
 	msg.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
 	msg.WriteString(body)
-	return b.add(msg.Bytes(), "posted")
+	if msg.Len() > MaxBulletinSize {
+		return nil, fmt.Errorf("posted: %d octets, more than a bulletin may have (%d)", msg.Len(), MaxBulletinSize)
+	}
+	return msg.Bytes(), nil
+}
+
+// PostBulletin posts a bulletin written on the admin page: on every
+// replica, with a Store, in the same order, so that it has the same ID
+// on each.
+func (vs *Visitors) PostBulletin(from, subject, body string) (*Bulletin, error) {
+	if vs.Store == nil {
+		return vs.world.Bulletins.Post(from, subject, body)
+	}
+	raw, err := composeBulletin(from, subject, body)
+	if err != nil {
+		return nil, err
+	}
+	n := vs.world.Bulletins.Len()
+	if err := vs.publishBoard(fact{Type: "post", Text: string(raw)}, func() bool { return vs.world.Bulletins.Len() > n }); err != nil {
+		return nil, err
+	}
+	list := vs.world.Bulletins.Bulletins()
+	if len(list) == 0 {
+		return nil, errBoardFull
+	}
+	return list[len(list)-1], nil
+}
+
+// WithdrawBulletin withdraws a bulletin, on every replica.
+func (vs *Visitors) WithdrawBulletin(id int) bool {
+	if vs.Store == nil {
+		return vs.world.Bulletins.Withdraw(id)
+	}
+	known := false
+	for _, b := range vs.world.Bulletins.Bulletins() {
+		known = known || b.ID == id && !b.Withdrawn
+	}
+	if !known {
+		return false
+	}
+	withdrawn := func() bool {
+		for _, b := range vs.world.Bulletins.Bulletins() {
+			if b.ID == id {
+				return b.Withdrawn
+			}
+		}
+		return false
+	}
+	return vs.publishBoard(fact{Type: "withdraw", Step: id}, withdrawn) == nil
 }
 
 // LoadBulletins adds every file of dir (in natural order; dot files and

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 )
 
@@ -156,6 +157,10 @@ type replicaLink struct {
 	out    chan published
 	follow Follower
 	catch  chan *Visitor // visitors to catch up, newly held
+
+	boardApplied uint64 // the board's last fact applied (the follower's)
+	boardMu      sync.Mutex
+	boardWait    chan struct{} // closed when the board changes
 }
 
 type published struct {
@@ -170,9 +175,14 @@ func (vs *Visitors) replicaState() *replicaLink {
 		r := &replicaLink{vs: vs, out: make(chan published, 4096), catch: make(chan *Visitor, 1024)}
 		r.follow = vs.Store.Follow(context.Background())
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		r.follow.Add(ctx, announcements)
+		r.follow.Add(ctx, announcements, board)
 		if facts, err := vs.Store.Facts(ctx, announcements, 0); err == nil && len(facts) > 0 {
 			r.announced(facts[len(facts)-1])
+		}
+		if facts, err := vs.Store.Facts(ctx, board, 0); err == nil {
+			for _, f := range facts {
+				r.posted(f)
+			}
 		}
 		cancel()
 		go r.publishLoop()
@@ -183,8 +193,73 @@ func (vs *Visitors) replicaState() *replicaLink {
 }
 
 // announcements is the stream of the organiser's announcements, one
-// for every replica.
-const announcements = "_announcements"
+// for every replica; board, of the bulletins posted and withdrawn on
+// the admin page, which every replica applies in order after its files.
+const (
+	announcements = "_announcements"
+	board         = "_board"
+)
+
+// posted applies a bulletin posted or withdrawn, once, in order.
+func (r *replicaLink) posted(f Fact) {
+	if f.Seq <= r.boardApplied {
+		return
+	}
+	r.boardApplied = f.Seq
+	var ft fact
+	if json.Unmarshal(f.Data, &ft) != nil {
+		return
+	}
+	b := &r.vs.world.Bulletins
+	switch ft.Type {
+	case "post":
+		if _, err := b.add([]byte(ft.Text), "posted"); err != nil {
+			r.vs.storeLog().Warn("sessions: a bulletin posted on another replica was not added", "err", err)
+		}
+	case "withdraw":
+		b.Withdraw(ft.Step)
+	}
+	r.boardChanged()
+}
+
+// boardChanged wakes those waiting for the board to change.
+func (r *replicaLink) boardChanged() {
+	r.boardMu.Lock()
+	defer r.boardMu.Unlock()
+	if r.boardWait != nil {
+		close(r.boardWait)
+		r.boardWait = nil
+	}
+}
+
+// publishBoard publishes a change of the board and waits, within the
+// store's timeout, until this replica has applied it (done).
+func (vs *Visitors) publishBoard(f fact, done func() bool) error {
+	r := vs.replicaState()
+	b, _ := json.Marshal(f)
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := vs.Store.Publish(ctx, board, [][]byte{b}); err != nil {
+		return ErrStore
+	}
+	for !done() {
+		r.boardMu.Lock()
+		if r.boardWait == nil {
+			r.boardWait = make(chan struct{})
+		}
+		wait := r.boardWait
+		r.boardMu.Unlock()
+		if done() {
+			break
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ErrStore
+		}
+	}
+	return nil
+}
 
 // announced makes an announcement from the stream the current one.
 func (r *replicaLink) announced(f Fact) {
@@ -308,8 +383,12 @@ func (r *replicaLink) followLoop() {
 			if !ok {
 				return
 			}
-			if f.Visitor == announcements {
+			switch f.Visitor {
+			case announcements:
 				r.announced(f)
+				continue
+			case board:
+				r.posted(f)
 				continue
 			}
 			v := r.vs.held(f.Visitor)

@@ -381,11 +381,10 @@ func TestReplicasShareEventsAndLessons(t *testing.T) {
 // other, an announcement made on one is on every page, and the
 // organiser's page on any replica lists every visitor.
 func TestReplicasShareTheClass(t *testing.T) {
-	w := loadDefault(t)
 	for name, open := range sharedStores(t) {
 		t.Run(name, func(t *testing.T) {
 			store := open(t)
-			a, b := startReplica(t, w, store), startReplica(t, w, store)
+			a, b := startReplica(t, loadDefault(t), store), startReplica(t, loadDefault(t), store) // a world each, as processes have
 			v, _ := a.vs.New("192.0.2.1")
 			vb := b.vs.Get(v.Token)
 			v.RaiseHand("stuck on RETR")
@@ -402,6 +401,32 @@ func TestReplicasShareTheClass(t *testing.T) {
 				t.Fatal(err)
 			}
 			pop3test.WaitFor(t, func() bool { an, _ := b.vs.Announcement(); return an.Text == "Stop and look up" })
+
+			// A bulletin posted on A is on B's board, with the same ID,
+			// and reaches a maildrop at a login on B; withdrawn on B, it
+			// is withdrawn on A.
+			bul, err := a.vs.PostBulletin("org@example.org", "Room change", "We move to room 2.")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pop3test.WaitFor(t, func() bool {
+				l := b.vs.World().Bulletins.Bulletins()
+				return len(l) > 0 && l[len(l)-1].ID == bul.ID && l[len(l)-1].Subject == "Room change"
+			})
+			if got := stat(t, b.addr, v.PersonalLogin("guest")); !strings.HasPrefix(got, "+OK 8 ") {
+				t.Errorf("STAT on B after a bulletin posted on A: %q", got)
+			}
+			if !b.vs.WithdrawBulletin(bul.ID) {
+				t.Fatal("withdrawing on B")
+			}
+			pop3test.WaitFor(t, func() bool {
+				for _, x := range a.vs.World().Bulletins.Bulletins() {
+					if x.ID == bul.ID {
+						return x.Withdrawn
+					}
+				}
+				return false
+			})
 
 			// A visitor made on B, listed by A's organiser page.
 			other, _ := b.vs.New("192.0.2.2")

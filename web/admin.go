@@ -195,7 +195,7 @@ func (s *Server) handlePostBulletin(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusRequestEntityTooLarge, "the bulletin is too long")
 		return
 	}
-	b, err := s.cfg.Visitors.World().Bulletins.Post(BulletinFrom, r.PostFormValue("subject"), r.PostFormValue("body"))
+	b, err := s.cfg.Visitors.PostBulletin(BulletinFrom, r.PostFormValue("subject"), r.PostFormValue("body"))
 	if err != nil {
 		jsonError(w, http.StatusBadRequest, err.Error())
 		return
@@ -240,7 +240,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 // delivered stay in their maildrops, as mail does.
 func (s *Server) handleWithdrawBulletin(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.Atoi(chi.URLParam(r, "id"))
-	if err != nil || !s.cfg.Visitors.World().Bulletins.Withdraw(id) {
+	if err != nil || !s.cfg.Visitors.WithdrawBulletin(id) {
 		jsonError(w, http.StatusNotFound, "no such bulletin on the board")
 		return
 	}
