@@ -429,6 +429,11 @@ func (r *replicaLink) applyFact(v *Visitor, f Fact) {
 	}
 	v.Events.skipTo(f.Seq << 4)
 	r.vs.apply(v, ft)
+	// Activity on any replica keeps the visitor here too: a replica's
+	// sweep forgets only the visitors idle everywhere.
+	if now := time.Now().UnixNano(); now > v.lastSeen.Load() {
+		v.lastSeen.Store(now)
+	}
 }
 
 // held is the visitor with this ID held here, or nil.
