@@ -498,7 +498,7 @@ func (f fact) MarshalJSON() ([]byte, error) {
 			we.Time = e.Time.UnixMilli()
 		}
 		for _, m := range e.Messages {
-			we.Messages = append(we.Messages, wireMsg{m.Size, m.UID, m.Subject})
+			we.Messages = append(we.Messages, wireMsg(m))
 		}
 		w.E = we
 	}
@@ -525,7 +525,7 @@ func (f *fact) UnmarshalJSON(b []byte) error {
 			e.Time = time.UnixMilli(we.Time).UTC()
 		}
 		for _, m := range we.Messages {
-			e.Messages = append(e.Messages, MessageSummary{m.Size, m.UID, m.Subject})
+			e.Messages = append(e.Messages, MessageSummary(m))
 		}
 		f.Event = e
 	}
