@@ -171,6 +171,21 @@ func (vs *Visitors) RecentErrors(max int) []ErrorNote {
 
 // ByHandle returns the visitor with this handle, or nil.
 func (vs *Visitors) ByHandle(handle string) *Visitor {
+	if v := vs.heldByHandle(handle); v != nil || vs.Store == nil {
+		return v
+	}
+	// With replicas, the organiser's request may reach one that does not
+	// hold the visitor yet: every one is in the store.
+	vs.heldAll.Store(0)
+	vs.holdEveryone()
+	v := vs.heldByHandle(handle)
+	if v != nil {
+		v.waitCaughtUp() // following it: what the organiser does next reaches it
+	}
+	return v
+}
+
+func (vs *Visitors) heldByHandle(handle string) *Visitor {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	for _, v := range vs.byToken {

@@ -104,8 +104,13 @@ func (vs *Visitors) apply(v *Visitor, f fact) {
 		v.mu.Lock()
 		v.display = f.Text
 		v.mu.Unlock()
+	case factEnd:
+		vs.drop(v, "ended by the organiser")
 	}
 }
+
+// factEnd is the Type of an organiser's ending a visitor's session.
+const factEnd = "end"
 
 // control applies a lesson control.
 func (vs *Visitors) control(v *Visitor, f fact) {

@@ -136,24 +136,27 @@ func TestReplicasShareVisitorsAndSandboxes(t *testing.T) {
 				t.Errorf("STAT after a QUIT that followed a reset: %q", got)
 			}
 
-			// Ended on A: forgotten by every replica (B drops its copy at
-			// its next sweep; a fresh one never finds it).
+			// Ended on A: forgotten by every replica (B drops its copy as
+			// the end reaches it; a fresh one never finds it), and B's
+			// login answers as a process that never had it would.
 			a.vs.End(v.Token)
 			if got := startReplica(t, w, store).vs.Get(v.Token); got != nil {
 				t.Errorf("an ended visitor is found by a fresh replica")
 			}
-			// B held it: its sweep drops it, and its login answers as a
-			// process that never had it would.
-			if b.vs.Len() != 1 {
-				t.Fatalf("B holds %d visitors", b.vs.Len())
-			}
-			b.vs.sweepShared()
-			if b.vs.Len() != 0 {
-				t.Error("B still holds a visitor ended on A after its sweep")
-			}
+			pop3test.WaitFor(t, func() bool { return b.vs.Len() == 0 })
 			c = pop3test.Dial(t, b.addr)
 			c.Expect("USER "+login, "+OK")
 			c.Expect("PASS visitor", "-ERR [AUTH]")
+
+			// A visitor that lapsed in the store: the replicas that hold it
+			// forget it at their sweep.
+			v3, _ := a.vs.New("192.0.2.1")
+			b.vs.Get(v3.Token)
+			store.DeleteVisitor(ctx, v3.record())
+			b.vs.sweepShared()
+			if b.vs.Len() != 0 {
+				t.Error("B still holds a visitor its store forgot, after its sweep")
+			}
 
 			// A store that forgot a visitor (it came back empty): the
 			// replica that holds it finds out at the login.
@@ -427,6 +430,20 @@ func TestReplicasShareTheClass(t *testing.T) {
 				}
 				return false
 			})
+
+			// Ended on A: B's copy is gone at once (its pages told), not
+			// at B's next sweep; found by handle on B first.
+			ended, _ := a.vs.New("192.0.2.3")
+			if got := b.vs.ByHandle(ended.Handle); got == nil || got.ID != ended.ID {
+				t.Fatalf("B's ByHandle of a visitor made on A: %v", got)
+			}
+			gone := b.vs.ByHandle(ended.Handle).Gone()
+			a.vs.End(ended.Token)
+			select {
+			case <-gone:
+			case <-time.After(5 * time.Second):
+				t.Error("a visitor ended on A is still held on B")
+			}
 
 			// A visitor made on B, listed by A's organiser page.
 			other, _ := b.vs.New("192.0.2.2")

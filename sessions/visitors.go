@@ -392,14 +392,18 @@ func (vs *Visitors) Lookup(id string) (*Visitor, error) {
 func (vs *Visitors) End(token string) bool {
 	vs.mu.Lock()
 	v := vs.byToken[token]
-	if v != nil {
-		vs.removeLocked(v, "ended by the organiser")
-	}
 	vs.mu.Unlock()
-	if v != nil {
+	if v == nil {
+		return false
+	}
+	if vs.Store != nil {
+		// Every replica that holds the visitor drops it now, its pages
+		// told at once; then the store forgets it.
+		vs.record(v, fact{Type: factEnd})
 		vs.forgetShared(v)
 	}
-	return v != nil
+	vs.drop(v, "ended by the organiser")
+	return true
 }
 
 func (vs *Visitors) removeLocked(v *Visitor, why string) {
