@@ -97,6 +97,7 @@ type conn struct {
 	errors       int // lines in a row that were not commands
 	authFailures int
 	closing      bool
+	probe        bool // a PROXY header with the LOCAL command: a proxy's health check
 
 	// For the summary logged when the session ends.
 	start     time.Time
@@ -405,10 +406,16 @@ func (c *conn) finish() {
 	if c.state == stateAuthorization {
 		user = ""
 	}
-	if !c.srv.Logger.Enabled(c.ctx, slog.LevelInfo) {
+	// A proxy's health check (every few seconds, from every proxy) is
+	// logged only when debugging, unless it sent a command.
+	level := slog.LevelInfo
+	if c.probe && c.commands == 0 {
+		level = slog.LevelDebug
+	}
+	if !c.srv.Logger.Enabled(c.ctx, level) {
 		return
 	}
-	c.srv.Logger.LogAttrs(c.ctx, slog.LevelInfo, "pop3 session",
+	c.srv.Logger.LogAttrs(c.ctx, level, "pop3 session",
 		slog.Uint64("conn", c.info.ID), slog.String("remote", c.remote()), slog.String("user", c.logUser(user)),
 		slog.Bool("tls", c.info.TLS != nil), slog.Int("commands", c.commands), slog.Int("retrieved", c.retrieved),
 		slog.Int("deleted", c.removed), slog.Int64("bytes_in", c.in.n), slog.Int64("bytes_out", c.out.n),

@@ -113,6 +113,7 @@ func (c *conn) readProxyHeader() (ip string, err error) {
 	}
 	c.traceClient("(PROXY header)")
 	c.info.Proxied = true
+	c.probe = h.Command.IsLocal() // the proxy's own connection: a health check
 	if h.Command.IsProxy() {
 		if src, dst, ok := h.TCPAddrs(); ok {
 			c.info.RemoteAddr, c.info.LocalAddr = src, dst

@@ -212,3 +212,28 @@ func TestProxyHeaderNotHonouredAfterTheFirstOctets(t *testing.T) {
 	default:
 	}
 }
+
+// A proxy's health check (a PROXY v2 header with the LOCAL command, and
+// nothing more) is served, and logged only when debugging: HAProxy's
+// "check" every two seconds must not fill the log.
+func TestProxyHealthCheckIsNotLogged(t *testing.T) {
+	env := testServer(t)
+	b, err := (&proxyproto.Header{Version: 2, Command: proxyproto.LOCAL, TransportProtocol: proxyproto.UNSPEC}).Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := env.dialWith(t, b)
+	if !strings.HasPrefix(c.Greeting, "+OK") {
+		t.Fatalf("greeting after a LOCAL header: %q", c.Greeting)
+	}
+	c.Conn.Close()
+	pop3test.WaitFor(t, func() bool { return env.srv.ActiveConns() == 0 })
+	if strings.Contains(env.log.String(), "pop3 session") {
+		t.Errorf("a health check was logged:\n%s", env.log)
+	}
+	// A session that sends a command through a LOCAL header is logged.
+	c = env.dialWith(t, b)
+	c.Expect("CAPA", "+OK")
+	c.Conn.Close()
+	pop3test.WaitFor(t, func() bool { return strings.Contains(env.log.String(), "pop3 session") })
+}
