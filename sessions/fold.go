@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -163,6 +164,9 @@ type replicaLink struct {
 	follow Follower
 	catch  chan *Visitor // visitors to catch up, newly held
 
+	dropped  atomic.Int64 // facts dropped for a full queue
+	toldDrop atomic.Int64 // when that was last logged
+
 	boardApplied uint64 // the board's last fact applied (the follower's)
 	boardMu      sync.Mutex
 	boardWait    chan struct{} // closed when the board changes
@@ -309,7 +313,12 @@ func (r *replicaLink) publish(id string, f fact, done chan struct{}) {
 	select {
 	case r.out <- published{id, f, done}:
 	default:
-		r.vs.storeLog().Warn("sessions: the store is behind: a visitor's event was dropped", "visitor", id)
+		// Told once a minute at most: a store that is down for long
+		// would otherwise fill the log.
+		if n := r.dropped.Add(1); n == 1 || time.Since(time.Unix(0, r.toldDrop.Load())) > time.Minute {
+			r.toldDrop.Store(time.Now().UnixNano())
+			r.vs.storeLog().Warn("sessions: the store is behind: visitors' events are being dropped", "dropped", n)
+		}
 	}
 }
 
@@ -342,7 +351,10 @@ func (r *replicaLink) publishLoop() {
 		for _, id := range order {
 			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 			if err := r.vs.Store.Publish(ctx, id, batch[id]); err != nil {
-				r.vs.storeLog().Warn("sessions: the store did not take a visitor's events", "err", err)
+				if n := r.dropped.Add(int64(len(batch[id]))); time.Since(time.Unix(0, r.toldDrop.Load())) > time.Minute {
+					r.toldDrop.Store(time.Now().UnixNano())
+					r.vs.storeLog().Warn("sessions: the store did not take visitors' events", "err", err, "dropped", n)
+				}
 			}
 			cancel()
 		}
