@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -456,7 +457,7 @@ func parseFact(id, entry string) (Fact, bool) {
 
 func (s *RedisStore) Follow(ctx context.Context) Follower {
 	ps := s.rdb.Subscribe(ctx)
-	f := &redisFollower{s: s, ps: ps, c: make(chan Fact, 1024)}
+	f := &redisFollower{s: s, ps: ps, c: make(chan Fact, 1024), waiting: map[string][]chan struct{}{}}
 	go f.run()
 	return f
 }
@@ -466,14 +467,29 @@ type redisFollower struct {
 	s  *RedisStore
 	ps *redis.PubSub
 	c  chan Fact
+
+	mu      sync.Mutex
+	waiting map[string][]chan struct{} // channel → Adds waiting for the server's confirmation
 }
 
 func (f *redisFollower) run() {
 	defer close(f.c)
 	prefix := f.s.key("ev", "")
-	for m := range f.ps.Channel(redis.WithChannelSize(1024)) {
-		if fact, ok := parseFact(strings.TrimPrefix(m.Channel, prefix), m.Payload); ok {
-			f.c <- fact
+	for m := range f.ps.ChannelWithSubscriptions(redis.WithChannelSize(1024)) {
+		switch m := m.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				f.mu.Lock()
+				for _, w := range f.waiting[m.Channel] {
+					close(w)
+				}
+				delete(f.waiting, m.Channel)
+				f.mu.Unlock()
+			}
+		case *redis.Message:
+			if fact, ok := parseFact(strings.TrimPrefix(m.Channel, prefix), m.Payload); ok {
+				f.c <- fact
+			}
 		}
 	}
 }
@@ -486,8 +502,29 @@ func (f *redisFollower) channels(ids []string) []string {
 	return out
 }
 
+// Add subscribes, and returns once the server has confirmed it: what is
+// published after Add returns reaches the follower, so a catch-up read
+// after it misses nothing.
 func (f *redisFollower) Add(ctx context.Context, ids ...string) error {
-	return f.ps.Subscribe(ctx, f.channels(ids)...)
+	chans := f.channels(ids)
+	waits := make([]chan struct{}, len(chans))
+	f.mu.Lock()
+	for i, ch := range chans {
+		waits[i] = make(chan struct{})
+		f.waiting[ch] = append(f.waiting[ch], waits[i])
+	}
+	f.mu.Unlock()
+	if err := f.ps.Subscribe(ctx, chans...); err != nil {
+		return err
+	}
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 func (f *redisFollower) Remove(ctx context.Context, ids ...string) error {

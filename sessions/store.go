@@ -143,7 +143,8 @@ type Fact struct {
 }
 
 // A Follower receives the facts published for the visitors it follows,
-// in the order of each visitor's stream.
+// in the order of each visitor's stream. Add returns once what is
+// published after it reaches the follower.
 type Follower interface {
 	Add(ctx context.Context, ids ...string) error
 	Remove(ctx context.Context, ids ...string) error

@@ -370,7 +370,6 @@ func contractStreams(t *testing.T, s storeUnderTest) {
 	if err := f.Add(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // the subscription reaches the server
 	if err := s.Publish(ctx, r.ID, [][]byte{[]byte("one"), []byte("two words")}); err != nil {
 		t.Fatal(err)
 	}
