@@ -163,6 +163,7 @@ type replicaLink struct {
 	out    chan published
 	follow Follower
 	catch  chan *Visitor // visitors to catch up, newly held
+	behind chan behind   // visitors whose stream may be ahead of what was applied
 
 	dropped  atomic.Int64 // facts dropped for a full queue
 	toldDrop atomic.Int64 // when that was last logged
@@ -181,7 +182,7 @@ type published struct {
 // replicaState starts the replica's publisher and follower once.
 func (vs *Visitors) replicaState() *replicaLink {
 	vs.replicaOnce.Do(func() {
-		r := &replicaLink{vs: vs, out: make(chan published, 4096), catch: make(chan *Visitor, 1024)}
+		r := &replicaLink{vs: vs, out: make(chan published, 4096), catch: make(chan *Visitor, 1024), behind: make(chan behind, 1024)}
 		r.follow = vs.Store.Follow(context.Background())
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		r.follow.Add(ctx, announcements, board)
@@ -379,6 +380,21 @@ func (r *replicaLink) hold(v *Visitor) {
 	}
 }
 
+// behind is a visitor whose stream's last fact is head.
+type behind struct {
+	v    *Visitor
+	head uint64
+}
+
+// nudge has the follower catch v up if its stream is past what was
+// applied (the follower alone reads v.applied).
+func (r *replicaLink) nudge(v *Visitor, head uint64) {
+	select {
+	case r.behind <- behind{v, head}:
+	default:
+	}
+}
+
 // unhold stops following a visitor no longer held.
 func (r *replicaLink) unhold(v *Visitor) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
@@ -396,6 +412,10 @@ func (r *replicaLink) followLoop() {
 		case v := <-r.catch:
 			r.catchUp(v)
 			close(v.caughtUp)
+		case b := <-r.behind:
+			if b.head > b.v.applied {
+				r.catchUp(b.v)
+			}
 		case f, ok := <-facts:
 			if !ok {
 				return

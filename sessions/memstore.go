@@ -468,3 +468,15 @@ func (s *MemStore) Bucket(_ context.Context, key string, rate float64, burst int
 	}
 	return rl.Allow(key, s.now()), nil
 }
+
+func (s *MemStore) Heads(_ context.Context, ids []string) ([]uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	heads := make([]uint64, len(ids))
+	for i, id := range ids {
+		if st := s.streams[id]; len(st) > 0 {
+			heads[i] = st[len(st)-1].Seq
+		}
+	}
+	return heads, nil
+}

@@ -625,3 +625,24 @@ func (s *RedisStore) Bucket(ctx context.Context, key string, rate float64, burst
 	ok, err := bucket.Run(ctx, s.rdb, []string{s.key("b", key)}, rate, burst, t).Int()
 	return ok == 1, err
 }
+
+func (s *RedisStore) Heads(ctx context.Context, ids []string) ([]uint64, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.key("evn", id)
+	}
+	heads := make([]uint64, len(ids))
+	if len(ids) == 0 {
+		return heads, nil
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			heads[i], _ = strconv.ParseUint(str, 10, 64)
+		}
+	}
+	return heads, nil
+}

@@ -205,9 +205,24 @@ func (vs *Visitors) sweepShared() {
 	if err != nil {
 		return // the store is down: forget nothing
 	}
+	ids := make([]string, 0, len(held))
 	for i, v := range held {
 		if gone[i] {
 			vs.drop(v, "ended on another replica, or forgotten by the store")
+		} else {
+			ids = append(ids, v.ID)
+		}
+	}
+	// A fact this replica missed (its pub/sub connection dropped, say)
+	// and that no later one revealed: catch up on whoever is behind.
+	heads, err := vs.Store.Heads(ctx, ids)
+	if err != nil {
+		return
+	}
+	r := vs.replicaState()
+	for i, id := range ids {
+		if v := vs.held(id); v != nil && heads[i] > 0 {
+			r.nudge(v, heads[i])
 		}
 	}
 }

@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -509,6 +510,32 @@ func TestReplicasShareTheLab(t *testing.T) {
 			}
 			b.vs.Get(v.Token).Lab.Submit(nil, []string{LabMaildrop()[0].SHA256 + "  1.eml"})
 			pop3test.WaitFor(t, func() bool { return len(v.Lab.Card().Proofs) == 1 })
+		})
+	}
+}
+
+// A fact a replica missed (here: published straight to the store, as if
+// the replica's pub/sub connection had dropped at that moment) is caught
+// up at the replica's next sweep.
+func TestReplicaCatchesUpAFactItMissed(t *testing.T) {
+	for name, open := range sharedStores(t) {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			a := startReplica(t, loadDefault(t), store)
+			v, _ := a.vs.New("192.0.2.1")
+			v.waitCaughtUp()
+			a.vs.replicaState().follow.Remove(ctx, v.ID) // deaf to it for a moment
+			b, _ := json.Marshal(fact{Type: factName, Text: "Grace"})
+			if err := store.Publish(ctx, v.ID, [][]byte{b}); err != nil {
+				t.Fatal(err)
+			}
+			a.vs.replicaState().follow.Add(ctx, v.ID)
+			time.Sleep(50 * time.Millisecond)
+			if v.DisplayName() == "Grace" {
+				t.Fatal("the fact was not missed: the test shows nothing")
+			}
+			a.vs.sweepShared()
+			pop3test.WaitFor(t, func() bool { return v.DisplayName() == "Grace" })
 		})
 	}
 }

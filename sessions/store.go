@@ -88,6 +88,8 @@ type Store interface {
 	Publish(ctx context.Context, id string, facts [][]byte) error
 	// Facts are the facts of id's stream numbered after seq, in order.
 	Facts(ctx context.Context, id string, after uint64) ([]Fact, error)
+	// Heads are the numbers of these visitors' last facts (0: none).
+	Heads(ctx context.Context, ids []string) ([]uint64, error)
 	// Follow returns a Follower: the facts published from now on, for
 	// the visitors it is told to follow.
 	Follow(ctx context.Context) Follower

@@ -391,6 +391,9 @@ func contractStreams(t *testing.T, s storeUnderTest) {
 	if err != nil || len(facts) != 2 || facts[0].Seq != 2 || string(facts[1].Data) != "three" {
 		t.Errorf("Facts after 1: %+v, %v", facts, err)
 	}
+	if heads, err := s.Heads(ctx, []string{r.ID, "nobody"}); err != nil || !slices.Equal(heads, []uint64{3, 0}) {
+		t.Errorf("Heads: %v, %v", heads, err)
+	}
 	f.Remove(ctx, r.ID)
 	time.Sleep(50 * time.Millisecond)
 	s.Publish(ctx, r.ID, [][]byte{[]byte("four")})
