@@ -16,8 +16,9 @@ import (
 func (s *Server) adminState() templates.AdminState {
 	vs := s.cfg.Visitors
 	a, _ := vs.Announcement()
+	all := vs.All() // with replicas, every replica's
 	st := templates.AdminState{
-		Visitors:     vs.Len(),
+		Visitors:     len(all),
 		Bridges:      s.OpenBridges(),
 		Lessons:      len(vs.Lessons),
 		Announcement: a.Text,
@@ -25,7 +26,6 @@ func (s *Server) adminState() templates.AdminState {
 	if s.cfg.POP3Conns != nil {
 		st.POP3Conns = s.cfg.POP3Conns()
 	}
-	all := vs.All()
 	now := time.Now()
 	st.Summary = lessonSummary(vs.Lessons, all)
 	needs := byNeed(vs, all, now)
