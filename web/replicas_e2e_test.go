@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/sessions/storetest"
 )
 
@@ -21,13 +22,7 @@ import (
 // terminals' WebSockets and its lesson requests land on replicas in
 // turn, and the lessons tick as on one playground.
 func TestBrowserOnThreeReplicas(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("POP3PG_REQUIRE_INTEROP") != "" {
-			t.Fatal("haproxy is not installed (apt-get install haproxy)")
-		}
-		t.Skip("haproxy is not installed")
-	}
+	haproxy := pop3test.NeedClient(t, "haproxy") // CI installs it and requires it
 	ctx := browserContext(t)
 	redis := storetest.StartRedis(t)
 	dir := t.TempDir()

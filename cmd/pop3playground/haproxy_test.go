@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 )
 
 // A real HAProxy in front: its PROXY v2 header reaches the playground on
@@ -19,13 +21,7 @@ import (
 // (Both sides are on loopback here, so the client address the header names
 // is 127.0.0.1 too: what this shows is HAProxy's header, accepted.)
 func TestHAProxyInFront(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("POP3PG_REQUIRE_INTEROP") != "" {
-			t.Fatal("haproxy is not installed (apt-get install haproxy)")
-		}
-		t.Skip("haproxy is not installed")
-	}
+	haproxy := pop3test.NeedClient(t, "haproxy") // CI installs it and requires it
 	free := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/pop3playground/pop3playground/pop3/pop3test"
 	"github.com/pop3playground/pop3playground/sessions"
 	"github.com/pop3playground/pop3playground/sessions/storetest"
 )
@@ -138,13 +139,7 @@ func (lc *lineConn) body() []string {
 // loses nothing; the store stopped means refusals with words, and a
 // store that comes back empty, the words of a restart.
 func TestReplicasBehindHAProxy(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("POP3PG_REQUIRE_INTEROP") != "" {
-			t.Fatal("haproxy is not installed (apt-get install haproxy)")
-		}
-		t.Skip("haproxy is not installed")
-	}
+	haproxy := pop3test.NeedClient(t, "haproxy") // CI installs it and requires it
 	redis := storetest.StartRedis(t)
 	replicas := make([]*replicaProc, 3)
 	var pop3Servers, smtpServers, webServers string

@@ -23,14 +23,13 @@ const maxUnwaited = 4
 // §4.3.2).
 type replyWatch struct {
 	mu        sync.Mutex
-	esmtp     bool   // EHLO sent: PIPELINING in force (the server offers it)
-	pending   int    // commands whose final reply is not written yet
-	barrier   string // the command whose reply the client must read first
-	content   bool   // the message is being sent (354 written, "." not yet)
-	line      []byte // the start of the client's current line
-	lineLen   int
+	esmtp     bool     // EHLO sent: PIPELINING in force (the server offers it)
+	pending   int      // commands whose final reply is not written yet
+	barrier   string   // the command whose reply the client must read first
+	content   bool     // the message is being sent (354 written, "." not yet)
+	in        lineHead // the client's lines: their first 16 octets
+	out       lineHead // the server's: their first 4 (the code and the separator)
 	unwaited  []string
-	replyLine []byte   // the start of the server's current line
 	verbs     []string // the verbs of the pending commands, the first 16
 	outOfTurn []string // commands refused as out of turn (outOfTurn)
 }
@@ -39,21 +38,35 @@ type replyWatch struct {
 func (w *replyWatch) client(p []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.in.feed(p, func(head []byte, n int) { w.clientLine(strings.TrimRight(string(head), "\r"), n) })
+}
+
+// A lineHead follows the lines of a byte stream across writes, keeping
+// the first max octets of the line being read and its length.
+type lineHead struct {
+	max  int
+	head []byte
+	n    int
+}
+
+// feed calls line for each line p completes, with its start and length
+// (the line end left out).
+func (h *lineHead) feed(p []byte, line func(head []byte, n int)) {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		part := p
 		if i >= 0 {
 			part = p[:i]
 		}
-		if n := 16 - len(w.line); n > 0 {
-			w.line = append(w.line, part[:min(n, len(part))]...)
+		if k := h.max - len(h.head); k > 0 {
+			h.head = append(h.head, part[:min(k, len(part))]...)
 		}
-		w.lineLen += len(part)
+		h.n += len(part)
 		if i < 0 {
 			return
 		}
-		w.clientLine(strings.TrimRight(string(w.line), "\r"), w.lineLen)
-		w.line, w.lineLen = w.line[:0], 0
+		line(h.head, h.n)
+		h.head, h.n = h.head[:0], 0
 		p = p[i+1:]
 	}
 }
@@ -105,43 +118,33 @@ func (w *replyWatch) clientLine(start string, n int) {
 func (w *replyWatch) server(p []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		part := p
-		if i >= 0 {
-			part = p[:i]
+	w.out.feed(p, func(r []byte, _ int) {
+		if len(r) < 4 || r[3] != ' ' {
+			return // a line of a multi-line reply, or not a reply
 		}
-		if n := 4 - len(w.replyLine); n > 0 {
-			w.replyLine = append(w.replyLine, part[:min(n, len(part))]...)
+		w.pending = max(0, w.pending-1)
+		verb := ""
+		if len(w.verbs) > 0 && w.barrier != greeting {
+			verb, w.verbs = w.verbs[0], w.verbs[1:]
 		}
-		if i < 0 {
-			return
+		if outOfTurn(string(r[:3]), verb) && len(w.outOfTurn) < maxUnwaited {
+			w.outOfTurn = append(w.outOfTurn, verb)
 		}
-		if r := w.replyLine; len(r) == 4 && r[3] == ' ' {
-			w.pending = max(0, w.pending-1)
-			verb := ""
-			if len(w.verbs) > 0 && w.barrier != greeting {
-				verb, w.verbs = w.verbs[0], w.verbs[1:]
-			}
-			if outOfTurn(string(r[:3]), verb) && len(w.outOfTurn) < maxUnwaited {
-				w.outOfTurn = append(w.outOfTurn, verb)
-			}
-			if string(r[:3]) == "354" {
-				w.content = true
-			}
-			if w.pending == 0 {
-				w.barrier = ""
-			}
+		if string(r[:3]) == "354" {
+			w.content = true
 		}
-		w.replyLine = w.replyLine[:0]
-		p = p[i+1:]
-	}
+		if w.pending == 0 {
+			w.barrier = ""
+		}
+	})
 }
 
 // greeting is the barrier of a new connection: nothing before the 220.
 const greeting = "greeting"
 
-func newReplyWatch() replyWatch { return replyWatch{pending: 1, barrier: greeting} }
+func newReplyWatch() replyWatch {
+	return replyWatch{pending: 1, barrier: greeting, in: lineHead{max: 16}, out: lineHead{max: 4}}
+}
 
 // outOfTurn reports whether a reply refuses a command as out of turn:
 // 503 (RFC 5321 §4.1.4), or 502 to a transaction command, as go-smtp
