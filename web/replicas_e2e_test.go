@@ -39,12 +39,14 @@ func TestBrowserOnThreeReplicas(t *testing.T) {
 		return l.Addr().String()
 	}
 	var servers string
+	logs := make([]*pop3test.SyncBuffer, 3)
 	for i := 1; i <= 3; i++ {
 		web := free()
 		cmd := exec.Command(bin, "--store", "redis://"+redis.Addr+"/0", "--admin-token", "replicas-share-this-token",
 			"--hostname", fmt.Sprintf("r%d", i), "--http-addr", web, "--pop3-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0",
 			"--lab-pop3-addr", "", "--lab-smtp-addr", "", "--trusted-proxies", "127.0.0.0/8", "--visitor-rate", "0")
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		logs[i-1] = &pop3test.SyncBuffer{}
+		cmd.Stdout, cmd.Stderr = io.Discard, logs[i-1]
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -104,14 +106,19 @@ backend web
 		doLessonWithTheBar(t, ctx, l.id, l.steps)
 	}
 	screenshot(t, ctx, filepath.Join(screenshotDir(t), "three-replicas.png"))
-	// The terminal's sessions were greeted by more than one replica
-	// (each names itself in its APOP timestamp).
+	// Every replica served some of the student's requests (the access
+	// log names the visitor of each): round robin, not one replica
+	// behind a balancer. Which replica greeted which terminal session
+	// depends on how many requests came between, so it is only told.
+	for i, l := range logs {
+		if !regexp.MustCompile(`msg=http .*visitor="?[A-Z]`).MatchString(l.String()) {
+			t.Errorf("replica r%d served none of the student's requests", i+1)
+		}
+	}
 	text, _ := termText(ctx)
 	greeted := map[string]bool{}
 	for _, m := range regexp.MustCompile(`@(r\d)>`).FindAllStringSubmatch(text, -1) {
 		greeted[m[1]] = true
 	}
-	if len(greeted) < 2 {
-		t.Errorf("the terminal's sessions were all greeted by %v", greeted)
-	}
+	t.Logf("the terminal's POP3 sessions were greeted by %v", greeted)
 }
